@@ -1,0 +1,123 @@
+// ImplicitSequenceModel: Spotlight's sequence recommender. Given the items a
+// user interacted with, in order, it scores every item as the next one.
+//
+// Configuration names and defaults follow the reference. Item ids are dense,
+// 1..num_items-1, with 0 the padding id. A model is usable from several
+// threads for predict/recommend/score_batch at once (each thread gets its own
+// workspace); fit and the parameter accessors need exclusive access.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "limelight/data.hpp"
+#include "limelight/evaluation.hpp"
+#include "limelight/tape.hpp"
+
+namespace limelight {
+
+struct CnnOptions {
+  std::vector<int> kernel_width{3};  // one per layer (a single value applies to all layers)
+  std::vector<int> dilation{1};      // one per layer (a single value applies to all layers)
+  int num_layers = 1;
+  std::string nonlinearity = "tanh";  // tanh | relu
+  bool residual = true;
+};
+
+struct ModelConfig {
+  std::string representation = "pooling";  // pooling | cnn | lstm | mixture
+  std::string loss = "pointwise";          // pointwise | bpr | hinge | adaptive_hinge
+  int embedding_dim = 32;
+  int n_iter = 10;
+  int batch_size = 256;
+  double l2 = 0.0;
+  double learning_rate = 1e-2;
+  std::string optimizer = "adam";  // the only optimizer the reference uses by default
+  bool sparse = false;             // row-sparse embedding gradients and lazy Adam
+  std::uint64_t seed = 42;
+  int num_negative_samples = 5;    // adaptive_hinge only
+  CnnOptions cnn;
+  int num_mixtures = 4;
+  std::string device = "cpu";
+  int threads = 0;                 // 0: leave the BLAS library's default
+
+  void validate() const;  // Error naming the offending field
+};
+
+struct EpochReport {
+  int epoch = 0;        // 0-based, counting over all fit calls
+  double loss = 0.0;    // mean minibatch loss
+  double seconds = 0.0;
+};
+
+struct FitCallbacks {
+  std::function<void(const EpochReport&)> on_epoch;
+  // After every minibatch: batches done and total in this epoch.
+  std::function<void(std::int64_t done, std::int64_t total)> on_batch;
+};
+
+struct Recommendation {
+  std::int32_t item = 0;
+  float score = 0.0f;
+};
+
+class ImplicitSequenceModel : public SequenceScorer {
+ public:
+  explicit ImplicitSequenceModel(ModelConfig config = {});
+  ~ImplicitSequenceModel() override;
+  ImplicitSequenceModel(ImplicitSequenceModel&&) noexcept;
+  ImplicitSequenceModel& operator=(ImplicitSequenceModel&&) noexcept;
+
+  // Builds the network for a catalogue of num_items ids (0 included) with the
+  // seeded initialisation. fit() calls it on first use.
+  void initialize(std::int32_t num_items);
+  bool initialized() const;
+
+  // Trains for config().n_iter epochs; calling it again resumes training.
+  // Error if an epoch's loss is NaN or exactly 0, naming the epoch.
+  void fit(const SequenceInteractions& train, const FitCallbacks& callbacks = {});
+
+  // Scores for one sequence (any length >= 1, padding allowed): one score per
+  // id in item_ids, or per id 0..num_items-1 when item_ids is empty.
+  std::vector<float> predict(std::span<const std::int32_t> sequence,
+                             std::span<const std::int32_t> item_ids = {}) const;
+  // The k best items for a sequence, best first (ties: lower id first). With
+  // exclude_seen, items of the sequence are skipped; the padding id never appears.
+  std::vector<Recommendation> recommend(std::span<const std::int32_t> sequence, int k,
+                                        bool exclude_seen = false) const;
+
+  // SequenceScorer: scores of every item for each row.
+  std::int32_t num_items() const override;
+  void score_batch(const std::int32_t* sequences, std::int64_t rows, std::int64_t length,
+                   float* scores) const override;
+
+  const ModelConfig& config() const;
+  // Parameters in the reference's state_dict order, named as it names them.
+  std::vector<Parameter*> parameters();
+  std::vector<const Parameter*> parameters() const;
+  Parameter& parameter(const std::string& name);
+
+  // One optimisation step on a batch (B, L) with given negatives: (B, L) for
+  // pointwise/bpr/hinge, (n, B, L) for adaptive_hinge. Returns the loss.
+  // fit() uses the same step with negatives it samples; tests use it directly.
+  double train_step(const Tensor& sequences, const Tensor& negatives);
+  // The loss and gradients for that batch without updating (gradients are left
+  // in the parameters).
+  double compute_gradients(const Tensor& sequences, const Tensor& negatives);
+  // The representation of a batch (B, L): every step's state (B, L, W) and the
+  // final one (B, W), W = embedding_dim (2*num_mixtures*embedding_dim for mixture).
+  std::pair<Tensor, Tensor> user_representation(const Tensor& sequences) const;
+  std::int64_t optimizer_steps() const;
+  int epochs_trained() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace limelight

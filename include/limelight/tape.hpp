@@ -1,0 +1,117 @@
+// The autograd tape: an explicit, append-only record of one forward pass.
+//
+// Values live in slots addressed by Var handles. Operations (include/limelight/
+// ops.hpp) compute eagerly, store their result in a new slot and, when any
+// input needs a gradient, append a node holding only what their backward
+// needs. Recording order is topological, so backward() is one reverse loop in
+// which each node adds into its inputs' gradients. Parameters are leaves whose
+// gradients land in the Parameter itself: densely, or, for an embedding table
+// marked sparse, as a row-sparse gradient.
+//
+// All step memory comes from the tape's Arena; reset() keeps its capacity, so
+// after the first steps a forward+backward pass makes no heap allocation.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "limelight/tensor.hpp"
+
+namespace limelight {
+
+// Row-sparse gradient of a (V, D) table: the rows touched this step and their
+// accumulated gradients. Touching and clearing cost O(rows touched), not O(V).
+class SparseRows {
+ public:
+  void resize(std::int64_t num_rows, std::int64_t row_size);
+  float* row(std::int32_t id);  // the accumulator of row `id`, zeroed on first touch
+  void clear();
+  const std::vector<std::int32_t>& rows() const { return rows_; }
+  const float* values() const { return values_.data(); }  // rows().size() x row_size
+  std::int64_t row_size() const { return row_size_; }
+
+ private:
+  std::vector<std::int32_t> slot_of_;  // -1 when untouched
+  std::vector<std::int32_t> rows_;
+  std::vector<float> values_;
+  std::int64_t row_size_ = 0;
+};
+
+struct Parameter {
+  std::string name;       // as the reference's state_dict names it
+  Tensor value;           // owned
+  Tensor grad;            // dense gradient, same shape (unused when sparse)
+  bool sparse = false;    // row-sparse gradient (embedding tables with sparse Adam)
+  SparseRows sparse_grad;
+
+  Parameter() = default;
+  Parameter(std::string name, Tensor value, bool sparse = false);
+  void zero_grad();
+};
+
+struct Var {
+  int id = -1;
+  bool valid() const { return id >= 0; }
+};
+
+class Tape;
+struct Node;
+using BackwardFn = void (*)(Tape& tape, const Node& node);
+
+// What an op's backward needs: its inputs and output, a few integers and
+// floats, and up to three saved tensors. Fixed size, so recording allocates
+// nothing once the node vector has grown.
+struct Node {
+  BackwardFn backward = nullptr;
+  Var out;
+  Var in[5];
+  std::int64_t ints[4] = {0, 0, 0, 0};
+  float scalar = 0.0f;
+  Tensor saved[3];
+};
+
+class Tape {
+ public:
+  // A tape that does not record (record = false) runs ops forward only.
+  explicit Tape(bool record = true);
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+
+  Var constant(const Tensor& value);
+  Var parameter(Parameter& p);
+
+  const Tensor& value(Var v) const;
+  bool requires_grad(Var v) const;
+  Parameter* parameter_of(Var v) const;
+  // The gradient of v, created zeroed on first use (for a parameter: its dense grad).
+  const Tensor& grad(Var v);
+
+  // Seeds d(loss)/d(loss) = 1 for a one-element loss and runs every node in reverse.
+  void backward(Var loss);
+  // Forgets every value and node; keeps all capacity.
+  void reset();
+
+  bool recording() const { return record_; }
+  Arena& arena() { return arena_; }
+  std::size_t num_nodes() const { return nodes_.size(); }
+
+  // For op implementations: a new slot for an op's output, and its node.
+  Var output(const Tensor& value, bool requires_grad);
+  void push(const Node& node);
+
+ private:
+  struct Slot {
+    Tensor value;
+    Tensor grad;
+    bool requires_grad = false;
+    Parameter* param = nullptr;
+  };
+  const Slot& slot(Var v) const;
+  bool record_;
+  Arena arena_;
+  std::vector<Slot> slots_;
+  std::vector<Node> nodes_;
+};
+
+}  // namespace limelight

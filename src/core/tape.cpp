@@ -1,0 +1,119 @@
+// Tape, Parameter and SparseRows: recording and the reverse sweep.
+#include "limelight/tape.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace limelight {
+
+void SparseRows::resize(std::int64_t num_rows, std::int64_t row_size) {
+  slot_of_.assign(static_cast<std::size_t>(num_rows), -1);
+  rows_.clear();
+  values_.clear();
+  row_size_ = row_size;
+}
+
+float* SparseRows::row(std::int32_t id) {
+  std::int32_t& slot = slot_of_[static_cast<std::size_t>(id)];
+  if (slot < 0) {
+    slot = static_cast<std::int32_t>(rows_.size());
+    rows_.push_back(id);
+    values_.resize(values_.size() + static_cast<std::size_t>(row_size_), 0.0f);
+  }
+  return values_.data() + static_cast<std::size_t>(slot) * static_cast<std::size_t>(row_size_);
+}
+
+void SparseRows::clear() {
+  for (std::int32_t id : rows_) slot_of_[static_cast<std::size_t>(id)] = -1;
+  rows_.clear();
+  values_.clear();  // keeps capacity
+}
+
+Parameter::Parameter(std::string name_, Tensor value_, bool sparse_)
+    : name(std::move(name_)), value(std::move(value_)), sparse(sparse_) {
+  if (sparse) {
+    LL_CHECK(value.rank() == 2, "Parameter ", name, ": a sparse parameter must be a (rows, width) table, got ",
+             value.shape().str());
+    sparse_grad.resize(value.dim(0), value.dim(1));
+  } else {
+    grad = Tensor::zeros(value.shape());
+  }
+}
+
+void Parameter::zero_grad() {
+  if (sparse)
+    sparse_grad.clear();
+  else
+    grad.zero();
+}
+
+Tape::Tape(bool record) : record_(record) {
+  slots_.reserve(256);
+  nodes_.reserve(256);
+}
+
+const Tape::Slot& Tape::slot(Var v) const {
+  LL_CHECK(v.id >= 0 && static_cast<std::size_t>(v.id) < slots_.size(), "Tape: invalid variable ", v.id);
+  return slots_[static_cast<std::size_t>(v.id)];
+}
+
+Var Tape::constant(const Tensor& value) { return output(value, false); }
+
+Var Tape::parameter(Parameter& p) {
+  Var v = output(p.value, record_);
+  slots_.back().param = &p;
+  return v;
+}
+
+const Tensor& Tape::value(Var v) const { return slot(v).value; }
+bool Tape::requires_grad(Var v) const { return slot(v).requires_grad; }
+Parameter* Tape::parameter_of(Var v) const { return slot(v).param; }
+
+const Tensor& Tape::grad(Var v) {
+  slot(v);  // validates the handle
+  Slot& s = slots_[static_cast<std::size_t>(v.id)];
+  if (!s.grad.defined() || s.grad.raw() == nullptr) {
+    if (s.param) {
+      LL_CHECK(!s.param->sparse, "Tape: parameter ", s.param->name,
+               " has a row-sparse gradient; only embedding ops may write it");
+      s.grad = s.param->grad;
+    } else {
+      s.grad = arena_.zeros(s.value.shape());
+    }
+  }
+  return s.grad;
+}
+
+Var Tape::output(const Tensor& value, bool requires_grad) {
+  Slot s;
+  s.value = value;
+  s.requires_grad = requires_grad && record_;
+  slots_.push_back(std::move(s));
+  return Var{static_cast<int>(slots_.size() - 1)};
+}
+
+void Tape::push(const Node& node) {
+  if (record_) nodes_.push_back(node);
+}
+
+void Tape::backward(Var loss) {
+  LL_CHECK(record_, "Tape::backward: this tape does not record");
+  const Tensor& l = value(loss);
+  LL_CHECK(l.numel() == 1, "Tape::backward: the loss must have one element, got shape ", l.shape().str());
+  LL_CHECK(requires_grad(loss), "Tape::backward: the loss does not depend on any parameter");
+  grad(loss).f32()[0] = 1.0f;
+  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
+    // A node whose output received no gradient contributes nothing.
+    const Slot& out = slots_[static_cast<std::size_t>(it->out.id)];
+    if (!out.grad.defined() || out.grad.raw() == nullptr) continue;
+    it->backward(*this, *it);
+  }
+}
+
+void Tape::reset() {
+  slots_.clear();
+  nodes_.clear();
+  arena_.reset();
+}
+
+}  // namespace limelight

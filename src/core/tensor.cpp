@@ -1,0 +1,226 @@
+// Tensor, Shape and Arena: storage and shapes, no arithmetic.
+#include "limelight/tensor.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <sstream>
+
+namespace limelight {
+
+std::size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return 4;
+    case DType::i32: return 4;
+    case DType::i64: return 8;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return "f32";
+    case DType::i32: return "i32";
+    case DType::i64: return "i64";
+  }
+  return "?";
+}
+
+const char* device_name(Device device) { return device == Device::cpu ? "cpu" : "cuda"; }
+
+Shape::Shape(std::initializer_list<std::int64_t> dims) : Shape(std::vector<std::int64_t>(dims)) {}
+
+Shape::Shape(const std::vector<std::int64_t>& dims) {
+  LL_CHECK(dims.size() <= static_cast<std::size_t>(max_rank), "Shape: rank ", dims.size(),
+           " exceeds the maximum of ", max_rank);
+  rank_ = static_cast<int>(dims.size());
+  for (std::size_t i = 0; i < dims.size(); ++i) {
+    LL_CHECK(dims[i] >= 0, "Shape: negative dimension ", dims[i]);
+    dims_[i] = dims[i];
+  }
+}
+
+std::int64_t Shape::numel() const {
+  std::int64_t n = 1;
+  for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
+  return n;
+}
+
+std::vector<std::int64_t> Shape::to_vector() const {
+  return std::vector<std::int64_t>(dims_.begin(), dims_.begin() + rank_);
+}
+
+std::string Shape::str() const {
+  std::ostringstream out;
+  out << '(';
+  for (int i = 0; i < rank_; ++i) out << (i ? ", " : "") << dims_[static_cast<std::size_t>(i)];
+  out << ')';
+  return out.str();
+}
+
+bool Shape::operator==(const Shape& other) const {
+  if (rank_ != other.rank_) return false;
+  for (int i = 0; i < rank_; ++i)
+    if (dims_[static_cast<std::size_t>(i)] != other.dims_[static_cast<std::size_t>(i)]) return false;
+  return true;
+}
+
+namespace {
+constexpr std::size_t alignment = 64;
+
+std::shared_ptr<void> allocate_owned(std::size_t bytes) {
+  std::size_t rounded = (std::max<std::size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
+  void* p = std::aligned_alloc(alignment, rounded);
+  if (!p) detail::fail("Tensor: out of host memory allocating ", bytes, " bytes");
+  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+}
+}  // namespace
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  LL_CHECK(device == Device::cpu, "Tensor::empty: device ", device_name(device),
+           " storage is allocated by its backend");
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.device_ = device;
+  t.owner_ = allocate_owned(t.nbytes());
+  t.data_ = t.owner_.get();
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  t.zero();
+  return t;
+}
+
+Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape) {
+  LL_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(), "Tensor::from_vector: ",
+           values.size(), " values for shape ", shape.str());
+  Tensor t = empty(shape, DType::f32);
+  std::copy(values.begin(), values.end(), t.f32());
+  return t;
+}
+
+Tensor Tensor::from_vector(const std::vector<std::int32_t>& values, const Shape& shape) {
+  LL_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(), "Tensor::from_vector: ",
+           values.size(), " values for shape ", shape.str());
+  Tensor t = empty(shape, DType::i32);
+  std::copy(values.begin(), values.end(), t.i32());
+  return t;
+}
+
+Tensor Tensor::borrow(void* data, const Shape& shape, DType dtype, Device device) {
+  Tensor t;
+  t.data_ = data;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.device_ = device;
+  return t;
+}
+
+float* Tensor::f32() const {
+  LL_CHECK(dtype_ == DType::f32, "Tensor: expected f32 data, found ", dtype_name(dtype_));
+  return static_cast<float*>(data_);
+}
+
+std::int32_t* Tensor::i32() const {
+  LL_CHECK(dtype_ == DType::i32, "Tensor: expected i32 data, found ", dtype_name(dtype_));
+  return static_cast<std::int32_t*>(data_);
+}
+
+std::int64_t* Tensor::i64() const {
+  LL_CHECK(dtype_ == DType::i64, "Tensor: expected i64 data, found ", dtype_name(dtype_));
+  return static_cast<std::int64_t*>(data_);
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  LL_CHECK(shape.numel() == numel(), "Tensor::reshape: cannot view ", shape_.str(), " as ",
+           shape.str());
+  Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  Tensor t = empty(shape_, dtype_, device_);
+  if (nbytes()) std::memcpy(t.data_, data_, nbytes());
+  return t;
+}
+
+void Tensor::fill(float value) const {
+  float* p = f32();
+  std::fill(p, p + numel(), value);
+}
+
+void Tensor::zero() const {
+  if (nbytes()) std::memset(data_, 0, nbytes());
+}
+
+std::vector<float> Tensor::to_vector() const {
+  const float* p = f32();
+  return std::vector<float>(p, p + numel());
+}
+
+void Arena::FreeDeleter::operator()(std::byte* p) const { std::free(p); }
+
+void* Arena::allocate(std::size_t bytes) {
+  std::size_t rounded = (std::max<std::size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
+  while (current_ < blocks_.size() && offset_ + rounded > blocks_[current_].size) {
+    ++current_;
+    offset_ = 0;
+  }
+  if (current_ == blocks_.size()) {
+    std::size_t size = std::max<std::size_t>(rounded, std::size_t{1} << 20);  // a multiple of 64
+    Block block;
+    block.memory.reset(static_cast<std::byte*>(std::aligned_alloc(alignment, size)));
+    if (!block.memory) detail::fail("Arena: out of host memory allocating ", size, " bytes");
+    block.size = size;
+    blocks_.push_back(std::move(block));
+    ++heap_allocations_;
+    offset_ = 0;
+  }
+  void* p = blocks_[current_].memory.get() + offset_;
+  offset_ += rounded;
+  used_total_ += rounded;
+  return p;
+}
+
+Tensor Arena::tensor(const Shape& shape, DType dtype) {
+  return Tensor::borrow(allocate(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype)),
+                        shape, dtype);
+}
+
+Tensor Arena::zeros(const Shape& shape, DType dtype) {
+  Tensor t = tensor(shape, dtype);
+  t.zero();
+  return t;
+}
+
+void Arena::reset() {
+  peak_ = std::max(peak_, used_total_);
+  // Several blocks mean the step outgrew the arena: replace them by one block
+  // of the peak size (with room to spare), so later steps fit in one.
+  if (blocks_.size() > 1) {
+    blocks_.clear();
+    std::size_t size = (peak_ + peak_ / 4 + alignment) / alignment * alignment;
+    Block block;
+    block.memory.reset(static_cast<std::byte*>(std::aligned_alloc(alignment, size)));
+    if (!block.memory) detail::fail("Arena: out of host memory allocating ", size, " bytes");
+    block.size = size;
+    blocks_.push_back(std::move(block));
+    ++heap_allocations_;
+  }
+  current_ = 0;
+  offset_ = 0;
+  used_total_ = 0;
+}
+
+std::size_t Arena::capacity() const {
+  std::size_t total = 0;
+  for (const auto& b : blocks_) total += b.size;
+  return total;
+}
+
+}  // namespace limelight

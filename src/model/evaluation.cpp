@@ -1,0 +1,240 @@
+// Sequence evaluation metrics: Spotlight's sequence MRR and precision/recall
+// at k, and next-item NDCG@k and hit rate@k. Rows are scored in batches
+// through SequenceScorer, in test order; each metric then works on one row of
+// float32 scores exactly as the reference does on its negated numpy array.
+#include "limelight/evaluation.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <numeric>
+
+#include "limelight/error.hpp"
+
+namespace limelight {
+namespace {
+
+// The reference writes np.finfo(np.float32).max into excluded slots.
+constexpr float kFloatMax = std::numeric_limits<float>::max();
+constexpr std::int64_t kMaxBatchRows = 256;
+// Caps the score buffer (rows x num_items floats) at 64 MiB for big catalogues.
+constexpr std::int64_t kMaxBatchScores = std::int64_t{1} << 24;
+
+void check_test_set(const SequenceScorer& scorer, const SequenceInteractions& test, const char* op) {
+  LL_CHECK(test.num_sequences > 0, op, ": the test set is empty (0 sequences)");
+  LL_CHECK(test.max_sequence_length > 0, op, ": max_sequence_length is ", test.max_sequence_length,
+           ", must be positive");
+  const auto expected = static_cast<std::size_t>(test.num_sequences) *
+                        static_cast<std::size_t>(test.max_sequence_length);
+  LL_CHECK(test.sequences.size() == expected, op, ": sequences holds ", test.sequences.size(),
+           " ids, expected num_sequences x max_sequence_length = ", test.num_sequences, " x ",
+           test.max_sequence_length, " = ", expected);
+  LL_CHECK(test.num_items > 0, op, ": test.num_items is ", test.num_items, ", must be positive");
+  LL_CHECK(scorer.num_items() == test.num_items, op, ": the scorer scores ", scorer.num_items(),
+           " items but the test set has num_items = ", test.num_items);
+  for (std::size_t i = 0; i < test.sequences.size(); ++i) {
+    const std::int32_t id = test.sequences[i];
+    LL_CHECK(id >= 0 && id < test.num_items, op, ": sequence ",
+             static_cast<std::int64_t>(i) / test.max_sequence_length, ", position ",
+             static_cast<std::int64_t>(i) % test.max_sequence_length, " holds item id ", id,
+             ", outside [0, ", test.num_items, ")");
+  }
+}
+
+void check_k(const SequenceInteractions& test, int k, const char* op) {
+  LL_CHECK(k >= 1, op, ": k is ", k, ", must be at least 1");
+  LL_CHECK(k < test.max_sequence_length, op, ": k is ", k, " but must be below max_sequence_length (",
+           test.max_sequence_length, ") so that at least one item is left as input");
+}
+
+// Scores row[:input_length] of every test sequence, in order, and calls
+// visit(row index, input ids, scores of that row).
+template <class Visit>
+void for_each_scored_row(const SequenceScorer& scorer, const SequenceInteractions& test,
+                         std::int64_t input_length, const char* op, Visit&& visit) {
+  const std::int64_t n = test.num_items;
+  const std::int64_t L = test.max_sequence_length;
+  const std::int64_t batch_rows =
+      std::clamp<std::int64_t>(kMaxBatchScores / n, 1, std::min(kMaxBatchRows, test.num_sequences));
+  std::vector<std::int32_t> inputs(static_cast<std::size_t>(batch_rows * input_length));
+  std::vector<float> scores(static_cast<std::size_t>(batch_rows * n));
+  for (std::int64_t first = 0; first < test.num_sequences; first += batch_rows) {
+    const std::int64_t rows = std::min(batch_rows, test.num_sequences - first);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int32_t* row = test.sequences.data() + (first + r) * L;
+      std::copy(row, row + input_length, inputs.data() + r * input_length);
+    }
+    scorer.score_batch(inputs.data(), rows, input_length, scores.data());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const float* s = scores.data() + r * n;
+      for (std::int64_t j = 0; j < n; ++j) {
+        LL_CHECK(!std::isnan(s[j]), op, ": the scorer returned NaN for sequence ", first + r,
+                 ", item ", j);
+      }
+      visit(first + r, inputs.data() + r * input_length, s);
+    }
+  }
+}
+
+// Marks the ids of one input (0 included) so they rank last; unmark() undoes
+// only what mark() set, so a row costs O(input length), not O(num_items).
+class Exclusion {
+ public:
+  Exclusion(std::int32_t num_items, bool enabled)
+      : flags_(enabled ? static_cast<std::size_t>(num_items) : 0, 0), enabled_(enabled) {}
+  void mark(const std::int32_t* ids, std::int64_t count) {
+    if (!enabled_) return;
+    ids_ = ids;
+    count_ = count;
+    for (std::int64_t t = 0; t < count; ++t) flags_[ids[t]] = 1;
+  }
+  void unmark() {
+    if (!enabled_) return;
+    for (std::int64_t t = 0; t < count_; ++t) flags_[ids_[t]] = 0;
+  }
+  // The reference's value for item j: the negated score, or float max if excluded.
+  float value(const float* scores, std::int64_t j) const {
+    return enabled_ && flags_[j] ? kFloatMax : -scores[j];
+  }
+
+ private:
+  std::vector<unsigned char> flags_;
+  bool enabled_;
+  const std::int32_t* ids_ = nullptr;
+  std::int64_t count_ = 0;
+};
+
+struct NextItemRank {
+  std::int64_t smaller = 0;  // items ranked strictly before the target
+  std::int64_t equal = 0;    // items tied with the target, the target included
+};
+
+NextItemRank next_item_rank(const float* scores, std::int32_t target, std::int64_t num_items,
+                            const Exclusion& exclusion) {
+  const float v_target = exclusion.value(scores, target);
+  NextItemRank rank;
+  for (std::int64_t j = 0; j < num_items; ++j) {
+    const float v = exclusion.value(scores, j);
+    rank.smaller += v < v_target;
+    rank.equal += v == v_target;
+  }
+  return rank;
+}
+
+double reciprocal_rank(const NextItemRank& rank) {
+  // scipy.stats.rankdata(method="average"): the mean of the tied positions.
+  return 1.0 / (static_cast<double>(rank.smaller) + (static_cast<double>(rank.equal) + 1.0) / 2.0);
+}
+
+// Runs the row[:-1] pass behind MRR, NDCG and hit rate.
+template <class Visit>
+void next_item_pass(const SequenceScorer& scorer, const SequenceInteractions& test,
+                    bool exclude_preceding, const char* op, Visit&& visit) {
+  const std::int64_t L = test.max_sequence_length;
+  LL_CHECK(L >= 2, op, ": max_sequence_length is ", L,
+           ", must be at least 2 (the last item is predicted from the rest)");
+  Exclusion exclusion(test.num_items, exclude_preceding);
+  for_each_scored_row(scorer, test, L - 1, op,
+                      [&](std::int64_t i, const std::int32_t* input, const float* scores) {
+                        const std::int32_t target = test.sequences[i * L + L - 1];
+                        exclusion.mark(input, L - 1);
+                        visit(next_item_rank(scores, target, test.num_items, exclusion));
+                        exclusion.unmark();
+                      });
+}
+
+PrecisionRecall precision_recall_pass(const SequenceScorer& scorer, const SequenceInteractions& test,
+                                      int k, bool exclude_preceding, const char* op) {
+  const std::int64_t L = test.max_sequence_length;
+  const std::int64_t n = test.num_items;
+  const std::int64_t top = std::min<std::int64_t>(k, n);
+  Exclusion exclusion(test.num_items, exclude_preceding);
+  std::vector<std::int32_t> order(static_cast<std::size_t>(n));
+  std::vector<float> values(static_cast<std::size_t>(n));
+  std::vector<unsigned char> in_top(static_cast<std::size_t>(n), 0);
+  std::vector<std::int32_t> targets(static_cast<std::size_t>(k));
+  PrecisionRecall out;
+  out.precision.reserve(static_cast<std::size_t>(test.num_sequences));
+  out.recall.reserve(static_cast<std::size_t>(test.num_sequences));
+  for_each_scored_row(
+      scorer, test, L - k, op, [&](std::int64_t i, const std::int32_t* input, const float* scores) {
+        exclusion.mark(input, L - k);
+        for (std::int64_t j = 0; j < n; ++j) values[j] = exclusion.value(scores, j);
+        exclusion.unmark();
+        std::iota(order.begin(), order.end(), 0);
+        // Ascending negated score, ties by lower id: a stable argsort's top k.
+        std::partial_sort(order.begin(), order.begin() + top, order.end(),
+                          [&](std::int32_t a, std::int32_t b) {
+                            return values[a] < values[b] || (values[a] == values[b] && a < b);
+                          });
+        for (std::int64_t t = 0; t < top; ++t) in_top[order[t]] = 1;
+        const std::int32_t* row = test.sequences.data() + i * L;
+        std::copy(row + L - k, row + L, targets.begin());
+        std::sort(targets.begin(), targets.end());
+        const auto distinct_end = std::unique(targets.begin(), targets.end());
+        std::int64_t hits = 0;
+        for (auto it = targets.begin(); it != distinct_end; ++it) hits += in_top[*it];
+        for (std::int64_t t = 0; t < top; ++t) in_top[order[t]] = 0;
+        out.precision.push_back(static_cast<double>(hits) / static_cast<double>(top));
+        out.recall.push_back(static_cast<double>(hits) / static_cast<double>(k));
+      });
+  return out;
+}
+
+double mean(const std::vector<double>& values) {
+  double sum = 0;
+  for (double v : values) sum += v;
+  return sum / static_cast<double>(values.size());
+}
+
+}  // namespace
+
+std::vector<double> sequence_mrr_score(const SequenceScorer& scorer, const SequenceInteractions& test,
+                                       bool exclude_preceding) {
+  const char* op = "sequence_mrr_score";
+  check_test_set(scorer, test, op);
+  std::vector<double> rr;
+  rr.reserve(static_cast<std::size_t>(test.num_sequences));
+  next_item_pass(scorer, test, exclude_preceding, op,
+                 [&](const NextItemRank& rank) { rr.push_back(reciprocal_rank(rank)); });
+  return rr;
+}
+
+PrecisionRecall sequence_precision_recall_score(const SequenceScorer& scorer,
+                                                const SequenceInteractions& test, int k,
+                                                bool exclude_preceding) {
+  const char* op = "sequence_precision_recall_score";
+  check_test_set(scorer, test, op);
+  check_k(test, k, op);
+  return precision_recall_pass(scorer, test, k, exclude_preceding, op);
+}
+
+RankingMetrics evaluate_sequences(const SequenceScorer& scorer, const SequenceInteractions& test, int k,
+                                  bool exclude_preceding) {
+  const char* op = "evaluate_sequences";
+  check_test_set(scorer, test, op);
+  check_k(test, k, op);
+  RankingMetrics m;
+  m.k = k;
+  m.num_sequences = test.num_sequences;
+  double rr_sum = 0, ndcg_sum = 0, hit_sum = 0;
+  next_item_pass(scorer, test, exclude_preceding, op, [&](const NextItemRank& rank) {
+    rr_sum += reciprocal_rank(rank);
+    const std::int64_t strict_rank = rank.smaller + 1;
+    if (strict_rank <= k) {
+      ndcg_sum += 1.0 / std::log2(1.0 + static_cast<double>(strict_rank));
+      hit_sum += 1.0;
+    }
+  });
+  const auto count = static_cast<double>(test.num_sequences);
+  m.mrr = rr_sum / count;
+  m.ndcg_at_k = ndcg_sum / count;
+  m.hit_rate_at_k = hit_sum / count;
+  const PrecisionRecall pr = precision_recall_pass(scorer, test, k, exclude_preceding, op);
+  m.precision_at_k = mean(pr.precision);
+  m.recall_at_k = mean(pr.recall);
+  return m;
+}
+
+}  // namespace limelight

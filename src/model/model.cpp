@@ -1,0 +1,333 @@
+// ImplicitSequenceModel: configuration checks, the training loop (shuffle,
+// minibatches, negative sampling, masked losses, Adam), and the serving
+// paths (predict, recommend, batch scoring) which run without recording.
+#include "limelight/model.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "backend/cpu.hpp"
+#include "limelight/adam.hpp"
+#include "limelight/ops.hpp"
+#include "limelight/random.hpp"
+#include "model/network.hpp"
+
+namespace limelight {
+
+void ModelConfig::validate() const {
+  const std::string reps[] = {"pooling", "cnn", "lstm", "mixture"};
+  const std::string losses[] = {"pointwise", "bpr", "hinge", "adaptive_hinge"};
+  LL_CHECK(std::find(std::begin(reps), std::end(reps), representation) != std::end(reps),
+           "ImplicitSequenceModel: unknown representation '", representation,
+           "' (expected pooling, cnn, lstm or mixture)");
+  LL_CHECK(std::find(std::begin(losses), std::end(losses), loss) != std::end(losses),
+           "ImplicitSequenceModel: unknown loss '", loss, "' (expected pointwise, bpr, hinge or adaptive_hinge)");
+  LL_CHECK(embedding_dim >= 1, "ImplicitSequenceModel: embedding_dim must be >= 1, got ", embedding_dim);
+  LL_CHECK(n_iter >= 0, "ImplicitSequenceModel: n_iter must be >= 0, got ", n_iter);
+  LL_CHECK(batch_size >= 1, "ImplicitSequenceModel: batch_size must be >= 1, got ", batch_size);
+  LL_CHECK(l2 >= 0.0 && std::isfinite(l2), "ImplicitSequenceModel: l2 must be a finite value >= 0, got ", l2);
+  LL_CHECK(learning_rate > 0.0 && std::isfinite(learning_rate),
+           "ImplicitSequenceModel: learning_rate must be > 0, got ", learning_rate);
+  LL_CHECK(optimizer == "adam", "ImplicitSequenceModel: unknown optimizer '", optimizer, "' (expected adam)");
+  LL_CHECK(num_negative_samples >= 1 && num_negative_samples <= 5,
+           "ImplicitSequenceModel: num_negative_samples must be in [1, 5], got ", num_negative_samples);
+  LL_CHECK(device == "cpu" || device == "cuda", "ImplicitSequenceModel: unknown device '", device,
+           "' (expected cpu or cuda)");
+  LL_CHECK(device == "cpu", "ImplicitSequenceModel: device 'cuda' is not available in this build");
+  LL_CHECK(threads >= 0, "ImplicitSequenceModel: threads must be >= 0, got ", threads);
+  if (representation == "cnn") {
+    const auto& c = cnn;
+    LL_CHECK(c.num_layers >= 1, "ImplicitSequenceModel: cnn num_layers must be >= 1, got ", c.num_layers);
+    auto per_layer = [&](const std::vector<int>& v, const char* what) {
+      LL_CHECK(v.size() == 1 || static_cast<int>(v.size()) == c.num_layers, "ImplicitSequenceModel: cnn ", what,
+               " has ", v.size(), " values for ", c.num_layers, " layers");
+      for (int x : v) LL_CHECK(x >= 1, "ImplicitSequenceModel: cnn ", what, " values must be >= 1, got ", x);
+    };
+    per_layer(c.kernel_width, "kernel_width");
+    per_layer(c.dilation, "dilation");
+    LL_CHECK(c.nonlinearity == "tanh" || c.nonlinearity == "relu", "ImplicitSequenceModel: cnn nonlinearity must be ",
+             "tanh or relu, got '", c.nonlinearity, "'");
+  }
+  if (representation == "mixture")
+    LL_CHECK(num_mixtures >= 1 && num_mixtures <= 64, "ImplicitSequenceModel: num_mixtures must be in [1, 64], got ",
+             num_mixtures);
+}
+
+struct ImplicitSequenceModel::Impl {
+  ModelConfig config;
+  Rng rng;
+  std::unique_ptr<model::Network> net;
+  std::unique_ptr<Adam> adam;
+  Tape tape{true};
+  int epochs = 0;
+
+  explicit Impl(ModelConfig c) : config(std::move(c)), rng(config.seed) {}
+
+  model::Network& network() const {
+    LL_CHECK(net != nullptr, "ImplicitSequenceModel: the model is not initialised (call fit or initialize first)");
+    return *net;
+  }
+
+  void check_ids(const std::int32_t* ids, std::int64_t n, const char* what) const {
+    const std::int32_t V = network().num_items();
+    for (std::int64_t i = 0; i < n; ++i)
+      LL_CHECK(ids[i] >= 0 && ids[i] < V, what, ": item id ", ids[i], " at position ", i,
+               " is outside the model's catalogue [0, ", V, ")");
+  }
+
+  // The masked loss of a batch; negatives are (B, L), or (n, B, L) for adaptive_hinge.
+  Var forward_loss(const Tensor& sequences, const Tensor& negatives) {
+    model::Network& n = network();
+    const std::int64_t B = sequences.dim(0), L = sequences.dim(1);
+    Var states = n.states(tape, sequences);
+    Var rep = ops::slice(tape, states, 1, 0, L);
+    Var pos = n.score(tape, rep, sequences);
+    Tensor mask = tape.arena().tensor(Shape{B, L});
+    for (std::int64_t i = 0; i < B * L; ++i) mask.f32()[i] = sequences.i32()[i] != 0 ? 1.0f : 0.0f;
+    const std::string& loss = config.loss;
+    Var neg;
+    if (loss == "adaptive_hinge") {
+      LL_CHECK(negatives.rank() == 3 && negatives.dim(1) == B && negatives.dim(2) == L, "train_step: adaptive_hinge ",
+               "negatives must be (n, ", B, ", ", L, "), got ", negatives.shape().str());
+      std::vector<Var> scores;
+      for (std::int64_t k = 0; k < negatives.dim(0); ++k)
+        scores.push_back(n.score(tape, rep, Tensor::borrow(negatives.i32() + k * B * L, Shape{B, L}, DType::i32)));
+      neg = ops::maximum(tape, scores);
+    } else {
+      LL_CHECK(negatives.shape() == sequences.shape(), "train_step: negatives ", negatives.shape().str(),
+               " do not match sequences ", sequences.shape().str());
+      neg = n.score(tape, rep, negatives);
+    }
+    Var elem;
+    if (loss == "pointwise")
+      elem = ops::add(tape, ops::add_scalar(tape, ops::scale(tape, ops::sigmoid(tape, pos), -1.0f), 1.0f),
+                      ops::sigmoid(tape, neg));
+    else if (loss == "bpr")
+      elem = ops::add_scalar(tape, ops::scale(tape, ops::sigmoid(tape, ops::sub(tape, pos, neg)), -1.0f), 1.0f);
+    else
+      elem = ops::relu(tape, ops::add_scalar(tape, ops::sub(tape, neg, pos), 1.0f));
+    return ops::masked_mean(tape, elem, mask);
+  }
+
+  double gradients(const Tensor& sequences, const Tensor& negatives) {
+    LL_CHECK(sequences.dtype() == DType::i32 && sequences.rank() == 2, "train_step: sequences must be an i32 (B, L) ",
+             "tensor, got ", dtype_name(sequences.dtype()), " ", sequences.shape().str());
+    LL_CHECK(negatives.dtype() == DType::i32, "train_step: negatives must be i32");
+    check_ids(sequences.i32(), sequences.numel(), "train_step: sequences");
+    check_ids(negatives.i32(), negatives.numel(), "train_step: negatives");
+    adam->zero_grad();
+    tape.reset();
+    Var loss = forward_loss(sequences, negatives);
+    const double value = tape.value(loss).f32()[0];
+    tape.backward(loss);
+    return value;
+  }
+};
+
+ImplicitSequenceModel::ImplicitSequenceModel(ModelConfig config) {
+  config.validate();
+  impl_ = std::make_unique<Impl>(std::move(config));
+}
+ImplicitSequenceModel::~ImplicitSequenceModel() = default;
+ImplicitSequenceModel::ImplicitSequenceModel(ImplicitSequenceModel&&) noexcept = default;
+ImplicitSequenceModel& ImplicitSequenceModel::operator=(ImplicitSequenceModel&&) noexcept = default;
+
+void ImplicitSequenceModel::initialize(std::int32_t num_items) {
+  impl_->net = std::make_unique<model::Network>(impl_->config, num_items, impl_->rng);
+  AdamOptions options;
+  options.lr = impl_->config.learning_rate;
+  options.weight_decay = impl_->config.l2;
+  impl_->adam = std::make_unique<Adam>(impl_->net->parameters(), options);
+}
+
+bool ImplicitSequenceModel::initialized() const { return impl_->net != nullptr; }
+const ModelConfig& ImplicitSequenceModel::config() const { return impl_->config; }
+std::int32_t ImplicitSequenceModel::num_items() const { return impl_->network().num_items(); }
+std::int64_t ImplicitSequenceModel::optimizer_steps() const { return impl_->adam ? impl_->adam->steps() : 0; }
+int ImplicitSequenceModel::epochs_trained() const { return impl_->epochs; }
+
+std::vector<Parameter*> ImplicitSequenceModel::parameters() { return impl_->network().parameters(); }
+std::vector<const Parameter*> ImplicitSequenceModel::parameters() const {
+  std::vector<const Parameter*> out;
+  for (Parameter* p : impl_->network().parameters()) out.push_back(p);
+  return out;
+}
+
+Parameter& ImplicitSequenceModel::parameter(const std::string& name) {
+  Parameter* p = impl_->network().find(name);
+  LL_CHECK(p != nullptr, "ImplicitSequenceModel: no parameter named '", name, "' in a ",
+           impl_->config.representation, " model");
+  return *p;
+}
+
+double ImplicitSequenceModel::compute_gradients(const Tensor& sequences, const Tensor& negatives) {
+  return impl_->gradients(sequences, negatives);
+}
+
+double ImplicitSequenceModel::train_step(const Tensor& sequences, const Tensor& negatives) {
+  const double loss = impl_->gradients(sequences, negatives);
+  impl_->adam->step();
+  return loss;
+}
+
+void ImplicitSequenceModel::fit(const SequenceInteractions& train, const FitCallbacks& callbacks) {
+  Impl& m = *impl_;
+  LL_CHECK(train.num_sequences > 0, "fit: the training data has no sequences");
+  LL_CHECK(train.max_sequence_length >= 1, "fit: sequences must have length >= 1");
+  LL_CHECK(static_cast<std::int64_t>(train.sequences.size()) == train.num_sequences * train.max_sequence_length,
+           "fit: ", train.sequences.size(), " sequence entries for ", train.num_sequences, " x ",
+           train.max_sequence_length);
+  if (!initialized()) initialize(train.num_items);
+  m.check_ids(train.sequences.data(), static_cast<std::int64_t>(train.sequences.size()), "fit");
+  if (m.config.threads > 0) openblas_set_num_threads(m.config.threads);
+
+  const std::int64_t N = train.num_sequences, L = train.max_sequence_length, B = m.config.batch_size;
+  const std::int64_t V = m.net->num_items();
+  const std::int64_t n_neg = m.config.loss == "adaptive_hinge" ? m.config.num_negative_samples : 1;
+  std::vector<std::int64_t> order(static_cast<std::size_t>(N));
+  Tensor batch = Tensor::empty({std::min(B, N), L}, DType::i32);
+  Tensor negatives = Tensor::empty({n_neg * std::min(B, N) * L}, DType::i32);
+  const std::int64_t total = (N + B - 1) / B;
+  for (int iter = 0; iter < m.config.n_iter; ++iter) {
+    const auto start = std::chrono::steady_clock::now();
+    std::iota(order.begin(), order.end(), 0);
+    m.rng.shuffle(order.begin(), order.end());
+    double epoch_loss = 0.0;
+    for (std::int64_t b = 0; b < total; ++b) {
+      const std::int64_t rows = std::min(B, N - b * B);
+      std::int32_t* dst = batch.i32();
+      for (std::int64_t r = 0; r < rows; ++r)
+        std::memcpy(dst + r * L, train.row(order[static_cast<std::size_t>(b * B + r)]), sizeof(std::int32_t) * L);
+      std::int32_t* neg = negatives.i32();
+      for (std::int64_t i = 0; i < n_neg * rows * L; ++i) neg[i] = static_cast<std::int32_t>(m.rng.uniform_int(V));
+      Tensor seq_view = Tensor::borrow(dst, Shape{rows, L}, DType::i32);
+      Tensor neg_view = n_neg > 1 || m.config.loss == "adaptive_hinge"
+                            ? Tensor::borrow(neg, Shape{n_neg, rows, L}, DType::i32)
+                            : Tensor::borrow(neg, Shape{rows, L}, DType::i32);
+      epoch_loss += train_step(seq_view, neg_view);
+      if (callbacks.on_batch) callbacks.on_batch(b + 1, total);
+    }
+    epoch_loss /= static_cast<double>(total);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const int epoch = m.epochs++;
+    LL_CHECK(!std::isnan(epoch_loss) && epoch_loss != 0.0, "fit: degenerate epoch loss ", epoch_loss, " in epoch ",
+             epoch, " (NaN or exactly zero; try a lower learning_rate)");
+    if (callbacks.on_epoch) callbacks.on_epoch(EpochReport{epoch, epoch_loss, seconds});
+  }
+}
+
+namespace {
+
+// Serving runs on a per-thread, non-recording tape whose arena is reused, so a
+// call allocates nothing once the thread has served a request of that size.
+Tape& serving_tape() {
+  thread_local Tape tape(false);
+  tape.reset();
+  return tape;
+}
+
+// scores (rows, V) from final states (rows, W).
+void score_all(model::Network& net, Tape& tape, const float* states, std::int64_t rows, float* scores) {
+  const std::int64_t V = net.num_items(), D = net.config().embedding_dim;
+  const float* E = net.item_embeddings().value.f32();
+  const float* bias = net.item_biases().value.f32();
+  if (net.config().representation != "mixture") {
+    for (std::int64_t r = 0; r < rows; ++r) std::memcpy(scores + r * V, bias, sizeof(float) * V);
+    cpu::gemm(false, true, rows, V, D, 1.0f, states, D, E, D, 1.0f, scores, V);
+    return;
+  }
+  const std::int64_t M = net.config().num_mixtures;
+  Tensor dots = tape.arena().tensor(Shape{2 * M, V});  // taste and attention dot products with every item
+  float* p = dots.f32();
+  for (std::int64_t r = 0; r < rows; ++r) {
+    cpu::gemm(false, true, 2 * M, V, D, 1.0f, states + r * 2 * M * D, D, E, D, 0.0f, p, V);
+    float* out = scores + r * V;
+    for (std::int64_t v = 0; v < V; ++v) {
+      float mx = -INFINITY;
+      for (std::int64_t m = 0; m < M; ++m) mx = std::max(mx, p[(M + m) * V + v]);
+      float z = 0.0f, s = 0.0f;
+      for (std::int64_t m = 0; m < M; ++m) {
+        const float w = std::exp(p[(M + m) * V + v] - mx);
+        z += w;
+        s += w * p[m * V + v];
+      }
+      out[v] = s / z + bias[v];
+    }
+  }
+}
+
+}  // namespace
+
+void ImplicitSequenceModel::score_batch(const std::int32_t* sequences, std::int64_t rows, std::int64_t length,
+                                        float* scores) const {
+  model::Network& net = impl_->network();
+  LL_CHECK(length >= 1, "score_batch: sequences must have length >= 1, got ", length);
+  LL_CHECK(rows >= 0, "score_batch: negative row count ", rows);
+  if (rows == 0) return;
+  impl_->check_ids(sequences, rows * length, "score_batch");
+  Tape& tape = serving_tape();
+  Tensor seq = tape.arena().tensor(Shape{rows, length}, DType::i32);
+  std::memcpy(seq.i32(), sequences, sizeof(std::int32_t) * static_cast<std::size_t>(rows * length));
+  const Tensor& states = tape.value(net.states(tape, seq));  // (rows, L+1, W)
+  const std::int64_t W = net.state_width();
+  Tensor final_states = tape.arena().tensor(Shape{rows, W});
+  for (std::int64_t r = 0; r < rows; ++r)
+    std::memcpy(final_states.f32() + r * W, states.f32() + (r * (length + 1) + length) * W, sizeof(float) * W);
+  score_all(net, tape, final_states.f32(), rows, scores);
+}
+
+std::vector<float> ImplicitSequenceModel::predict(std::span<const std::int32_t> sequence,
+                                                  std::span<const std::int32_t> item_ids) const {
+  const std::int32_t V = num_items();
+  LL_CHECK(!sequence.empty(), "predict: the sequence is empty");
+  impl_->check_ids(item_ids.data(), static_cast<std::int64_t>(item_ids.size()), "predict: item_ids");
+  std::vector<float> all(static_cast<std::size_t>(V));
+  score_batch(sequence.data(), 1, static_cast<std::int64_t>(sequence.size()), all.data());
+  if (item_ids.empty()) return all;
+  std::vector<float> out(item_ids.size());
+  for (std::size_t i = 0; i < item_ids.size(); ++i) out[i] = all[static_cast<std::size_t>(item_ids[i])];
+  return out;
+}
+
+std::vector<Recommendation> ImplicitSequenceModel::recommend(std::span<const std::int32_t> sequence, int k,
+                                                             bool exclude_seen) const {
+  LL_CHECK(k >= 1, "recommend: k must be >= 1, got ", k);
+  std::vector<float> scores = predict(sequence);
+  std::vector<char> skip(scores.size(), 0);
+  skip[0] = 1;  // padding is never recommended
+  if (exclude_seen)
+    for (std::int32_t id : sequence) skip[static_cast<std::size_t>(id)] = 1;
+  std::vector<Recommendation> out;
+  for (std::size_t v = 0; v < scores.size(); ++v)
+    if (!skip[v]) out.push_back({static_cast<std::int32_t>(v), scores[v]});
+  const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(k), out.size());
+  auto better = [](const Recommendation& a, const Recommendation& b) {
+    return a.score > b.score || (a.score == b.score && a.item < b.item);
+  };
+  std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(), better);
+  out.resize(n);
+  return out;
+}
+
+std::pair<Tensor, Tensor> ImplicitSequenceModel::user_representation(const Tensor& sequences) const {
+  model::Network& net = impl_->network();
+  LL_CHECK(sequences.dtype() == DType::i32 && sequences.rank() == 2, "user_representation: sequences must be an ",
+           "i32 (B, L) tensor, got ", sequences.shape().str());
+  impl_->check_ids(sequences.i32(), sequences.numel(), "user_representation");
+  Tape& tape = serving_tape();
+  const Tensor& states = tape.value(net.states(tape, sequences));
+  const std::int64_t B = sequences.dim(0), L = sequences.dim(1), W = net.state_width();
+  Tensor all = Tensor::empty({B, L, W}), last = Tensor::empty({B, W});
+  for (std::int64_t b = 0; b < B; ++b) {
+    std::memcpy(all.f32() + b * L * W, states.f32() + b * (L + 1) * W, sizeof(float) * L * W);
+    std::memcpy(last.f32() + b * W, states.f32() + (b * (L + 1) + L) * W, sizeof(float) * W);
+  }
+  return {all, last};
+}
+
+}  // namespace limelight

@@ -1,0 +1,121 @@
+// Representations: pooling, causal CNN, LSTM and mixture-of-tastes, written
+// on the ops of include/limelight/ops.hpp. Layouts are batch-major (B, T, W)
+// where the reference is channel-first (B, W, T); values are the same.
+#include "model/network.hpp"
+
+#include <cmath>
+
+namespace limelight::model {
+
+namespace {
+
+Tensor normal_tensor(const Shape& shape, double stddev, Rng& rng) {
+  Tensor t = Tensor::empty(shape);
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = static_cast<float>(rng.normal() * stddev);
+  return t;
+}
+
+// PyTorch's default for LSTM and convolution weights: U(-bound, bound).
+Tensor uniform_tensor(const Shape& shape, double bound, Rng& rng) {
+  Tensor t = Tensor::empty(shape);
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
+  return t;
+}
+
+int layer_value(const std::vector<int>& values, int layer) {
+  return values.size() == 1 ? values[0] : values[static_cast<std::size_t>(layer)];
+}
+
+}  // namespace
+
+Parameter& Network::add(const std::string& name, Tensor value, bool sparse) {
+  params_.emplace_back(name, std::move(value), sparse);
+  return params_.back();
+}
+
+Network::Network(const ModelConfig& config, std::int32_t num_items, Rng& rng)
+    : config_(config), num_items_(num_items) {
+  config_.validate();
+  LL_CHECK(num_items >= 2, "ImplicitSequenceModel: num_items must be at least 2 (padding and one item), got ",
+           num_items);
+  const std::int64_t D = config.embedding_dim;
+  // Item embeddings ~ N(0, (1/D)^2) with the padding row zero; biases zero.
+  Tensor emb = normal_tensor({num_items, D}, 1.0 / static_cast<double>(D), rng);
+  for (std::int64_t d = 0; d < D; ++d) emb.f32()[d] = 0.0f;
+  add("item_embeddings.weight", emb, config.sparse);
+  add("item_biases.weight", Tensor::zeros({num_items, 1}), config.sparse);
+  state_width_ = D;
+  const std::string& rep = config.representation;
+  if (rep == "lstm" || rep == "mixture") {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(D));
+    add("lstm.weight_ih_l0", uniform_tensor({4 * D, D}, bound, rng));
+    add("lstm.weight_hh_l0", uniform_tensor({4 * D, D}, bound, rng));
+    add("lstm.bias_ih_l0", uniform_tensor({4 * D}, bound, rng));
+    add("lstm.bias_hh_l0", uniform_tensor({4 * D}, bound, rng));
+    if (rep == "mixture") {
+      const std::int64_t M = config.num_mixtures;
+      add("projection.weight", uniform_tensor({2 * M * D, D, 1}, bound, rng));
+      add("projection.bias", uniform_tensor({2 * M * D}, bound, rng));
+      state_width_ = 2 * M * D;
+    }
+  } else if (rep == "cnn") {
+    for (int i = 0; i < config.cnn.num_layers; ++i) {
+      const int k = layer_value(config.cnn.kernel_width, i);
+      const double bound = 1.0 / std::sqrt(static_cast<double>(D * k));
+      add("cnn_" + std::to_string(i) + ".weight", uniform_tensor({D, D, k, 1}, bound, rng));
+      add("cnn_" + std::to_string(i) + ".bias", uniform_tensor({D}, bound, rng));
+    }
+  }
+}
+
+std::vector<Parameter*> Network::parameters() {
+  std::vector<Parameter*> out;
+  for (Parameter& p : params_) out.push_back(&p);
+  return out;
+}
+
+Parameter* Network::find(const std::string& name) {
+  for (Parameter& p : params_)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+Var Network::lstm_states(Tape& tape, Var embedded) {
+  Var x = ops::pad_left(tape, embedded, 1, 1);  // the extra zero step before the first item
+  return ops::lstm(tape, x, param(tape, 2), param(tape, 3), param(tape, 4), param(tape, 5));
+}
+
+Var Network::states(Tape& tape, const Tensor& sequences) {
+  LL_CHECK(sequences.rank() == 2, "user_representation: sequences must be (B, L), got ", sequences.shape().str());
+  Var emb = ops::embedding(tape, param(tape, 0), sequences);  // (B, L, D)
+  const std::string& rep = config_.representation;
+  if (rep == "pooling") return ops::running_pool(tape, emb);
+  if (rep == "lstm") return lstm_states(tape, emb);
+  if (rep == "mixture") {
+    Var h = lstm_states(tape, emb);
+    // The 1x1 projection is a linear map of each step's state.
+    return ops::linear(tape, h, param(tape, 6), param(tape, 7));
+  }
+  // cnn
+  Var x = emb;
+  for (int i = 0; i < config_.cnn.num_layers; ++i) {
+    const std::int64_t k = layer_value(config_.cnn.kernel_width, i);
+    const std::int64_t d = layer_value(config_.cnn.dilation, i);
+    // Layer 0 pads one step more than causality needs, giving the L+1 states.
+    const std::int64_t pad = i == 0 ? k + (k - 1) * (d - 1) : (k - 1) * d;
+    Var y = ops::conv1d(tape, ops::pad_left(tape, x, 1, pad), param(tape, 2 + 2 * static_cast<std::size_t>(i)),
+                        param(tape, 3 + 2 * static_cast<std::size_t>(i)), d);
+    y = config_.cnn.nonlinearity == "relu" ? ops::relu(tape, y) : ops::tanh(tape, y);
+    if (config_.cnn.residual) y = ops::add(tape, y, i == 0 ? ops::pad_left(tape, emb, 1, 1) : x);
+    x = y;
+  }
+  return x;
+}
+
+Var Network::score(Tape& tape, Var rep, const Tensor& ids) {
+  if (config_.representation == "mixture")
+    return ops::mixture_score(tape, rep, param(tape, 0), param(tape, 1), ids, config_.num_mixtures);
+  return ops::score_items(tape, rep, param(tape, 0), param(tape, 1), ids);
+}
+
+}  // namespace limelight::model

@@ -1,0 +1,48 @@
+// The representation networks behind ImplicitSequenceModel: their parameters
+// (named and ordered as the reference's state_dict), the forward pass from an
+// item sequence to per-step user states, and target scoring.
+#pragma once
+
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "limelight/model.hpp"
+#include "limelight/ops.hpp"
+#include "limelight/random.hpp"
+
+namespace limelight::model {
+
+class Network {
+ public:
+  Network(const ModelConfig& config, std::int32_t num_items, Rng& rng);
+
+  // Every state for a batch of sequences (B, L) i32: (B, L+1, W); state t has
+  // seen items 0..t-1.
+  Var states(Tape& tape, const Tensor& sequences);
+  // Scores of `ids` (B, T) for representations rep (B, T, W).
+  Var score(Tape& tape, Var rep, const Tensor& ids);
+
+  std::vector<Parameter*> parameters();
+  Parameter* find(const std::string& name);
+  std::int64_t state_width() const { return state_width_; }
+  std::int32_t num_items() const { return num_items_; }
+  const ModelConfig& config() const { return config_; }
+  Parameter& item_embeddings() { return params_[0]; }
+  Parameter& item_biases() { return params_[1]; }
+
+ private:
+  Parameter& add(const std::string& name, Tensor value, bool sparse = false);
+  Var lstm_states(Tape& tape, Var embedded);
+  // Serving tapes do not record: parameters enter them as constants.
+  Var param(Tape& tape, std::size_t index) {
+    return tape.recording() ? tape.parameter(params_[index]) : tape.constant(params_[index].value);
+  }
+
+  ModelConfig config_;
+  std::int32_t num_items_;
+  std::int64_t state_width_;
+  std::deque<Parameter> params_;  // a deque keeps addresses stable as it grows
+};
+
+}  // namespace limelight::model

@@ -1,0 +1,230 @@
+// Sequence ops over time: the dilated 1-D convolution (as one GEMM over an
+// unfolded input) and the LSTM layer (input projections for all steps in one
+// GEMM, then the recurrence step by step).
+#include <cstring>
+
+#include "ops/common.hpp"
+
+namespace limelight::ops {
+using namespace detail;
+
+namespace {
+
+// Kernel taps of `weight` (O, C, K[, 1]) rearranged as Wr (O, K*C), Wr[o, j*C + c] = W[o, c, j].
+void pack_conv_weight(const float* W, std::int64_t O, std::int64_t C, std::int64_t K, float* Wr) {
+  for (std::int64_t o = 0; o < O; ++o)
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::int64_t j = 0; j < K; ++j) Wr[o * K * C + j * C + c] = W[(o * C + c) * K + j];
+}
+
+// ints: B, T, C, K; scalar-free. saved[0] = unfolded x (B*To, K*C), saved[1] = Wr; ints[3]=K, in dilation via saved shape.
+void conv1d_backward(Tape& t, const Node& n) {
+  const std::int64_t B = n.ints[0], T = n.ints[1], C = n.ints[2], K = n.ints[3];
+  const Tensor& G = t.grad(n.out);
+  const std::int64_t To = G.dim(1), O = G.dim(2), dilation = K > 1 ? (T - To) / (K - 1) : 1;
+  const float* g = G.f32();
+  const float* xcol = n.saved[0].f32();
+  const float* Wr = n.saved[1].f32();
+  if (wants(t, n.in[1])) {
+    Tensor dWr = t.arena().tensor(Shape{O, K * C});
+    cpu::gemm(true, false, O, K * C, B * To, 1.0f, g, O, xcol, K * C, 0.0f, dWr.f32(), K * C);
+    float* dW = t.grad(n.in[1]).f32();
+    const float* p = dWr.f32();
+    for (std::int64_t o = 0; o < O; ++o)
+      for (std::int64_t c = 0; c < C; ++c)
+        for (std::int64_t j = 0; j < K; ++j) dW[(o * C + c) * K + j] += p[o * K * C + j * C + c];
+  }
+  if (wants(t, n.in[2])) {
+    float* db = t.grad(n.in[2]).f32();
+    for (std::int64_t r = 0; r < B * To; ++r) accumulate(db, g + r * O, O);
+  }
+  if (wants(t, n.in[0])) {
+    Tensor dcol = t.arena().tensor(Shape{B * To, K * C});
+    cpu::gemm(false, false, B * To, K * C, O, 1.0f, g, O, Wr, K * C, 0.0f, dcol.f32(), K * C);
+    float* dx = t.grad(n.in[0]).f32();
+    const float* p = dcol.f32();
+    for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t s = 0; s < To; ++s)
+        for (std::int64_t j = 0; j < K; ++j)
+          accumulate(dx + (b * T + s + j * dilation) * C, p + (b * To + s) * K * C + j * C, C);
+  }
+}
+
+// saved[0] = h (B,T,H), saved[1] = c, saved[2] = activated gates (B,T,4H).
+void lstm_backward(Tape& t, const Node& n) {
+  const Tensor& X = t.value(n.in[0]);
+  const Tensor& W_ih = t.value(n.in[1]);
+  const Tensor& W_hh = t.value(n.in[2]);
+  const std::int64_t B = X.dim(0), T = X.dim(1), D = X.dim(2), H = W_hh.dim(1), G = 4 * H;
+  Tensor d_xproj = t.arena().tensor(Shape{B, T, G});
+  Tensor d_whh = t.arena().zeros(Shape{G, H});
+  Tensor scratch = t.arena().tensor(Shape{2 * B * H + B * G});
+  cpu::lstm_backward(t.grad(n.out).f32(), W_hh.f32(), n.saved[0].f32(), n.saved[1].f32(), n.saved[2].f32(), B, T,
+                     H, d_xproj.f32(), d_whh.f32(), scratch.f32());
+  const float* dz = d_xproj.f32();
+  if (wants(t, n.in[2])) accumulate(t.grad(n.in[2]).f32(), d_whh.f32(), G * H);
+  for (int k = 3; k <= 4; ++k) {
+    if (!wants(t, n.in[k])) continue;
+    float* db = t.grad(n.in[k]).f32();
+    for (std::int64_t r = 0; r < B * T; ++r) accumulate(db, dz + r * G, G);
+  }
+  if (wants(t, n.in[1]))
+    cpu::gemm(true, false, G, D, B * T, 1.0f, dz, G, X.f32(), D, 1.0f, t.grad(n.in[1]).f32(), D);
+  if (wants(t, n.in[0]))
+    cpu::gemm(false, false, B * T, D, G, 1.0f, dz, G, W_ih.f32(), D, 1.0f, t.grad(n.in[0]).f32(), D);
+}
+
+}  // namespace
+
+Var conv1d(Tape& t, Var x, Var weight, Var bias, std::int64_t dilation) {
+  const Tensor& X = f32_input(t, x, "conv1d", "x");
+  const Tensor& W = f32_input(t, weight, "conv1d", "weight");
+  LL_CHECK(X.rank() == 3, "conv1d: x must be (B, T, C), got ", X.shape().str());
+  LL_CHECK((W.rank() == 3 || (W.rank() == 4 && W.dim(3) == 1)) && W.dim(1) == X.dim(2), "conv1d: weight ",
+           W.shape().str(), " does not fit x ", X.shape().str(), " (expected (O, C, K) or (O, C, K, 1))");
+  LL_CHECK(dilation >= 1, "conv1d: dilation must be >= 1, got ", dilation);
+  const std::int64_t B = X.dim(0), T = X.dim(1), C = X.dim(2), O = W.dim(0), K = W.dim(2);
+  const std::int64_t To = T - (K - 1) * dilation;
+  LL_CHECK(To >= 1, "conv1d: input of length ", T, " is shorter than the kernel's span ", (K - 1) * dilation + 1);
+  Tensor Wr = t.arena().tensor(Shape{O, K * C});
+  pack_conv_weight(W.f32(), O, C, K, Wr.f32());
+  Tensor xcol = t.arena().tensor(Shape{B * To, K * C});
+  float* col = xcol.f32();
+  const float* xp = X.f32();
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t s = 0; s < To; ++s)
+      for (std::int64_t j = 0; j < K; ++j)
+        std::memcpy(col + (b * To + s) * K * C + j * C, xp + (b * T + s + j * dilation) * C,
+                    sizeof(float) * static_cast<std::size_t>(C));
+  Tensor out = new_tensor(t, Shape{B, To, O});
+  float* o = out.f32();
+  if (bias.valid()) {
+    const Tensor& bv = f32_input(t, bias, "conv1d", "bias");
+    LL_CHECK(bv.numel() == O, "conv1d: bias ", bv.shape().str(), " does not match ", O, " output channels");
+    for (std::int64_t r = 0; r < B * To; ++r) std::copy(bv.f32(), bv.f32() + O, o + r * O);
+  }
+  cpu::gemm(false, true, B * To, O, K * C, 1.0f, col, K * C, Wr.f32(), K * C, bias.valid() ? 1.0f : 0.0f, o, O);
+  bool rg = needs_grad(t, {x, weight, bias});
+  Var r = t.output(out, rg);
+  if (rg) {
+    Node n;
+    n.backward = conv1d_backward;
+    n.out = r;
+    n.in[0] = x;
+    n.in[1] = weight;
+    n.in[2] = bias;
+    n.ints[0] = B;
+    n.ints[1] = T;
+    n.ints[2] = C;
+    n.ints[3] = K;
+    n.saved[0] = xcol;
+    n.saved[1] = Wr;
+    t.push(n);
+  }
+  return r;
+}
+
+Var lstm(Tape& t, Var x, Var weight_ih, Var weight_hh, Var bias_ih, Var bias_hh) {
+  const Tensor& X = f32_input(t, x, "lstm", "x");
+  const Tensor& W_ih = f32_input(t, weight_ih, "lstm", "weight_ih");
+  const Tensor& W_hh = f32_input(t, weight_hh, "lstm", "weight_hh");
+  const Tensor& b_ih = f32_input(t, bias_ih, "lstm", "bias_ih");
+  const Tensor& b_hh = f32_input(t, bias_hh, "lstm", "bias_hh");
+  LL_CHECK(X.rank() == 3, "lstm: x must be (B, T, D), got ", X.shape().str());
+  const std::int64_t B = X.dim(0), T = X.dim(1), D = X.dim(2), H = W_hh.rank() == 2 ? W_hh.dim(1) : 0, G = 4 * H;
+  LL_CHECK(H > 0 && W_hh.dim(0) == G && W_ih.rank() == 2 && W_ih.dim(0) == G && W_ih.dim(1) == D &&
+               b_ih.numel() == G && b_hh.numel() == G,
+           "lstm: weights do not fit x ", X.shape().str(), ": weight_ih ", W_ih.shape().str(), ", weight_hh ",
+           W_hh.shape().str(), ", bias_ih ", b_ih.shape().str(), ", bias_hh ", b_hh.shape().str(),
+           " (expected (4H, D), (4H, H), (4H), (4H))");
+  Tensor xproj = t.arena().tensor(Shape{B, T, G});
+  float* xp = xproj.f32();
+  for (std::int64_t r = 0; r < B * T; ++r)
+    for (std::int64_t k = 0; k < G; ++k) xp[r * G + k] = b_ih.f32()[k] + b_hh.f32()[k];
+  cpu::gemm(false, true, B * T, G, D, 1.0f, X.f32(), D, W_ih.f32(), D, 1.0f, xp, G);
+  Tensor h = new_tensor(t, Shape{B, T, H});
+  Tensor c = t.arena().tensor(Shape{B, T, H});
+  // The activated gates overwrite the projections in place.
+  cpu::lstm_forward(xp, W_hh.f32(), B, T, H, h.f32(), c.f32(), xp);
+  bool rg = needs_grad(t, {x, weight_ih, weight_hh, bias_ih, bias_hh});
+  Var r = t.output(h, rg);
+  if (rg) {
+    Node n;
+    n.backward = lstm_backward;
+    n.out = r;
+    n.in[0] = x;
+    n.in[1] = weight_ih;
+    n.in[2] = weight_hh;
+    n.in[3] = bias_ih;
+    n.in[4] = bias_hh;
+    n.saved[0] = h;
+    n.saved[1] = c;
+    n.saved[2] = xproj;
+    t.push(n);
+  }
+  return r;
+}
+
+}  // namespace limelight::ops
+
+namespace limelight::ops {
+using namespace detail;
+
+namespace {
+// saved[0] = the divisors (B, T+1, D).
+void running_pool_backward(Tape& t, const Node& n) {
+  const Tensor& G = t.grad(n.out);
+  const std::int64_t B = G.dim(0), T1 = G.dim(1), D = G.dim(2);
+  const float* g = G.f32();
+  const float* div = n.saved[0].f32();
+  float* dx = t.grad(n.in[0]).f32();
+  // x[s] feeds states s+1 .. T: d x[s] = sum_{u > s} g[u] / div[u].
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t d = 0; d < D; ++d) {
+      float run = 0.0f;
+      for (std::int64_t u = T1 - 1; u >= 1; --u) {
+        const std::int64_t at = (b * T1 + u) * D + d;
+        run += g[at] / div[at];
+        dx[(b * (T1 - 1) + u - 1) * D + d] += run;
+      }
+    }
+}
+}  // namespace
+
+Var running_pool(Tape& t, Var x) {
+  const Tensor& X = f32_input(t, x, "running_pool", "x");
+  LL_CHECK(X.rank() == 3, "running_pool: x must be (B, T, D), got ", X.shape().str());
+  const std::int64_t B = X.dim(0), T = X.dim(1), D = X.dim(2);
+  Tensor out = new_tensor(t, Shape{B, T + 1, D});
+  Tensor div = t.arena().tensor(Shape{B, T + 1, D});
+  const float* xp = X.f32();
+  float* o = out.f32();
+  float* dv = div.f32();
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t d = 0; d < D; ++d) {
+      float sum = 0.0f, count = 0.0f;
+      o[(b * (T + 1)) * D + d] = 0.0f;
+      dv[(b * (T + 1)) * D + d] = 1.0f;
+      for (std::int64_t s = 0; s < T; ++s) {
+        const float v = xp[(b * T + s) * D + d];
+        sum += v;
+        count += v != 0.0f ? 1.0f : 0.0f;
+        const std::int64_t at = (b * (T + 1) + s + 1) * D + d;
+        dv[at] = count + 1.0f;
+        o[at] = sum / dv[at];
+      }
+    }
+  bool rg = needs_grad(t, {x});
+  Var r = t.output(out, rg);
+  if (rg) {
+    Node n;
+    n.backward = running_pool_backward;
+    n.out = r;
+    n.in[0] = x;
+    n.saved[0] = div;
+    t.push(n);
+  }
+  return r;
+}
+
+}  // namespace limelight::ops
