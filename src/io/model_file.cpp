@@ -1,0 +1,225 @@
+// Reading and writing ImplicitSequenceModel as safetensors with the
+// reference's parameter names and metadata keys.
+#include "limelight/model_file.hpp"
+
+#include <cstring>
+
+#include "io/json.hpp"
+#include "limelight/safetensors.hpp"
+
+namespace limelight {
+
+namespace {
+
+std::string int_list(const std::vector<int>& values) {
+  json::Value list = json::Value::array();
+  for (int v : values) list.push_back(json::Value(v));
+  return json::dump(list);
+}
+
+std::map<std::string, std::string> model_metadata(const ImplicitSequenceModel& model,
+                                                  const std::vector<std::string>& labels) {
+  const ModelConfig& c = model.config();
+  std::map<std::string, std::string> md;
+  md["format"] = model_format;
+  md["representation"] = c.representation;
+  md["num_items"] = std::to_string(model.num_items());
+  md["embedding_dim"] = std::to_string(c.embedding_dim);
+  md["padding_idx"] = "0";
+  md["loss"] = c.loss;
+  md["n_iter"] = std::to_string(c.n_iter);
+  md["batch_size"] = std::to_string(c.batch_size);
+  md["l2"] = json::dump(json::Value(c.l2));
+  md["learning_rate"] = json::dump(json::Value(c.learning_rate));
+  md["sparse"] = c.sparse ? "true" : "false";
+  md["seed"] = std::to_string(c.seed);
+  md["num_negative_samples"] = std::to_string(c.num_negative_samples);
+  md["optimizer"] = c.optimizer;
+  if (c.representation == "cnn") {
+    std::vector<int> kw, dil;
+    for (int i = 0; i < c.cnn.num_layers; ++i) {
+      kw.push_back(c.cnn.kernel_width.size() == 1 ? c.cnn.kernel_width[0] : c.cnn.kernel_width[static_cast<std::size_t>(i)]);
+      dil.push_back(c.cnn.dilation.size() == 1 ? c.cnn.dilation[0] : c.cnn.dilation[static_cast<std::size_t>(i)]);
+    }
+    md["kernel_width"] = int_list(kw);
+    md["dilation"] = int_list(dil);
+    md["num_layers"] = std::to_string(c.cnn.num_layers);
+    md["nonlinearity"] = c.cnn.nonlinearity;
+    md["residual_connections"] = c.cnn.residual ? "true" : "false";
+  }
+  if (c.representation == "mixture") md["num_mixtures"] = std::to_string(c.num_mixtures);
+  json::Value order = json::Value::array();
+  json::Value shapes = json::Value::object();
+  for (const Parameter* p : model.parameters()) {
+    order.push_back(json::Value(p->name));
+    json::Value shape = json::Value::array();
+    for (std::int64_t d : p->value.shape().to_vector()) shape.push_back(json::Value(d));
+    shapes.set(p->name, shape);
+  }
+  md["param_order"] = json::dump(order);
+  md["param_shapes"] = json::dump(shapes);
+  if (!labels.empty()) {
+    json::Value ids = json::Value::array();
+    for (const std::string& s : labels) ids.push_back(json::Value(s));
+    md["item_ids"] = json::dump(ids);
+  }
+  return md;
+}
+
+// Metadata readers: every failure names the file and the key.
+struct Meta {
+  const std::map<std::string, std::string>& md;
+  const std::string& source;
+
+  bool has(const std::string& key) const { return md.count(key) != 0; }
+  const std::string& text(const std::string& key) const {
+    auto it = md.find(key);
+    LL_CHECK(it != md.end(), source, ": metadata has no '", key, "'");
+    return it->second;
+  }
+  json::Value value(const std::string& key) const {
+    try {
+      return json::parse(text(key));
+    } catch (const Error& e) {
+      detail::fail(source, ": metadata '", key, "' is not valid JSON: ", e.what());
+    }
+  }
+  std::int64_t integer(const std::string& key, std::int64_t lo, std::int64_t hi) const {
+    std::int64_t v = 0;
+    try {
+      v = value(key).as_int();
+    } catch (const Error& e) {
+      detail::fail(source, ": metadata '", key, "' = '", text(key), "' is not an integer");
+    }
+    LL_CHECK(v >= lo && v <= hi, source, ": metadata '", key, "' = ", v, " is outside [", lo, ", ", hi, "]");
+    return v;
+  }
+  bool boolean(const std::string& key) const {
+    const std::string& t = text(key);
+    LL_CHECK(t == "true" || t == "false", source, ": metadata '", key, "' = '", t, "' is not true or false");
+    return t == "true";
+  }
+  double number(const std::string& key) const {
+    try {
+      return value(key).as_double();
+    } catch (const Error&) {
+      detail::fail(source, ": metadata '", key, "' = '", text(key), "' is not a number");
+    }
+  }
+  std::vector<int> int_list(const std::string& key) const {
+    std::vector<int> out;
+    try {
+      json::Value v = value(key);
+      if (v.is_number()) return {static_cast<int>(v.as_int())};
+      for (const json::Value& x : v.as_array()) {
+        const std::int64_t i = x.as_int();
+        LL_CHECK(i >= 1 && i <= 4096, "value ", i, " out of range");
+        out.push_back(static_cast<int>(i));
+      }
+    } catch (const Error& e) {
+      detail::fail(source, ": metadata '", key, "' = '", text(key), "' is not a list of positive integers");
+    }
+    LL_CHECK(!out.empty(), source, ": metadata '", key, "' is an empty list");
+    return out;
+  }
+};
+
+ModelConfig config_from(const Meta& m) {
+  ModelConfig c;
+  c.representation = m.text("representation");
+  c.embedding_dim = static_cast<int>(m.integer("embedding_dim", 1, 1 << 16));
+  if (m.has("loss")) c.loss = m.text("loss");
+  if (m.has("n_iter")) c.n_iter = static_cast<int>(m.integer("n_iter", 0, 1 << 30));
+  if (m.has("batch_size")) c.batch_size = static_cast<int>(m.integer("batch_size", 1, 1 << 30));
+  if (m.has("l2")) c.l2 = m.number("l2");
+  if (m.has("learning_rate")) c.learning_rate = m.number("learning_rate");
+  else if (m.has("lr")) c.learning_rate = m.number("lr");
+  if (m.has("sparse")) c.sparse = m.boolean("sparse");
+  if (m.has("seed")) c.seed = static_cast<std::uint64_t>(m.integer("seed", 0, INT64_MAX));
+  if (m.has("num_negative_samples")) c.num_negative_samples = static_cast<int>(m.integer("num_negative_samples", 1, 5));
+  if (c.representation == "cnn") {
+    c.cnn.num_layers = static_cast<int>(m.integer("num_layers", 1, 1024));
+    c.cnn.kernel_width = m.int_list("kernel_width");
+    c.cnn.dilation = m.int_list("dilation");
+    c.cnn.nonlinearity = m.text("nonlinearity");
+    c.cnn.residual = m.boolean("residual_connections");
+  }
+  if (c.representation == "mixture") c.num_mixtures = static_cast<int>(m.integer("num_mixtures", 1, 64));
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    detail::fail(m.source, ": ", e.what());
+  }
+  return c;
+}
+
+}  // namespace
+
+namespace {
+std::vector<io::WriteEntry> parameter_entries(const ImplicitSequenceModel& model,
+                                              const std::vector<std::string>& item_labels) {
+  LL_CHECK(model.initialized(), "save_model: the model has not been fitted or initialised");
+  LL_CHECK(item_labels.empty() || static_cast<std::int64_t>(item_labels.size()) == model.num_items(),
+           "save_model: ", item_labels.size(), " item labels for a model of ", model.num_items(), " items");
+  std::vector<io::WriteEntry> entries;
+  for (const Parameter* p : model.parameters())
+    entries.push_back({p->name, DType::f32, p->value.shape().to_vector(), p->value.raw()});
+  return entries;
+}
+}  // namespace
+
+std::string serialize_model(const ImplicitSequenceModel& model, const std::vector<std::string>& item_labels) {
+  return io::serialize_safetensors(parameter_entries(model, item_labels), model_metadata(model, item_labels));
+}
+
+void save_model(const std::string& path, const ImplicitSequenceModel& model, const std::vector<std::string>& item_labels) {
+  io::write_safetensors(path, parameter_entries(model, item_labels), model_metadata(model, item_labels));
+}
+
+namespace {
+LoadedModel load_from(const io::SafetensorsFile& file) {
+  const std::string& src = file.source();
+  Meta m{file.metadata(), src};
+  if (m.has("format")) {
+    const std::string& f = m.text("format");
+    const std::string ours = "limelight-model/";
+    LL_CHECK(f.rfind(ours, 0) != 0 || f == model_format, src, ": model format '", f, "' is not supported (this ",
+             "library reads '", model_format, "')");
+  }
+  ModelConfig config = config_from(m);
+  const std::int64_t num_items = m.integer("num_items", 2, INT32_MAX);
+  LoadedModel out{ImplicitSequenceModel(config), {}};
+  out.model.initialize(static_cast<std::int32_t>(num_items));
+  for (Parameter* p : out.model.parameters()) {
+    LL_CHECK(file.contains(p->name), src, ": parameter '", p->name, "' of a ", config.representation,
+             " model is missing");
+    const io::TensorInfo& info = file.info(p->name);
+    LL_CHECK(info.dtype == DType::f32, src, ": parameter '", p->name, "' has dtype ", dtype_name(info.dtype),
+             ", expected F32");
+    LL_CHECK(info.shape == p->value.shape().to_vector(), src, ": parameter '", p->name, "' has shape ",
+             Shape(info.shape).str(), ", expected ", p->value.shape().str(), " for this configuration");
+    std::vector<float> values = file.f32(p->name);
+    std::memcpy(p->value.raw(), values.data(), values.size() * sizeof(float));
+  }
+  if (m.has("item_ids")) {
+    json::Value ids;
+    try {
+      ids = m.value("item_ids");
+      for (const json::Value& v : ids.as_array()) out.item_labels.push_back(v.as_string());
+    } catch (const Error& e) {
+      detail::fail(src, ": metadata 'item_ids' is not a list of strings: ", e.what());
+    }
+    LL_CHECK(static_cast<std::int64_t>(out.item_labels.size()) == num_items, src, ": metadata 'item_ids' has ",
+             out.item_labels.size(), " entries for ", num_items, " items");
+  }
+  return out;
+}
+}  // namespace
+
+LoadedModel load_model(const std::string& path) { return load_from(io::SafetensorsFile::open(path)); }
+
+LoadedModel load_model_from_bytes(std::string bytes, const std::string& source_name) {
+  return load_from(io::SafetensorsFile::parse(std::move(bytes), source_name));
+}
+
+}  // namespace limelight
