@@ -1,10 +1,14 @@
 // CPU primitives: OpenBLAS for matrix products, plain loops for the rest.
 #include "backend/cpu.hpp"
 
+#include "backend/cpu_math.hpp"
+
 #include <cblas.h>
 
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
+#include <type_traits>
 
 namespace limelight::cpu {
 
@@ -37,76 +41,185 @@ void scatter_add_rows(const float* grad, std::int64_t D, const std::int32_t* ids
   }
 }
 
-namespace {
-inline float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-}  // namespace
+void transpose_blocks(const float* x, std::int64_t rows, std::int64_t cols, std::int64_t width, float* y,
+                      bool accumulate) {
+  for (std::int64_t c = 0; c < cols; ++c)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const float* src = x + (r * cols + c) * width;
+      float* dst = y + (c * rows + r) * width;
+      if (accumulate)
+        for (std::int64_t k = 0; k < width; ++k) dst[k] += src[k];
+      else
+        std::memcpy(dst, src, sizeof(float) * static_cast<std::size_t>(width));
+    }
+}
 
-void lstm_forward(const float* xproj, const float* weight_hh, std::int64_t B, std::int64_t T,
-                  std::int64_t H, float* h, float* c, float* gates) {
+namespace {
+
+// One forward step for rows [0, B): z holds the pre-activations of step t
+// and receives the activated gates. HasPrev is false at t = 0 (c[-1] = 0);
+// a template so that the inner loop has no branch and vectorises.
+// With HasPrev, z first receives h[t-1] W_hh^T row by row (weight_hh_t is
+// W_hh^T, (H, 4H)): at these sizes a row-wise product that stays in L1 beats
+// a BLAS call per step, which spends its time packing.
+// FixedH > 0 compiles the kernel for that hidden size, so that the short
+// inner loops unroll into registers; 0 is the general version.
+template <bool HasPrev, int FixedH>
+LL_SIMD_CLONES void lstm_cell_forward(float* __restrict z, const float* __restrict h_prev,
+                                      const float* __restrict weight_hh_t, const float* __restrict c_prev,
+                                      float* __restrict c, float* __restrict h, float* __restrict out, std::int64_t B,
+                                      std::int64_t runtime_h, std::int64_t out_stride) {
+  const std::int64_t H = FixedH > 0 ? FixedH : runtime_h;
   const std::int64_t G = 4 * H;
-  for (std::int64_t t = 0; t < T; ++t) {
-    // gates[:, t] = xproj[:, t] + h[:, t-1] @ W_hh^T
-    float* z = gates + t * G;
-    if (xproj != gates)
-      for (std::int64_t b = 0; b < B; ++b)
-        std::memcpy(z + b * T * G, xproj + (b * T + t) * G, sizeof(float) * static_cast<std::size_t>(G));
-    if (t > 0) gemm(false, true, B, G, H, 1.0f, h + (t - 1) * H, T * H, weight_hh, H, 1.0f, z, T * G);
-    for (std::int64_t b = 0; b < B; ++b) {
-      float* zb = z + b * T * G;
-      const float* c_prev = t > 0 ? c + (b * T + t - 1) * H : nullptr;
-      float* cb = c + (b * T + t) * H;
-      float* hb = h + (b * T + t) * H;
+  for (std::int64_t b = 0; b < B; ++b) {
+    float* __restrict zb = z + b * G;
+    if constexpr (HasPrev) {
       for (std::int64_t k = 0; k < H; ++k) {
-        float i = sigmoidf(zb[k]);
-        float f = sigmoidf(zb[H + k]);
-        float g = std::tanh(zb[2 * H + k]);
-        float o = sigmoidf(zb[3 * H + k]);
-        float cell = i * g + (c_prev ? f * c_prev[k] : 0.0f);
-        cb[k] = cell;
-        hb[k] = o * std::tanh(cell);
-        zb[k] = i;
-        zb[H + k] = f;
-        zb[2 * H + k] = g;
-        zb[3 * H + k] = o;
+        const float hk = h_prev[b * H + k];
+        const float* __restrict w = weight_hh_t + k * G;
+        for (std::int64_t g = 0; g < G; ++g) zb[g] += hk * w[g];
+      }
+    }
+    float* __restrict cb = c + b * H;
+    float* __restrict hb = h + b * H;
+    float* __restrict ob = out + b * out_stride;
+    const float* __restrict cp = HasPrev ? c_prev + b * H : nullptr;
+    for (std::int64_t k = 0; k < H; ++k) {
+      const float i = fast_sigmoid(zb[k]);
+      const float f = fast_sigmoid(zb[H + k]);
+      const float g = fast_tanh(zb[2 * H + k]);
+      const float o = fast_sigmoid(zb[3 * H + k]);
+      float cell = i * g;
+      if constexpr (HasPrev) cell += f * cp[k];
+      const float hv = o * fast_tanh(cell);
+      cb[k] = cell;
+      hb[k] = hv;
+      ob[k] = hv;
+      zb[k] = i;
+      zb[H + k] = f;
+      zb[2 * H + k] = g;
+      zb[3 * H + k] = o;
+    }
+  }
+}
+
+// Also writes dh_next = dz W_hh for the step before (when HasPrev), row by row.
+template <bool HasPrev, int FixedH>
+LL_SIMD_CLONES void lstm_cell_backward(const float* __restrict gates, const float* __restrict c,
+                                       const float* __restrict c_prev, const float* __restrict d_out,
+                                       std::int64_t out_stride, const float* __restrict weight_hh,
+                                       float* __restrict dh_next, float* __restrict dc_next, float* __restrict dz,
+                                       std::int64_t B, std::int64_t runtime_h) {
+  const std::int64_t H = FixedH > 0 ? FixedH : runtime_h;
+  const std::int64_t G = 4 * H;
+  for (std::int64_t b = 0; b < B; ++b) {
+    const float* __restrict gb = gates + b * G;
+    const float* __restrict cb = c + b * H;
+    const float* __restrict cp = HasPrev ? c_prev + b * H : nullptr;
+    const float* __restrict dob = d_out + b * out_stride;
+    float* __restrict dhn = dh_next + b * H;
+    float* __restrict dcn = dc_next + b * H;
+    float* __restrict dzb = dz + b * G;
+    for (std::int64_t k = 0; k < H; ++k) {
+      const float i = gb[k], f = gb[H + k], g = gb[2 * H + k], o = gb[3 * H + k];
+      const float tc = fast_tanh(cb[k]);
+      const float dh = dob[k] + dhn[k];
+      const float dc = dcn[k] + dh * o * (1.0f - tc * tc);
+      float prev = 0.0f;
+      if constexpr (HasPrev) prev = cp[k];
+      dzb[k] = dc * g * i * (1.0f - i);
+      dzb[H + k] = dc * prev * f * (1.0f - f);
+      dzb[2 * H + k] = dc * i * (1.0f - g * g);
+      dzb[3 * H + k] = dh * tc * o * (1.0f - o);
+      dcn[k] = dc * f;
+    }
+    if constexpr (HasPrev) {
+      float acc[FixedH > 0 ? FixedH : 1024];
+      const std::int64_t n = H <= 1024 ? H : 0;
+      for (std::int64_t k = 0; k < n; ++k) acc[k] = 0.0f;
+      for (std::int64_t g = 0; g < G && n; ++g) {
+        const float d = dzb[g];
+        const float* __restrict w = weight_hh + g * H;
+        for (std::int64_t k = 0; k < n; ++k) acc[k] += d * w[k];
+      }
+      for (std::int64_t k = 0; k < n; ++k) dhn[k] = acc[k];
+      if (!n) {  // very large H: accumulate in place
+        for (std::int64_t k = 0; k < H; ++k) dhn[k] = 0.0f;
+        for (std::int64_t g = 0; g < G; ++g)
+          for (std::int64_t k = 0; k < H; ++k) dhn[k] += dzb[g] * weight_hh[g * H + k];
       }
     }
   }
 }
 
-void lstm_backward(const float* d_h, const float* weight_hh, const float* h, const float* c,
-                   const float* gates, std::int64_t B, std::int64_t T, std::int64_t H,
-                   float* d_xproj, float* d_weight_hh, float* scratch) {
+// Runs fn with std::integral_constant<int, H> for the common hidden sizes,
+// else with 0 (the general kernels).
+template <class Fn>
+void dispatch_hidden(std::int64_t H, Fn&& fn) {
+  switch (H) {
+    case 8: fn(std::integral_constant<int, 8>{}); break;
+    case 16: fn(std::integral_constant<int, 16>{}); break;
+    case 32: fn(std::integral_constant<int, 32>{}); break;
+    case 64: fn(std::integral_constant<int, 64>{}); break;
+    default: fn(std::integral_constant<int, 0>{}); break;
+  }
+}
+
+}  // namespace
+
+void lstm_forward(const float* x, const float* weight_ih, const float* weight_hh, const float* bias_ih,
+                  const float* bias_hh, std::int64_t B, std::int64_t T, std::int64_t D, std::int64_t H, float* out,
+                  float* x_tm, float* h_tm, float* c_tm, float* gates_tm, float* weight_hh_t) {
   const std::int64_t G = 4 * H;
-  float* dh_next = scratch;          // (B, H): gradient flowing into h[t] from step t+1
-  float* dc_next = scratch + B * H;  // (B, H)
-  std::memset(scratch, 0, sizeof(float) * static_cast<std::size_t>(2 * B * H));
-  for (std::int64_t t = T - 1; t >= 0; --t) {
-    for (std::int64_t b = 0; b < B; ++b) {
-      const float* gb = gates + (b * T + t) * G;
-      const float* cb = c + (b * T + t) * H;
-      const float* c_prev = t > 0 ? c + (b * T + t - 1) * H : nullptr;
-      const float* dhb = d_h + (b * T + t) * H;
-      float* dz = d_xproj + (b * T + t) * G;
-      float* dhn = dh_next + b * H;
-      float* dcn = dc_next + b * H;
-      for (std::int64_t k = 0; k < H; ++k) {
-        float i = gb[k], f = gb[H + k], g = gb[2 * H + k], o = gb[3 * H + k];
-        float tc = std::tanh(cb[k]);
-        float dh = dhb[k] + dhn[k];
-        float dc = dcn[k] + dh * o * (1.0f - tc * tc);
-        float cp = c_prev ? c_prev[k] : 0.0f;
-        dz[k] = dc * g * i * (1.0f - i);
-        dz[H + k] = dc * cp * f * (1.0f - f);
-        dz[2 * H + k] = dc * i * (1.0f - g * g);
-        dz[3 * H + k] = dh * tc * o * (1.0f - o);
-        dcn[k] = dc * f;
-      }
-    }
-    if (t > 0) {
-      // dh_next = dz[:, t] @ W_hh ; d_W_hh += dz[:, t]^T @ h[:, t-1]
-      gemm(false, false, B, H, G, 1.0f, d_xproj + t * G, T * G, weight_hh, H, 0.0f, dh_next, H);
-      gemm(true, false, G, H, B, 1.0f, d_xproj + t * G, T * G, h + (t - 1) * H, T * H, 1.0f, d_weight_hh, H);
-    }
+  transpose_blocks(x, B, T, D, x_tm, false);
+  // gates = x W_ih^T + b_ih + b_hh for every step at once.
+  for (std::int64_t r = 0; r < T * B; ++r)
+    for (std::int64_t k = 0; k < G; ++k) gates_tm[r * G + k] = bias_ih[k] + bias_hh[k];
+  gemm(false, true, T * B, G, D, 1.0f, x_tm, D, weight_ih, D, 1.0f, gates_tm, G);
+  // W_hh^T, so that the recurrence's inner loop runs along contiguous gates.
+  for (std::int64_t g = 0; g < G; ++g)
+    for (std::int64_t k = 0; k < H; ++k) weight_hh_t[k * G + g] = weight_hh[g * H + k];
+  auto steps = [&](auto fixed) {
+    constexpr int F = decltype(fixed)::value;
+    lstm_cell_forward<false, F>(gates_tm, nullptr, nullptr, nullptr, c_tm, h_tm, out, B, H, T * H);
+    for (std::int64_t t = 1; t < T; ++t)
+      lstm_cell_forward<true, F>(gates_tm + t * B * G, h_tm + (t - 1) * B * H, weight_hh_t, c_tm + (t - 1) * B * H,
+                                 c_tm + t * B * H, h_tm + t * B * H, out + t * H, B, H, T * H);
+  };
+  dispatch_hidden(H, steps);
+}
+
+void lstm_backward(const float* d_out, const float* weight_ih, const float* weight_hh, const float* x_tm,
+                   const float* h_tm, const float* c_tm, const float* gates_tm, std::int64_t B, std::int64_t T,
+                   std::int64_t D, std::int64_t H, float* d_x, float* d_weight_ih, float* d_weight_hh,
+                   float* d_bias_ih, float* d_bias_hh, float* scratch) {
+  const std::int64_t G = 4 * H;
+  float* dz = scratch;                  // (T, B, G)
+  float* dx_tm = dz + T * B * G;        // (T, B, D)
+  float* dh_next = dx_tm + T * B * D;   // (B, H)
+  float* dc_next = dh_next + B * H;     // (B, H)
+  std::memset(dh_next, 0, sizeof(float) * static_cast<std::size_t>(2 * B * H));
+  auto steps = [&](auto fixed) {
+    constexpr int F = decltype(fixed)::value;
+    for (std::int64_t t = T - 1; t > 0; --t)
+      lstm_cell_backward<true, F>(gates_tm + t * B * G, c_tm + t * B * H, c_tm + (t - 1) * B * H, d_out + t * H, T * H,
+                                  weight_hh, dh_next, dc_next, dz + t * B * G, B, H);
+    lstm_cell_backward<false, F>(gates_tm, c_tm, nullptr, d_out, T * H, weight_hh, dh_next, dc_next, dz, B, H);
+  };
+  dispatch_hidden(H, steps);
+  // The weight gradients are single GEMMs over all steps: step t's gates
+  // pair with h[t-1], and step 0 has h[-1] = 0.
+  if (d_weight_hh && T > 1)
+    gemm(true, false, G, H, (T - 1) * B, 1.0f, dz + B * G, G, h_tm, H, 1.0f, d_weight_hh, H);
+  if (d_weight_ih) gemm(true, false, G, D, T * B, 1.0f, dz, G, x_tm, D, 1.0f, d_weight_ih, D);
+  for (float* db : {d_bias_ih, d_bias_hh}) {
+    if (!db) continue;
+    for (std::int64_t r = 0; r < T * B; ++r)
+      for (std::int64_t k = 0; k < G; ++k) db[k] += dz[r * G + k];
+  }
+  if (d_x) {
+    gemm(false, false, T * B, D, G, 1.0f, dz, G, weight_ih, D, 0.0f, dx_tm, D);
+    transpose_blocks(dx_tm, T, B, D, d_x, true);
   }
 }
 

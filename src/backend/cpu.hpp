@@ -17,18 +17,28 @@ void gather_rows(const float* table, std::int64_t D, const std::int32_t* ids, st
 void scatter_add_rows(const float* grad, std::int64_t D, const std::int32_t* ids, std::int64_t n,
                       float* table_grad);
 
-// LSTM over time for one layer, given the input projections for every step
-// (xproj = x W_ih^T + b_ih + b_hh, (B, T, 4H)). Writes hidden states h (B, T, H),
-// cell states c (B, T, H) and activated gates (B, T, 4H: sigma(i), sigma(f),
-// tanh(g), sigma(o)) which the backward pass needs.
-void lstm_forward(const float* xproj, const float* weight_hh, std::int64_t B, std::int64_t T,
-                  std::int64_t H, float* h, float* c, float* gates);
-// Backward through time. Given d_h (B, T, H) and the forward's h, c, gates,
-// writes d_xproj (B, T, 4H) (the gradient of the pre-activations, which is
-// also the biases' per-step gradient) and adds into d_weight_hh (4H, H).
-// `scratch` holds 2*B*H + B*4H floats.
-void lstm_backward(const float* d_h, const float* weight_hh, const float* h, const float* c,
-                   const float* gates, std::int64_t B, std::int64_t T, std::int64_t H,
-                   float* d_xproj, float* d_weight_hh, float* scratch);
+// One LSTM layer, PyTorch's formulas and gate order (i, f, g, o). The
+// recurrence runs time-major so that each step's batch is contiguous: the
+// input projections of all steps are one GEMM, each step one GEMM with W_hh
+// and a vectorised cell update.
+//   x (B, T, D) -> out (B, T, H). Saved for backward (time-major): x_tm
+//   (T, B, D), h_tm and c_tm (T, B, H), gates_tm (T, B, 4H) holding the
+//   activated gates sigma(i), sigma(f), tanh(g), sigma(o). weight_hh_t is
+//   scratch of 4H*H floats.
+void lstm_forward(const float* x, const float* weight_ih, const float* weight_hh, const float* bias_ih,
+                  const float* bias_hh, std::int64_t B, std::int64_t T, std::int64_t D, std::int64_t H, float* out,
+                  float* x_tm, float* h_tm, float* c_tm, float* gates_tm, float* weight_hh_t);
+// Backward through time from d_out (B, T, H). Adds into d_x (B, T, D) and the
+// weight and bias gradients; any of them may be null. scratch holds
+// T*B*(4H + D) + 2*B*H floats.
+void lstm_backward(const float* d_out, const float* weight_ih, const float* weight_hh, const float* x_tm,
+                   const float* h_tm, const float* c_tm, const float* gates_tm, std::int64_t B, std::int64_t T,
+                   std::int64_t D, std::int64_t H, float* d_x, float* d_weight_ih, float* d_weight_hh,
+                   float* d_bias_ih, float* d_bias_hh, float* scratch);
+
+// y = x (rows, cols) transposed into (cols, rows) blocks of `width` floats:
+// y[c][r] = x[r][c] where each element is `width` contiguous floats.
+void transpose_blocks(const float* x, std::int64_t rows, std::int64_t cols, std::int64_t width, float* y,
+                      bool accumulate);
 
 }  // namespace limelight::cpu

@@ -1,6 +1,8 @@
 // Tape, Parameter and SparseRows: recording and the reverse sweep.
 #include "limelight/tape.hpp"
 
+#include "backend/parallel.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -48,6 +50,7 @@ void Parameter::zero_grad() {
 }
 
 Tape::Tape(bool record) : record_(record) {
+  cpu::ensure_threading();
   slots_.reserve(256);
   nodes_.reserve(256);
 }

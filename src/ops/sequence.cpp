@@ -3,6 +3,7 @@
 // GEMM, then the recurrence step by step).
 #include <cstring>
 
+#include "backend/parallel.hpp"
 #include "ops/common.hpp"
 
 namespace limelight::ops {
@@ -50,28 +51,42 @@ void conv1d_backward(Tape& t, const Node& n) {
   }
 }
 
-// saved[0] = h (B,T,H), saved[1] = c, saved[2] = activated gates (B,T,4H).
+// saved[0] = x (T, B, D), saved[1] = h (T, B, H) with c (T, B, H) after it,
+// saved[2] = the activated gates (T, B, 4H); all time-major within each batch
+// chunk (chunk [b0, b1) at offset T*b0*width). ints[0] = the chunk count.
 void lstm_backward(Tape& t, const Node& n) {
   const Tensor& X = t.value(n.in[0]);
-  const Tensor& W_ih = t.value(n.in[1]);
-  const Tensor& W_hh = t.value(n.in[2]);
-  const std::int64_t B = X.dim(0), T = X.dim(1), D = X.dim(2), H = W_hh.dim(1), G = 4 * H;
-  Tensor d_xproj = t.arena().tensor(Shape{B, T, G});
-  Tensor d_whh = t.arena().zeros(Shape{G, H});
-  Tensor scratch = t.arena().tensor(Shape{2 * B * H + B * G});
-  cpu::lstm_backward(t.grad(n.out).f32(), W_hh.f32(), n.saved[0].f32(), n.saved[1].f32(), n.saved[2].f32(), B, T,
-                     H, d_xproj.f32(), d_whh.f32(), scratch.f32());
-  const float* dz = d_xproj.f32();
-  if (wants(t, n.in[2])) accumulate(t.grad(n.in[2]).f32(), d_whh.f32(), G * H);
-  for (int k = 3; k <= 4; ++k) {
-    if (!wants(t, n.in[k])) continue;
-    float* db = t.grad(n.in[k]).f32();
-    for (std::int64_t r = 0; r < B * T; ++r) accumulate(db, dz + r * G, G);
+  const float* W_ih = t.value(n.in[1]).f32();
+  const float* W_hh = t.value(n.in[2]).f32();
+  const std::int64_t B = X.dim(0), T = X.dim(1), D = X.dim(2), H = t.value(n.in[2]).dim(1), G = 4 * H;
+  const int chunks = static_cast<int>(n.ints[0]);
+  // Each chunk sums its own weight gradients; they are added in chunk order.
+  const std::int64_t per_chunk = G * D + G * H + 2 * G;
+  Tensor partial = t.arena().zeros(Shape{chunks, per_chunk});
+  Tensor scratch = t.arena().tensor(Shape{B * (T * (G + D) + 2 * H)});
+  const float* d_out = t.grad(n.out).f32();
+  float* d_x = wants(t, n.in[0]) ? t.grad(n.in[0]).f32() : nullptr;
+  const float* x_tm = n.saved[0].f32();
+  const float* h_tm = n.saved[1].f32();
+  const float* c_tm = h_tm + T * B * H;
+  const float* gates = n.saved[2].f32();
+  cpu::parallel_chunks(
+      B, 2,
+      [&](int c, std::int64_t b0, std::int64_t b1) {
+        float* mine = partial.f32() + c * per_chunk;
+        cpu::lstm_backward(d_out + b0 * T * H, W_ih, W_hh, x_tm + T * b0 * D, h_tm + T * b0 * H, c_tm + T * b0 * H,
+                           gates + T * b0 * G, b1 - b0, T, D, H, d_x ? d_x + b0 * T * D : nullptr, mine,
+                           mine + G * D, mine + G * D + G * H, mine + G * D + G * H + G,
+                           scratch.f32() + b0 * (T * (G + D) + 2 * H));
+      },
+      chunks);
+  const std::int64_t offsets[4] = {0, G * D, G * D + G * H, G * D + G * H + G};
+  const std::int64_t sizes[4] = {G * D, G * H, G, G};
+  for (int k = 0; k < 4; ++k) {
+    if (!wants(t, n.in[1 + k])) continue;
+    float* g = t.grad(n.in[1 + k]).f32();
+    for (int c = 0; c < chunks; ++c) accumulate(g, partial.f32() + c * per_chunk + offsets[k], sizes[k]);
   }
-  if (wants(t, n.in[1]))
-    cpu::gemm(true, false, G, D, B * T, 1.0f, dz, G, X.f32(), D, 1.0f, t.grad(n.in[1]).f32(), D);
-  if (wants(t, n.in[0]))
-    cpu::gemm(false, false, B * T, D, G, 1.0f, dz, G, W_ih.f32(), D, 1.0f, t.grad(n.in[0]).f32(), D);
 }
 
 }  // namespace
@@ -137,15 +152,18 @@ Var lstm(Tape& t, Var x, Var weight_ih, Var weight_hh, Var bias_ih, Var bias_hh)
            "lstm: weights do not fit x ", X.shape().str(), ": weight_ih ", W_ih.shape().str(), ", weight_hh ",
            W_hh.shape().str(), ", bias_ih ", b_ih.shape().str(), ", bias_hh ", b_hh.shape().str(),
            " (expected (4H, D), (4H, H), (4H), (4H))");
-  Tensor xproj = t.arena().tensor(Shape{B, T, G});
-  float* xp = xproj.f32();
-  for (std::int64_t r = 0; r < B * T; ++r)
-    for (std::int64_t k = 0; k < G; ++k) xp[r * G + k] = b_ih.f32()[k] + b_hh.f32()[k];
-  cpu::gemm(false, true, B * T, G, D, 1.0f, X.f32(), D, W_ih.f32(), D, 1.0f, xp, G);
+  Tensor x_tm = t.arena().tensor(Shape{T, B, D});
+  Tensor hc_tm = t.arena().tensor(Shape{2, T, B, H});  // h then c
+  Tensor gates_tm = t.arena().tensor(Shape{T, B, G});
   Tensor h = new_tensor(t, Shape{B, T, H});
-  Tensor c = t.arena().tensor(Shape{B, T, H});
-  // The activated gates overwrite the projections in place.
-  cpu::lstm_forward(xp, W_hh.f32(), B, T, H, h.f32(), c.f32(), xp);
+  float* hp = hc_tm.f32();
+  float* cp = hp + T * B * H;
+  Tensor weight_hh_t = t.arena().tensor(Shape{cpu::num_threads(), G * H});
+  const int chunks = cpu::parallel_chunks(B, 2, [&](int chunk, std::int64_t b0, std::int64_t b1) {
+    cpu::lstm_forward(X.f32() + b0 * T * D, W_ih.f32(), W_hh.f32(), b_ih.f32(), b_hh.f32(), b1 - b0, T, D, H,
+                      h.f32() + b0 * T * H, x_tm.f32() + T * b0 * D, hp + T * b0 * H, cp + T * b0 * H,
+                      gates_tm.f32() + T * b0 * G, weight_hh_t.f32() + chunk * G * H);
+  });
   bool rg = needs_grad(t, {x, weight_ih, weight_hh, bias_ih, bias_hh});
   Var r = t.output(h, rg);
   if (rg) {
@@ -157,9 +175,10 @@ Var lstm(Tape& t, Var x, Var weight_ih, Var weight_hh, Var bias_ih, Var bias_hh)
     n.in[2] = weight_hh;
     n.in[3] = bias_ih;
     n.in[4] = bias_hh;
-    n.saved[0] = h;
-    n.saved[1] = c;
-    n.saved[2] = xproj;
+    n.ints[0] = chunks;
+    n.saved[0] = x_tm;
+    n.saved[1] = hc_tm;
+    n.saved[2] = gates_tm;
     t.push(n);
   }
   return r;
