@@ -3,9 +3,10 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
-#include <thread>
+#include <omp.h>
 
 namespace limelight::cpu {
 
@@ -17,8 +18,8 @@ std::once_flag blas_once;
 int num_threads() {
   const int n = configured.load(std::memory_order_relaxed);
   if (n > 0) return n;
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw > 0 ? static_cast<int>(hw) : 1;
+  // OpenMP's own setting (OMP_NUM_THREADS, else the hardware's).
+  return std::clamp(omp_get_max_threads(), 1, 256);
 }
 
 void ensure_threading() {
@@ -27,7 +28,7 @@ void ensure_threading() {
 
 void set_num_threads(int n) {
   ensure_threading();
-  configured.store(n > 0 ? n : 0, std::memory_order_relaxed);
+  configured.store(n > 0 ? std::min(n, 256) : 0, std::memory_order_relaxed);  // the ops keep per-chunk partials for up to 256
 }
 
 }  // namespace limelight::cpu

@@ -2,6 +2,7 @@
 // reference's parameter names and metadata keys.
 #include "limelight/model_file.hpp"
 
+#include <cmath>
 #include <cstring>
 
 #include "io/json.hpp"
@@ -188,6 +189,26 @@ LoadedModel load_from(const io::SafetensorsFile& file) {
   }
   ModelConfig config = config_from(m);
   const std::int64_t num_items = m.integer("num_items", 2, INT32_MAX);
+  // The largest parameters' shapes are checked against the file before the
+  // model allocates them, so a small file cannot claim a terabyte-sized
+  // model: these tensors lie inside the file, which bounds what follows.
+  const std::int64_t D = config.embedding_dim;
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> sizing{{"item_embeddings.weight", {num_items, D}}};
+  if (config.representation == "lstm" || config.representation == "mixture")
+    sizing.push_back({"lstm.weight_ih_l0", {4 * D, D}});
+  if (config.representation == "mixture")
+    sizing.push_back({"projection.weight", {2 * config.num_mixtures * D, D, 1}});
+  if (config.representation == "cnn")
+    for (int i = 0; i < config.cnn.num_layers; ++i) {
+      const std::vector<int>& k = config.cnn.kernel_width;
+      sizing.push_back({"cnn_" + std::to_string(i) + ".weight",
+                        {D, D, k.size() == 1 ? k[0] : k[static_cast<std::size_t>(i)], 1}});
+    }
+  for (const auto& [name, shape] : sizing) {
+    LL_CHECK(file.contains(name), src, ": parameter '", name, "' of a ", config.representation, " model is missing");
+    LL_CHECK(file.info(name).shape == shape, src, ": parameter '", name, "' has shape ",
+             Shape(file.info(name).shape).str(), ", expected ", Shape(shape).str(), " for this configuration");
+  }
   LoadedModel out{ImplicitSequenceModel(config), {}};
   out.model.initialize(static_cast<std::int32_t>(num_items));
   for (Parameter* p : out.model.parameters()) {
@@ -199,6 +220,11 @@ LoadedModel load_from(const io::SafetensorsFile& file) {
     LL_CHECK(info.shape == p->value.shape().to_vector(), src, ": parameter '", p->name, "' has shape ",
              Shape(info.shape).str(), ", expected ", p->value.shape().str(), " for this configuration");
     std::vector<float> values = file.f32(p->name);
+    // NaN or infinity would poison every score (and the backend's fast math
+    // is only defined on finite inputs).
+    for (std::size_t i = 0; i < values.size(); ++i)
+      LL_CHECK(std::isfinite(values[i]), src, ": parameter '", p->name, "' holds ", values[i], " at index ", i,
+               ", expected finite values");
     std::memcpy(p->value.raw(), values.data(), values.size() * sizeof(float));
   }
   if (m.has("item_ids")) {

@@ -84,34 +84,20 @@ struct ImplicitSequenceModel::Impl {
   Var forward_loss(const Tensor& sequences, const Tensor& negatives) {
     model::Network& n = network();
     const std::int64_t B = sequences.dim(0), L = sequences.dim(1);
-    Var states = n.states(tape, sequences);
-    Var rep = ops::slice(tape, states, 1, 0, L);
-    Var pos = n.score(tape, rep, sequences);
-    Tensor mask = tape.arena().tensor(Shape{B, L});
-    for (std::int64_t i = 0; i < B * L; ++i) mask.f32()[i] = sequences.i32()[i] != 0 ? 1.0f : 0.0f;
     const std::string& loss = config.loss;
-    Var neg;
-    if (loss == "adaptive_hinge") {
-      LL_CHECK(negatives.rank() == 3 && negatives.dim(1) == B && negatives.dim(2) == L, "train_step: adaptive_hinge ",
-               "negatives must be (n, ", B, ", ", L, "), got ", negatives.shape().str());
-      std::vector<Var> scores;
-      for (std::int64_t k = 0; k < negatives.dim(0); ++k)
-        scores.push_back(n.score(tape, rep, Tensor::borrow(negatives.i32() + k * B * L, Shape{B, L}, DType::i32)));
-      neg = ops::maximum(tape, scores);
-    } else {
+    const ops::LossKind kind = loss == "pointwise" ? ops::LossKind::pointwise
+                               : loss == "bpr"     ? ops::LossKind::bpr
+                               : loss == "hinge"   ? ops::LossKind::hinge
+                                                   : ops::LossKind::adaptive_hinge;
+    Tensor negs = negatives;
+    if (kind != ops::LossKind::adaptive_hinge) {
       LL_CHECK(negatives.shape() == sequences.shape(), "train_step: negatives ", negatives.shape().str(),
                " do not match sequences ", sequences.shape().str());
-      neg = n.score(tape, rep, negatives);
+      negs = negatives.reshape(Shape{1, B, L});
     }
-    Var elem;
-    if (loss == "pointwise")
-      elem = ops::add(tape, ops::add_scalar(tape, ops::scale(tape, ops::sigmoid(tape, pos), -1.0f), 1.0f),
-                      ops::sigmoid(tape, neg));
-    else if (loss == "bpr")
-      elem = ops::add_scalar(tape, ops::scale(tape, ops::sigmoid(tape, ops::sub(tape, pos, neg)), -1.0f), 1.0f);
-    else
-      elem = ops::relu(tape, ops::add_scalar(tape, ops::sub(tape, neg, pos), 1.0f));
-    return ops::masked_mean(tape, elem, mask);
+    // The states (B, L+1, W): step t scores item t; the last is the final state.
+    Var states = n.states(tape, sequences);
+    return n.loss(tape, states, sequences, negs, kind);
   }
 
   double gradients(const Tensor& sequences, const Tensor& negatives) {

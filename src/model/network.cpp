@@ -112,6 +112,11 @@ Var Network::states(Tape& tape, const Tensor& sequences) {
   return x;
 }
 
+Var Network::loss(Tape& tape, Var states, const Tensor& targets, const Tensor& negatives, ops::LossKind kind) {
+  const std::int64_t M = config_.representation == "mixture" ? config_.num_mixtures : 0;
+  return ops::sequence_loss(tape, states, param(tape, 0), param(tape, 1), targets, negatives, kind, M);
+}
+
 Var Network::score(Tape& tape, Var rep, const Tensor& ids) {
   if (config_.representation == "mixture")
     return ops::mixture_score(tape, rep, param(tape, 0), param(tape, 1), ids, config_.num_mixtures);

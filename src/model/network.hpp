@@ -22,6 +22,8 @@ class Network {
   Var states(Tape& tape, const Tensor& sequences);
   // Scores of `ids` (B, T) for representations rep (B, T, W).
   Var score(Tape& tape, Var rep, const Tensor& ids);
+  // The masked training loss of states (B, L+1, W) against targets (B, L).
+  Var loss(Tape& tape, Var states, const Tensor& targets, const Tensor& negatives, ops::LossKind kind);
 
   std::vector<Parameter*> parameters();
   Parameter* find(const std::string& name);

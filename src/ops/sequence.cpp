@@ -3,6 +3,7 @@
 // GEMM, then the recurrence step by step).
 #include <cstring>
 
+#include "backend/cpu_math.hpp"
 #include "backend/parallel.hpp"
 #include "ops/common.hpp"
 
@@ -190,24 +191,73 @@ namespace limelight::ops {
 using namespace detail;
 
 namespace {
-// saved[0] = the divisors (B, T+1, D).
-void running_pool_backward(Tape& t, const Node& n) {
-  const Tensor& G = t.grad(n.out);
-  const std::int64_t B = G.dim(0), T1 = G.dim(1), D = G.dim(2);
-  const float* g = G.f32();
-  const float* div = n.saved[0].f32();
-  float* dx = t.grad(n.in[0]).f32();
-  // x[s] feeds states s+1 .. T: d x[s] = sum_{u > s} g[u] / div[u].
-  for (std::int64_t b = 0; b < B; ++b)
+
+// Both loops run along time with the D components contiguous in memory.
+LL_SIMD_CLONES void running_pool_rows(const float* __restrict x, float* __restrict out, float* __restrict div,
+                                      std::int64_t b0, std::int64_t b1, std::int64_t T, std::int64_t D) {
+  for (std::int64_t b = b0; b < b1; ++b) {
+    const float* xb = x + b * T * D;
+    float* __restrict ob = out + b * (T + 1) * D;
+    float* __restrict vb = div + b * (T + 1) * D;
     for (std::int64_t d = 0; d < D; ++d) {
-      float run = 0.0f;
-      for (std::int64_t u = T1 - 1; u >= 1; --u) {
-        const std::int64_t at = (b * T1 + u) * D + d;
-        run += g[at] / div[at];
-        dx[(b * (T1 - 1) + u - 1) * D + d] += run;
+      ob[d] = 0.0f;
+      vb[d] = 1.0f;
+    }
+    for (std::int64_t s = 0; s < T; ++s) {
+      const float* __restrict xs = xb + s * D;
+      float* __restrict v = vb + (s + 1) * D;
+      const float* __restrict vp = vb + s * D;
+      for (std::int64_t d = 0; d < D; ++d) v[d] = vp[d] + (xs[d] != 0.0f ? 1.0f : 0.0f);
+    }
+    // Running sums are accumulated in `out` first, then divided in place.
+    if (T > 0)
+      for (std::int64_t d = 0; d < D; ++d) ob[D + d] = xb[d];
+    for (std::int64_t s = 1; s < T; ++s) {
+      float* __restrict o = ob + (s + 1) * D;
+      const float* __restrict op = ob + s * D;
+      const float* __restrict xs = xb + s * D;
+      for (std::int64_t d = 0; d < D; ++d) o[d] = op[d] + xs[d];
+    }
+    for (std::int64_t s = 1; s <= T; ++s) {
+      float* __restrict o = ob + s * D;
+      const float* __restrict v = vb + s * D;
+      for (std::int64_t d = 0; d < D; ++d) o[d] = o[d] / v[d];
+    }
+  }
+}
+
+LL_SIMD_CLONES void running_pool_backward_rows(const float* __restrict g, const float* __restrict div,
+                                               float* __restrict dx, std::int64_t b0, std::int64_t b1,
+                                               std::int64_t T, std::int64_t D) {
+  float run[1024];
+  for (std::int64_t b = b0; b < b1; ++b) {
+    for (std::int64_t d0 = 0; d0 < D; d0 += 1024) {
+      const std::int64_t n = std::min<std::int64_t>(1024, D - d0);
+      for (std::int64_t d = 0; d < n; ++d) run[d] = 0.0f;
+      // x[s] feeds states s+1 .. T: d x[s] = sum_{u > s} g[u] / div[u].
+      for (std::int64_t u = T; u >= 1; --u) {
+        const float* __restrict gu = g + (b * (T + 1) + u) * D + d0;
+        const float* __restrict vu = div + (b * (T + 1) + u) * D + d0;
+        float* __restrict dxs = dx + (b * T + u - 1) * D + d0;
+        for (std::int64_t d = 0; d < n; ++d) {
+          run[d] += gu[d] / vu[d];
+          dxs[d] += run[d];
+        }
       }
     }
+  }
 }
+
+// saved[0] = the divisors (B, T+1, D); ints[0] = chunk count.
+void running_pool_backward(Tape& t, const Node& n) {
+  const Tensor& G = t.grad(n.out);
+  const std::int64_t B = G.dim(0), T = G.dim(1) - 1, D = G.dim(2);
+  float* dx = t.grad(n.in[0]).f32();
+  cpu::parallel_chunks(B, 2, [&](int, std::int64_t b0, std::int64_t b1) {
+    running_pool_backward_rows(G.f32(), n.saved[0].f32(), dx, b0, b1, T, D);
+  }, static_cast<int>(n.ints[0]));
+}
+
 }  // namespace
 
 Var running_pool(Tape& t, Var x) {
@@ -216,23 +266,9 @@ Var running_pool(Tape& t, Var x) {
   const std::int64_t B = X.dim(0), T = X.dim(1), D = X.dim(2);
   Tensor out = new_tensor(t, Shape{B, T + 1, D});
   Tensor div = t.arena().tensor(Shape{B, T + 1, D});
-  const float* xp = X.f32();
-  float* o = out.f32();
-  float* dv = div.f32();
-  for (std::int64_t b = 0; b < B; ++b)
-    for (std::int64_t d = 0; d < D; ++d) {
-      float sum = 0.0f, count = 0.0f;
-      o[(b * (T + 1)) * D + d] = 0.0f;
-      dv[(b * (T + 1)) * D + d] = 1.0f;
-      for (std::int64_t s = 0; s < T; ++s) {
-        const float v = xp[(b * T + s) * D + d];
-        sum += v;
-        count += v != 0.0f ? 1.0f : 0.0f;
-        const std::int64_t at = (b * (T + 1) + s + 1) * D + d;
-        dv[at] = count + 1.0f;
-        o[at] = sum / dv[at];
-      }
-    }
+  const int chunks = cpu::parallel_chunks(B, 2, [&](int, std::int64_t b0, std::int64_t b1) {
+    running_pool_rows(X.f32(), out.f32(), div.f32(), b0, b1, T, D);
+  });
   bool rg = needs_grad(t, {x});
   Var r = t.output(out, rg);
   if (rg) {
@@ -240,6 +276,7 @@ Var running_pool(Tape& t, Var x) {
     n.backward = running_pool_backward;
     n.out = r;
     n.in[0] = x;
+    n.ints[0] = chunks;
     n.saved[0] = div;
     t.push(n);
   }

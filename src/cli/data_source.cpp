@@ -1,0 +1,103 @@
+// Loading, windowing and id-mapping the interactions of `limelight fit` and
+// `limelight evaluate` (see data_source.hpp).
+#include "cli/data_source.hpp"
+
+#include <sstream>
+
+#include "limelight/error.hpp"
+
+namespace limelight::cli {
+
+std::vector<OptionSpec> data_option_specs(const std::string& test_fraction_help) {
+  return {
+      {"synthetic-users", "N", "synthetic data: number of users (default 1000)"},
+      {"synthetic-items", "N", "synthetic data: number of item ids, padding id 0 included (default 200)"},
+      {"synthetic-interactions", "N", "synthetic data: number of interactions (default 50000)"},
+      {"concentration", "X", "synthetic data: Dirichlet concentration of the transitions (default 0.01)"},
+      {"order", "N", "synthetic data: order of the Markov chain (default 2)"},
+      {"movielens", "PATH", "MovieLens 100K, 1M/10M or latest directory or ratings file"},
+      {"csv", "PATH", "a delimited file of interactions"},
+      {"user", "COL", "--csv: user column, a header name or 0-based position (default userId)"},
+      {"item", "COL", "--csv: item column (default movieId)"},
+      {"timestamp", "COL", "--csv: timestamp column (default timestamp, or file order with --no-header; '' for file order)"},
+      {"delimiter", "C", "--csv: field delimiter, one character or 'tab' (default ,)"},
+      {"no-header", "", "--csv: the file has no header row (columns by position)"},
+      {"max-sequence-length", "N", "sequence window length (default 10)"},
+      {"min-sequence-length", "N", "drop windows with fewer items (default 0: keep all)"},
+      {"step-size", "N", "distance between window ends (default: the window length)"},
+      {"test-fraction", "F", test_fraction_help},
+  };
+}
+
+Dataset load_dataset(const Args& args, std::uint64_t seed) {
+  const bool movielens = args.has("movielens"), csv = args.has("csv");
+  LL_CHECK(!(movielens && csv), "--movielens and --csv exclude each other");
+  for (const char* o : {"user", "item", "timestamp", "delimiter", "no-header"})
+    LL_CHECK(csv || !args.has(o), "--", o, " needs --csv");
+  Dataset out;
+  if (movielens) {
+    out.description = args.text("movielens");
+    out.interactions = load_movielens(out.description);
+  } else if (csv) {
+    DelimitedOptions opt;
+    opt.user_column = args.text("user", opt.user_column);
+    opt.item_column = args.text("item", opt.item_column);
+    opt.header = !args.flag("no-header");
+    // Without a header there is no "timestamp" column to default to: file order.
+    opt.timestamp_column = args.text("timestamp", opt.header ? opt.timestamp_column : "");
+    const std::string delim = args.text("delimiter", ",");
+    LL_CHECK(delim.size() == 1 || delim == "tab" || delim == "\\t", "--delimiter: ", printable(delim),
+             " is not one character (use 'tab' for a tab)");
+    opt.delimiter = delim.size() == 1 ? delim[0] : '\t';
+    out.description = args.text("csv");
+    out.interactions = load_delimited(out.description, opt);
+  } else {
+    const auto users = static_cast<std::int32_t>(args.integer("synthetic-users", 1000, 1, 100000000));
+    const auto items = static_cast<std::int32_t>(args.integer("synthetic-items", 200, 3, 16385));
+    const std::int64_t n = args.integer("synthetic-interactions", 50000, 1, std::int64_t{1} << 31);
+    const double concentration = args.number("concentration", 0.01, 1e-6, 1e6);
+    const auto order = static_cast<int>(args.integer("order", 2, 1, 16));
+    out.interactions = generate_sequential(users, items, n, concentration, order, seed);
+    std::ostringstream d;
+    d << "synthetic (" << users << " users, " << items << " items, " << n << " interactions, concentration "
+      << concentration << ", order " << order << ", seed " << seed << ")";
+    out.description = d.str();
+  }
+  return out;
+}
+
+SequenceWindows sequence_windows(const Args& args) {
+  SequenceWindows w;
+  w.max_length = static_cast<int>(args.integer("max-sequence-length", 10, 1, 1 << 20));
+  w.min_length = static_cast<int>(args.integer("min-sequence-length", 0, 0, w.max_length));
+  w.step = static_cast<int>(args.integer("step-size", 0, 1, 1 << 20));
+  return w;
+}
+
+SequenceInteractions to_sequences(const Interactions& interactions, const SequenceWindows& windows) {
+  return interactions.to_sequence(windows.max_length, windows.min_length, windows.step);
+}
+
+Interactions map_to_model(const Interactions& data, const LabelIndex& model_ids, std::size_t& dropped) {
+  const bool labelled = !data.item_labels.empty();
+  std::vector<std::int32_t> mapped(static_cast<std::size_t>(data.num_items), -1);
+  for (std::int32_t i = 1; i < data.num_items; ++i)
+    mapped[static_cast<std::size_t>(i)] =
+        model_ids.find(labelled ? data.item_labels[static_cast<std::size_t>(i)] : std::to_string(i));
+  std::vector<std::size_t> keep;
+  keep.reserve(data.size());
+  for (std::size_t r = 0; r < data.size(); ++r)
+    if (mapped[static_cast<std::size_t>(data.item_ids[r])] > 0) keep.push_back(r);
+  dropped = data.size() - keep.size();
+  LL_CHECK(!keep.empty(), "none of the ", data.size(), " interactions has an item the model knows (",
+           labelled ? "the data's item ids are not among the model's item ids"
+                    : "the data's dense item ids are outside the model's",
+           ")");
+  Interactions out = data.subset(keep);
+  for (std::int32_t& item : out.item_ids) item = mapped[static_cast<std::size_t>(item)];
+  out.num_items = model_ids.num_items();
+  out.item_labels.clear();
+  return out;
+}
+
+}  // namespace limelight::cli

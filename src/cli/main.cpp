@@ -1,0 +1,72 @@
+// The `limelight` command: dispatches to the subcommands (fit, evaluate,
+// recommend, predict, info) and turns every error into one line on standard
+// error, `limelight: error: ...`, with exit status 1.
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+#include "cli/commands.hpp"
+#include "limelight/error.hpp"
+
+namespace {
+
+const char* usage =
+    "usage: limelight <command> [options]\n\n"
+    "Trains and serves sequence recommenders (Spotlight's ImplicitSequenceModel).\n\n"
+    "commands:\n"
+    "  fit        train a model on synthetic, MovieLens or delimited data and report test metrics\n"
+    "  evaluate   test metrics of a saved model\n"
+    "  recommend  top-k next items for each sequence read from standard input\n"
+    "  predict    scores of items as the next item of one sequence\n"
+    "  info       configuration and parameter shapes of a model file\n\n"
+    "limelight <command> --help describes a command's options; limelight --version prints the version.\n";
+
+// One line, whatever the message holds.
+std::string one_line(std::string_view message) {
+  std::string out(message);
+  for (char& c : out)
+    if (c == '\n' || c == '\r') c = ' ';
+  return out;
+}
+
+int run(int argc, char** argv) {
+  using namespace limelight::cli;
+  if (argc < 2) limelight::detail::fail("no command given (see limelight --help)");
+  const std::string_view command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << usage;
+    return 0;
+  }
+  if (command == "--version") {
+    std::cout << "limelight " << version() << "\n";
+    return 0;
+  }
+  if (command == "fit") return run_fit(argc, argv, 2);
+  if (command == "evaluate") return run_evaluate(argc, argv, 2);
+  if (command == "recommend") return run_recommend(argc, argv, 2);
+  if (command == "predict") return run_predict(argc, argv, 2);
+  if (command == "info") return run_info(argc, argv, 2);
+  limelight::detail::fail("unknown command '", one_line(command.substr(0, 60)), "' (see limelight --help)");
+}
+
+}  // namespace
+
+std::string limelight::cli::version() { return LIMELIGHT_VERSION; }
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const limelight::Error& e) {
+    std::cout.flush();
+    std::cerr << "limelight: error: " << one_line(e.what()) << "\n";
+  } catch (const std::bad_alloc&) {
+    std::cerr << "limelight: error: out of memory\n";
+  } catch (const std::exception& e) {
+    std::cerr << "limelight: error: " << one_line(e.what()) << "\n";
+  } catch (...) {
+    std::cerr << "limelight: error: unknown failure\n";
+  }
+  return 1;
+}
