@@ -76,3 +76,20 @@ namespace limelight::ops {
 // of x[0..t-1] per component (so padding steps, which are zero, do not count).
 Var running_pool(Tape& t, Var x);
 }  // namespace limelight::ops
+
+namespace limelight::ops {
+enum class LossKind { pointwise, bpr, hinge, adaptive_hinge };
+
+// The masked sequence losses of the reference, fused with target scoring and
+// the mean: states (B, S, W) with S >= L, where step t of states scores the
+// target targets[b, t]; negatives (N, B, L) (N = 1 except adaptive_hinge).
+// Scores are state . table[id] + bias[id], or the mixture head when
+// num_mixtures > 0 (W = 2 * num_mixtures * D). Per position, with p the
+// positive score and n the negative one (adaptive_hinge: the highest of the N,
+// lowest index on ties, and only it gets gradient):
+//   pointwise (1 - sigma(p)) + sigma(n); bpr 1 - sigma(p - n);
+//   hinge and adaptive_hinge max(0, n - p + 1) (gradient passes at 0, as clamp's).
+// The result (1) is the sum over positions with targets != 0 divided by their count.
+Var sequence_loss(Tape& t, Var states, Var table, Var bias, const Tensor& targets, const Tensor& negatives,
+                  LossKind kind, std::int64_t num_mixtures = 0);
+}  // namespace limelight::ops
