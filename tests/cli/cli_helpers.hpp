@@ -1,0 +1,104 @@
+// Helpers of the CLI tests: run the built `limelight` binary (path in
+// $LIMELIGHT_CLI) with arguments and standard input, capturing its exit
+// status, standard output and standard error; temporary directories; files.
+#pragma once
+
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace cli_test {
+
+namespace fs = std::filesystem;
+
+// A fresh, empty directory removed when the object goes out of scope.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("limelight_cli_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+inline std::string read_all(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+inline void write_all(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  REQUIRE(out.good());
+}
+
+inline std::string shared_dir() {
+  const char* shared = std::getenv("LIMELIGHT_SHARED");
+  REQUIRE_MESSAGE(shared != nullptr, "LIMELIGHT_SHARED is not set");
+  return shared;
+}
+
+inline std::string cli_path() {
+  const char* cli = std::getenv("LIMELIGHT_CLI");
+  REQUIRE_MESSAGE(cli != nullptr, "LIMELIGHT_CLI is not set");
+  return cli;
+}
+
+inline std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+struct Result {
+  int status = -1;
+  std::string out, err;
+  std::vector<std::string> out_lines() const {
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    while (start < out.size()) {
+      std::size_t end = out.find('\n', start);
+      if (end == std::string::npos) end = out.size();
+      lines.push_back(out.substr(start, end - start));
+      start = end + 1;
+    }
+    return lines;
+  }
+};
+
+// Runs `limelight args...` with `input` on standard input.
+inline Result run(const std::vector<std::string>& args, const std::string& input = "") {
+  TempDir io;
+  write_all(io.path / "in", input);
+  std::string command = shell_quote(cli_path());
+  for (const std::string& a : args) {
+    command += ' ';
+    command += shell_quote(a);
+  }
+  for (const char* redirect : {" <", " >", " 2>"}) {
+    command += redirect;
+    command += shell_quote(io.file(redirect[1] == '<' ? "in" : redirect[1] == '>' ? "out" : "err"));
+  }
+  const int raw = std::system(command.c_str());
+  Result r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + (WIFSIGNALED(raw) ? WTERMSIG(raw) : 0);
+  r.out = read_all(io.path / "out");
+  r.err = read_all(io.path / "err");
+  return r;
+}
+
+}  // namespace cli_test
