@@ -93,3 +93,15 @@ enum class LossKind { pointwise, bpr, hinge, adaptive_hinge };
 Var sequence_loss(Tape& t, Var states, Var table, Var bias, const Tensor& targets, const Tensor& negatives,
                   LossKind kind, std::int64_t num_mixtures = 0);
 }  // namespace limelight::ops
+
+namespace limelight::ops {
+enum class Activation { none, tanh, relu };
+
+// One causal CNN layer fused: y = act(conv1d(left_pad(x, pad), weight, bias,
+// dilation)) + residual, with x (B, T, C), weight (O, C, K[, 1]) and output
+// (B, T + pad - (K-1)*dilation, O). The padding is read as zeros, never
+// materialised. residual (optional) is (B, Tr, O) with Tr <= the output
+// length, aligned to the end: it is added to the last Tr steps.
+Var causal_conv(Tape& t, Var x, Var weight, Var bias, std::int64_t dilation, std::int64_t pad, Activation act,
+                Var residual = Var{});
+}  // namespace limelight::ops

@@ -96,18 +96,17 @@ Var Network::states(Tape& tape, const Tensor& sequences) {
     // The 1x1 projection is a linear map of each step's state.
     return ops::linear(tape, h, param(tape, 6), param(tape, 7));
   }
-  // cnn
+  // cnn: layer 0 pads one step more than causality needs, giving the L+1
+  // states; its residual is the input shifted by that step (right-aligned).
   Var x = emb;
+  const ops::Activation act = config_.cnn.nonlinearity == "relu" ? ops::Activation::relu : ops::Activation::tanh;
   for (int i = 0; i < config_.cnn.num_layers; ++i) {
     const std::int64_t k = layer_value(config_.cnn.kernel_width, i);
     const std::int64_t d = layer_value(config_.cnn.dilation, i);
-    // Layer 0 pads one step more than causality needs, giving the L+1 states.
     const std::int64_t pad = i == 0 ? k + (k - 1) * (d - 1) : (k - 1) * d;
-    Var y = ops::conv1d(tape, ops::pad_left(tape, x, 1, pad), param(tape, 2 + 2 * static_cast<std::size_t>(i)),
-                        param(tape, 3 + 2 * static_cast<std::size_t>(i)), d);
-    y = config_.cnn.nonlinearity == "relu" ? ops::relu(tape, y) : ops::tanh(tape, y);
-    if (config_.cnn.residual) y = ops::add(tape, y, i == 0 ? ops::pad_left(tape, emb, 1, 1) : x);
-    x = y;
+    x = ops::causal_conv(tape, x, param(tape, 2 + 2 * static_cast<std::size_t>(i)),
+                         param(tape, 3 + 2 * static_cast<std::size_t>(i)), d, pad, act,
+                         config_.cnn.residual ? x : Var{});
   }
   return x;
 }

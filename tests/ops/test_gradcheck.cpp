@@ -151,6 +151,29 @@ TEST_CASE("gradcheck: dilated causal conv1d") {
         [](Tape& t, auto& v) { return ops::conv1d(t, v[0], v[1], v[2], 1); });
 }
 
+TEST_CASE("gradcheck: causal_conv with padding, activations and residuals") {
+  Rng rng(20);
+  struct Conf {
+    int K, dil, pad, T;
+    ops::Activation act;
+    bool residual;
+  };
+  for (Conf c : {Conf{3, 1, 3, 4, ops::Activation::tanh, true}, Conf{2, 1, 2, 5, ops::Activation::tanh, false},
+                 Conf{2, 1, 1, 5, ops::Activation::tanh, false}, Conf{3, 2, 4, 3, ops::Activation::relu, true},
+                 Conf{1, 1, 0, 1, ops::Activation::none, false}, Conf{3, 1, 2, 1, ops::Activation::tanh, true}}) {
+    CAPTURE(c.K);
+    CAPTURE(c.pad);
+    const int To = c.T + c.pad - (c.K - 1) * c.dil;
+    std::vector<Tensor> in = {random_tensor({2, c.T, 3}, rng), random_tensor({3, 3, c.K, 1}, rng, 0.5f),
+                              random_tensor({3}, rng, 0.5f)};
+    if (c.residual) in.push_back(random_tensor({2, std::min(To, c.T), 3}, rng));
+    // keep relu away from its kink
+    check("causal_conv", in, [c](Tape& t, auto& v) {
+      return ops::causal_conv(t, v[0], v[1], v[2], c.dil, c.pad, c.act, c.residual ? v[3] : Var{});
+    });
+  }
+}
+
 TEST_CASE("gradcheck: lstm") {
   Rng rng(18);
   for (auto [B, T, D, H] : {std::tuple{2, 4, 3, 3}, std::tuple{1, 1, 2, 2}, std::tuple{3, 2, 2, 4}}) {
