@@ -26,6 +26,13 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
               static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C, static_cast<blasint>(ldc));
 }
 
+void gemv(bool trans, std::int64_t M, std::int64_t N, float alpha, const float* A, std::int64_t lda, const float* x,
+          float beta, float* y) {
+  if (M == 0 || N == 0) return;
+  cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, static_cast<blasint>(M), static_cast<blasint>(N), alpha,
+              A, static_cast<blasint>(lda), x, 1, beta, y, 1);
+}
+
 void gather_rows(const float* table, std::int64_t D, const std::int32_t* ids, std::int64_t n, float* out) {
   for (std::int64_t i = 0; i < n; ++i)
     std::memcpy(out + i * D, table + static_cast<std::int64_t>(ids[i]) * D, sizeof(float) * static_cast<std::size_t>(D));

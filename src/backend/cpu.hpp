@@ -11,6 +11,10 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
           const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
           std::int64_t ldc);
 
+// y = alpha * op(A) x + beta * y for row-major A (M x N); op(A) = A^T with trans.
+void gemv(bool trans, std::int64_t M, std::int64_t N, float alpha, const float* A, std::int64_t lda, const float* x,
+          float beta, float* y);
+
 // out[i, :] = table[ids[i], :] for n ids, rows of width D.
 void gather_rows(const float* table, std::int64_t D, const std::int32_t* ids, std::int64_t n, float* out);
 // table_grad[ids[i], :] += grad[i, :], skipping id 0 (the padding row).

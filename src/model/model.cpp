@@ -224,7 +224,11 @@ void score_all(model::Network& net, Tape& tape, const float* states, std::int64_
   const float* bias = net.item_biases().value.f32();
   if (net.config().representation != "mixture") {
     for (std::int64_t r = 0; r < rows; ++r) std::memcpy(scores + r * V, bias, sizeof(float) * V);
-    cpu::gemm(false, true, rows, V, D, 1.0f, states, D, E, D, 1.0f, scores, V);
+    // One sequence is a matrix-vector product; a GEMM would repack the table on every call.
+    if (rows == 1)
+      cpu::gemv(false, V, D, 1.0f, E, D, states, 1.0f, scores);
+    else
+      cpu::gemm(false, true, rows, V, D, 1.0f, states, D, E, D, 1.0f, scores, V);
     return;
   }
   const std::int64_t M = net.config().num_mixtures;
@@ -257,13 +261,8 @@ void ImplicitSequenceModel::score_batch(const std::int32_t* sequences, std::int6
   if (rows == 0) return;
   impl_->check_ids(sequences, rows * length, "score_batch");
   Tape& tape = serving_tape();
-  Tensor seq = tape.arena().tensor(Shape{rows, length}, DType::i32);
-  std::memcpy(seq.i32(), sequences, sizeof(std::int32_t) * static_cast<std::size_t>(rows * length));
-  const Tensor& states = tape.value(net.states(tape, seq));  // (rows, L+1, W)
-  const std::int64_t W = net.state_width();
-  Tensor final_states = tape.arena().tensor(Shape{rows, W});
-  for (std::int64_t r = 0; r < rows; ++r)
-    std::memcpy(final_states.f32() + r * W, states.f32() + (r * (length + 1) + length) * W, sizeof(float) * W);
+  Tensor seq = Tensor::borrow(const_cast<std::int32_t*>(sequences), Shape{rows, length}, DType::i32);
+  Tensor final_states = net.final_states(tape, seq);
   score_all(net, tape, final_states.f32(), rows, scores);
 }
 

@@ -3,6 +3,7 @@
 // where the reference is channel-first (B, W, T); values are the same.
 #include "model/network.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace limelight::model {
@@ -109,6 +110,33 @@ Var Network::states(Tape& tape, const Tensor& sequences) {
                          config_.cnn.residual ? x : Var{});
   }
   return x;
+}
+
+Tensor Network::final_states(Tape& tape, const Tensor& sequences) {
+  LL_CHECK(sequences.rank() == 2, "predict: sequences must be (B, L), got ", sequences.shape().str());
+  const std::int64_t B = sequences.dim(0), L = sequences.dim(1);
+  const std::string& rep = config_.representation;
+  Tensor input = sequences;
+  if (rep == "cnn") {
+    // The last state depends on the last 1 + sum_i (k_i - 1) d_i items only;
+    // earlier ones are never read, so they can be left out exactly.
+    std::int64_t field = 1;
+    for (int i = 0; i < config_.cnn.num_layers; ++i)
+      field += (layer_value(config_.cnn.kernel_width, i) - 1) * layer_value(config_.cnn.dilation, i);
+    if (field < L) {
+      input = tape.arena().tensor(Shape{B, field}, DType::i32);
+      for (std::int64_t b = 0; b < B; ++b)
+        std::copy(sequences.i32() + b * L + (L - field), sequences.i32() + (b + 1) * L, input.i32() + b * field);
+    }
+  }
+  const std::int64_t steps = input.dim(1) + 1;
+  if (rep == "mixture") {
+    Var h = lstm_states(tape, ops::embedding(tape, param(tape, 0), input));
+    Var last = ops::slice(tape, h, 1, steps - 1, 1);
+    return tape.value(ops::linear(tape, last, param(tape, 6), param(tape, 7))).reshape(Shape{B, state_width_});
+  }
+  Var all = states(tape, input);
+  return tape.value(ops::slice(tape, all, 1, steps - 1, 1)).reshape(Shape{B, state_width_});
 }
 
 Var Network::loss(Tape& tape, Var states, const Tensor& targets, const Tensor& negatives, ops::LossKind kind) {

@@ -20,6 +20,10 @@ class Network {
   // Every state for a batch of sequences (B, L) i32: (B, L+1, W); state t has
   // seen items 0..t-1.
   Var states(Tape& tape, const Tensor& sequences);
+  // Only the final states (B, W), as predict needs them, doing as little as
+  // the representation allows: the CNN sees just its receptive field, the
+  // mixture projects just the last step.
+  Tensor final_states(Tape& tape, const Tensor& sequences);
   // Scores of `ids` (B, T) for representations rep (B, T, W).
   Var score(Tape& tape, Var rep, const Tensor& ids);
   // The masked training loss of states (B, L+1, W) against targets (B, L).

@@ -25,23 +25,39 @@ void unfold(const float* x, const ConvShape& s, std::int64_t b0, std::int64_t b1
       float* row = col + ((b - b0) * s.To + t) * KC;
       for (std::int64_t j = 0; j < s.K; ++j) {
         const std::int64_t src = t + j * s.dilation - s.pad;
-        if (src < 0)
-          std::memset(row + j * s.C, 0, sizeof(float) * static_cast<std::size_t>(s.C));
-        else
-          std::memcpy(row + j * s.C, x + (b * s.T + src) * s.C, sizeof(float) * static_cast<std::size_t>(s.C));
+        float* __restrict dst = row + j * s.C;
+        if (src < 0) {
+          for (std::int64_t c = 0; c < s.C; ++c) dst[c] = 0.0f;
+        } else {
+          const float* __restrict from = x + (b * s.T + src) * s.C;
+          for (std::int64_t c = 0; c < s.C; ++c) dst[c] = from[c];
+        }
       }
     }
 }
 
-LL_SIMD_CLONES void activate(float* __restrict y, float* __restrict a, const float* __restrict res, std::int64_t n,
-                             Activation act) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    const float v = act == Activation::relu ? (y[i] > 0.0f ? y[i] : 0.0f)
-                    : act == Activation::tanh ? cpu::fast_tanh(y[i])
-                                              : y[i];
-    a[i] = v;
-    y[i] = v + (res ? res[i] : 0.0f);
-  }
+// y (steps, O) holds the convolution without bias; adds the bias, applies the
+// activation (kept in a for backward) and adds the residual (when given).
+LL_SIMD_CLONES void activate(float* __restrict y, float* __restrict a, const float* __restrict bias,
+                             const float* __restrict res, std::int64_t steps, std::int64_t O, Activation act) {
+  for (std::int64_t s = 0; s < steps; ++s)
+    for (std::int64_t o = 0; o < O; ++o) {
+      const std::int64_t i = s * O + o;
+      const float pre = y[i] + bias[o];
+      const float v = act == Activation::relu ? (pre > 0.0f ? pre : 0.0f)
+                      : act == Activation::tanh ? cpu::fast_tanh(pre)
+                                                : pre;
+      a[i] = v;
+      y[i] = v + (res ? res[i] : 0.0f);
+    }
+}
+
+LL_SIMD_CLONES void activation_backward(const float* __restrict g, const float* __restrict a, float* __restrict dp,
+                                        std::int64_t n, Activation act) {
+  for (std::int64_t i = 0; i < n; ++i)
+    dp[i] = act == Activation::relu ? (a[i] > 0.0f ? g[i] : 0.0f)
+            : act == Activation::tanh ? g[i] * (1.0f - a[i] * a[i])
+                                      : g[i];
 }
 
 // saved[0] = activations act(pre) (B, To, O), saved[1] = packed weight (O, K*C);
@@ -54,25 +70,10 @@ void causal_conv_backward(Tape& t, const Node& n) {
   const Activation act = static_cast<Activation>(n.ints[2]);
   const int chunks = static_cast<int>(n.ints[3]);
   const std::int64_t KC = s.K * s.C, O = s.O;
-  if (wants(t, n.in[3])) {  // the residual gets the output's gradient on its steps
-    const Tensor& R = t.value(n.in[3]);
-    const std::int64_t Tr = R.dim(1);
-    float* dr = t.grad(n.in[3]).f32();
-    for (std::int64_t b = 0; b < s.B; ++b)
-      accumulate(dr + b * Tr * O, G.f32() + (b * s.To + s.To - Tr) * O, Tr * O);
-  }
-  // Gradient of the pre-activation.
+  // The residual gets the output's gradient on its steps.
+  const std::int64_t Tr = wants(t, n.in[3]) ? t.value(n.in[3]).dim(1) : 0;
+  float* dr = Tr ? t.grad(n.in[3]).f32() : nullptr;
   Tensor d_pre = t.arena().tensor(G.shape());
-  {
-    const float* g = G.f32();
-    const float* a = n.saved[0].f32();
-    float* dp = d_pre.f32();
-    const std::int64_t N = G.numel();
-    for (std::int64_t i = 0; i < N; ++i)
-      dp[i] = act == Activation::relu ? (a[i] > 0.0f ? g[i] : 0.0f)
-              : act == Activation::tanh ? g[i] * (1.0f - a[i] * a[i])
-                                        : g[i];
-  }
   const bool d_x = wants(t, n.in[0]), d_w = wants(t, n.in[1]), d_b = wants(t, n.in[2]);
   // Gradient buffers are created lazily by the tape: fetch them before the
   // parallel region, never inside it.
@@ -82,7 +83,10 @@ void causal_conv_backward(Tape& t, const Node& n) {
   Tensor col = t.arena().tensor(Shape{chunks, max_rows * s.To * KC});
   cpu::parallel_chunks(s.B, 2, [&](int c, std::int64_t b0, std::int64_t b1) {
     const std::int64_t rows = (b1 - b0) * s.To;
-    const float* dp = d_pre.f32() + b0 * s.To * O;
+    if (dr)
+      for (std::int64_t b = b0; b < b1; ++b) accumulate(dr + b * Tr * O, G.f32() + (b * s.To + s.To - Tr) * O, Tr * O);
+    float* dp = d_pre.f32() + b0 * s.To * O;
+    activation_backward(G.f32() + b0 * s.To * O, n.saved[0].f32() + b0 * s.To * O, dp, rows * O, act);
     float* mine = partial.f32() + c * (O * KC + O);
     float* cb = col.f32() + c * max_rows * s.To * KC;
     if (d_w) {
@@ -146,9 +150,13 @@ Var causal_conv(Tape& t, Var x, Var weight, Var bias, std::int64_t dilation, std
   }
   const std::int64_t KC = s.K * s.C;
   Tensor Wr = t.arena().tensor(Shape{s.O, KC});
-  for (std::int64_t o = 0; o < s.O; ++o)
-    for (std::int64_t c = 0; c < s.C; ++c)
-      for (std::int64_t j = 0; j < s.K; ++j) Wr.f32()[o * KC + j * s.C + c] = W.f32()[(o * s.C + c) * s.K + j];
+  {
+    float* wr = Wr.f32();
+    const float* w = W.f32();
+    for (std::int64_t o = 0; o < s.O; ++o)
+      for (std::int64_t c = 0; c < s.C; ++c)
+        for (std::int64_t j = 0; j < s.K; ++j) wr[o * KC + j * s.C + c] = w[(o * s.C + c) * s.K + j];
+  }
   Tensor out = new_tensor(t, Shape{s.B, s.To, s.O});
   Tensor acts = t.arena().tensor(Shape{s.B, s.To, s.O});
   const int threads = cpu::num_threads();
@@ -159,14 +167,13 @@ Var causal_conv(Tape& t, Var x, Var weight, Var bias, std::int64_t dilation, std
     float* cb = col.f32() + c * max_rows * s.To * KC;
     float* o = out.f32() + b0 * s.To * s.O;
     unfold(X.f32(), s, b0, b1, cb);
-    for (std::int64_t r = 0; r < rows; ++r) std::memcpy(o + r * s.O, Bv.f32(), sizeof(float) * static_cast<std::size_t>(s.O));
-    cpu::gemm(false, true, rows, s.O, KC, 1.0f, cb, KC, Wr.f32(), KC, 1.0f, o, s.O);
+    cpu::gemm(false, true, rows, s.O, KC, 1.0f, cb, KC, Wr.f32(), KC, 0.0f, o, s.O);
     for (std::int64_t b = b0; b < b1; ++b) {
       const std::int64_t lead = s.To - s.Tr;  // steps before the residual starts
       float* ob = out.f32() + b * s.To * s.O;
       float* ab = acts.f32() + b * s.To * s.O;
-      activate(ob, ab, nullptr, lead * s.O, act);
-      activate(ob + lead * s.O, ab + lead * s.O, res ? res + b * s.Tr * s.O : nullptr, s.Tr * s.O, act);
+      activate(ob, ab, Bv.f32(), nullptr, lead, s.O, act);
+      activate(ob + lead * s.O, ab + lead * s.O, Bv.f32(), res ? res + b * s.Tr * s.O : nullptr, s.Tr, s.O, act);
     }
   });
   bool rg = needs_grad(t, {x, weight, bias, residual});
