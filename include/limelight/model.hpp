@@ -91,7 +91,13 @@ class ImplicitSequenceModel : public SequenceScorer {
   std::vector<Recommendation> recommend(std::span<const std::int32_t> sequence, int k,
                                         bool exclude_seen = false) const;
 
-  // SequenceScorer: scores of every item for each row.
+  // recommend() into caller memory (out.size() >= k): returns how many were
+  // written. Allocation-free after a thread's first call, like score_batch.
+  std::size_t recommend_into(std::span<const std::int32_t> sequence, int k, bool exclude_seen,
+                             std::span<Recommendation> out) const;
+
+  // SequenceScorer: scores of every item for each row. Allocation-free after
+  // a thread's first call of the largest size.
   std::int32_t num_items() const override;
   void score_batch(const std::int32_t* sequences, std::int64_t rows, std::int64_t length,
                    float* scores) const override;

@@ -39,6 +39,10 @@ class Shape {
   std::int64_t numel() const;
   std::vector<std::int64_t> to_vector() const;
   std::string str() const;  // "(4, 6, 8)"
+  // The same shape with one more trailing dimension (Error beyond max_rank).
+  Shape appended(std::int64_t dim) const;
+  // The same shape without dimension `dim` (a scalar shape (1) if none is left).
+  Shape removed(int dim) const;
   bool operator==(const Shape& other) const;
   bool operator!=(const Shape& other) const { return !(*this == other); }
 

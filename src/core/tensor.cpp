@@ -29,7 +29,15 @@ const char* dtype_name(DType dtype) {
 
 const char* device_name(Device device) { return device == Device::cpu ? "cpu" : "cuda"; }
 
-Shape::Shape(std::initializer_list<std::int64_t> dims) : Shape(std::vector<std::int64_t>(dims)) {}
+Shape::Shape(std::initializer_list<std::int64_t> dims) {
+  // No temporary vector: shapes are built in every op, and ops must not allocate.
+  LL_CHECK(dims.size() <= static_cast<std::size_t>(max_rank), "Shape: rank ", dims.size(),
+           " exceeds the maximum of ", max_rank);
+  for (std::int64_t d : dims) {
+    LL_CHECK(d >= 0, "Shape: negative dimension ", d);
+    dims_[static_cast<std::size_t>(rank_++)] = d;
+  }
+}
 
 Shape::Shape(const std::vector<std::int64_t>& dims) {
   LL_CHECK(dims.size() <= static_cast<std::size_t>(max_rank), "Shape: rank ", dims.size(),
@@ -49,6 +57,23 @@ std::int64_t Shape::numel() const {
 
 std::vector<std::int64_t> Shape::to_vector() const {
   return std::vector<std::int64_t>(dims_.begin(), dims_.begin() + rank_);
+}
+
+Shape Shape::appended(std::int64_t dim) const {
+  LL_CHECK(rank_ < max_rank, "Shape: cannot append a dimension to ", str(), " (rank ", max_rank, " at most)");
+  LL_CHECK(dim >= 0, "Shape: negative dimension ", dim);
+  Shape s = *this;
+  s.dims_[static_cast<std::size_t>(s.rank_++)] = dim;
+  return s;
+}
+
+Shape Shape::removed(int dim) const {
+  LL_CHECK(dim >= 0 && dim < rank_, "Shape: no dimension ", dim, " in ", str());
+  Shape s;
+  for (int i = 0; i < rank_; ++i)
+    if (i != dim) s.dims_[static_cast<std::size_t>(s.rank_++)] = dims_[static_cast<std::size_t>(i)];
+  if (s.rank_ == 0) s = Shape{1};
+  return s;
 }
 
 std::string Shape::str() const {

@@ -282,21 +282,50 @@ std::vector<float> ImplicitSequenceModel::predict(std::span<const std::int32_t> 
 std::vector<Recommendation> ImplicitSequenceModel::recommend(std::span<const std::int32_t> sequence, int k,
                                                              bool exclude_seen) const {
   LL_CHECK(k >= 1, "recommend: k must be >= 1, got ", k);
-  std::vector<float> scores = predict(sequence);
-  std::vector<char> skip(scores.size(), 0);
-  skip[0] = 1;  // padding is never recommended
+  std::vector<Recommendation> out(static_cast<std::size_t>(std::min<std::int64_t>(k, num_items())));
+  out.resize(recommend_into(sequence, k, exclude_seen, out));
+  return out;
+}
+
+std::size_t ImplicitSequenceModel::recommend_into(std::span<const std::int32_t> sequence, int k, bool exclude_seen,
+                                                  std::span<Recommendation> out) const {
+  LL_CHECK(k >= 1, "recommend: k must be >= 1, got ", k);
+  const std::int32_t V = num_items();
+  LL_CHECK(out.size() >= static_cast<std::size_t>(std::min<std::int64_t>(k, V)), "recommend: room for ", out.size(),
+           " results, k is ", k);
+  LL_CHECK(!sequence.empty(), "recommend: the sequence is empty");
+  // Per-thread buffers: they grow to the largest catalogue once.
+  thread_local std::vector<float> scores;
+  thread_local std::vector<unsigned char> seen;
+  scores.resize(static_cast<std::size_t>(V));
+  seen.resize(static_cast<std::size_t>(V));
+  score_batch(sequence.data(), 1, static_cast<std::int64_t>(sequence.size()), scores.data());
+  seen[0] = 1;  // padding is never recommended
   if (exclude_seen)
-    for (std::int32_t id : sequence) skip[static_cast<std::size_t>(id)] = 1;
-  std::vector<Recommendation> out;
-  for (std::size_t v = 0; v < scores.size(); ++v)
-    if (!skip[v]) out.push_back({static_cast<std::int32_t>(v), scores[v]});
-  const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(k), out.size());
+    for (std::int32_t id : sequence) seen[static_cast<std::size_t>(id)] = 1;
+  // A min-heap of the best k so far (worst on top); better = higher score, then lower id.
   auto better = [](const Recommendation& a, const Recommendation& b) {
     return a.score > b.score || (a.score == b.score && a.item < b.item);
   };
-  std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(), better);
-  out.resize(n);
-  return out;
+  std::size_t n = 0;
+  const std::size_t cap = static_cast<std::size_t>(k);
+  for (std::int32_t v = 0; v < V; ++v) {
+    if (seen[static_cast<std::size_t>(v)]) continue;
+    const Recommendation r{v, scores[static_cast<std::size_t>(v)]};
+    if (n < cap) {
+      out[n++] = r;
+      std::push_heap(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), better);
+    } else if (better(r, out[0])) {
+      std::pop_heap(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), better);
+      out[n - 1] = r;
+      std::push_heap(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), better);
+    }
+  }
+  std::sort_heap(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), better);
+  seen[0] = 0;
+  if (exclude_seen)
+    for (std::int32_t id : sequence) seen[static_cast<std::size_t>(id)] = 0;
+  return n;
 }
 
 std::pair<Tensor, Tensor> ImplicitSequenceModel::user_representation(const Tensor& sequences) const {

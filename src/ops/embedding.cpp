@@ -128,9 +128,7 @@ Var embedding(Tape& t, Var table, const Tensor& ids) {
   const std::int64_t D = E.dim(1);
   check_ids(ids, E.dim(0), "embedding");
   LL_CHECK(ids.rank() < Shape::max_rank, "embedding: ids of rank ", ids.rank(), " leave no room for D");
-  std::vector<std::int64_t> dims = ids.shape().to_vector();
-  dims.push_back(D);
-  Tensor out = new_tensor(t, Shape(dims));
+  Tensor out = new_tensor(t, ids.shape().appended(D));
   cpu::gather_rows(E.f32(), D, ids.i32(), ids.numel(), out.f32());
   bool rg = needs_grad(t, {table});
   Var r = t.output(out, rg);

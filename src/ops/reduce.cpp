@@ -96,11 +96,7 @@ Var mean(Tape& t, Var x) { return total(t, x, 1.0f, "mean"); }
 Var sum_dim(Tape& t, Var x, int dim) {
   const Tensor& v = f32_input(t, x, "sum_dim", "x");
   Split s = split_at(v.shape(), dim, "sum_dim");
-  std::vector<std::int64_t> dims;
-  for (int i = 0; i < v.rank(); ++i)
-    if (i != dim) dims.push_back(v.dim(i));
-  if (dims.empty()) dims.push_back(1);
-  Tensor out = t.arena().zeros(Shape(dims));
+  Tensor out = t.arena().zeros(v.shape().removed(dim));
   const float* p = v.f32();
   float* o = out.f32();
   for (std::int64_t a = 0; a < s.outer; ++a)
