@@ -44,7 +44,7 @@ struct ModelConfig {
   CnnOptions cnn;
   int num_mixtures = 4;
   std::string device = "cpu";
-  int threads = 0;                 // 0: leave the BLAS library's default
+  int threads = 0;                 // CPU threads for fit (process-wide); 0: OpenMP's default (OMP_NUM_THREADS, else all cores)
 
   void validate() const;  // Error naming the offending field
 };

@@ -3,8 +3,6 @@
 // paths (predict, recommend, batch scoring) which run without recording.
 #include "limelight/model.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -12,6 +10,7 @@
 #include <numeric>
 
 #include "backend/cpu.hpp"
+#include "backend/parallel.hpp"
 #include "limelight/adam.hpp"
 #include "limelight/ops.hpp"
 #include "limelight/random.hpp"
@@ -170,7 +169,7 @@ void ImplicitSequenceModel::fit(const SequenceInteractions& train, const FitCall
            train.max_sequence_length);
   if (!initialized()) initialize(train.num_items);
   m.check_ids(train.sequences.data(), static_cast<std::int64_t>(train.sequences.size()), "fit");
-  if (m.config.threads > 0) openblas_set_num_threads(m.config.threads);
+  if (m.config.threads > 0) cpu::set_num_threads(m.config.threads);
 
   const std::int64_t N = train.num_sequences, L = train.max_sequence_length, B = m.config.batch_size;
   const std::int64_t V = m.net->num_items();
