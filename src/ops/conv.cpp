@@ -60,8 +60,9 @@ LL_SIMD_CLONES void activation_backward(const float* __restrict g, const float* 
                                       : g[i];
 }
 
-// saved[0] = activations act(pre) (B, To, O), saved[1] = packed weight (O, K*C);
-// ints: dilation, pad, activation, chunk count.
+// saved[0] = activations act(pre) (B, To, O), saved[1] = packed weight (O, K*C),
+// saved[2] = the forward's unfolded input, per chunk (backward reuses it for
+// the weight gradient, then as scratch); ints: dilation, pad, activation, chunk count.
 void causal_conv_backward(Tape& t, const Node& n) {
   const Tensor& X = t.value(n.in[0]);
   const Tensor& W = t.value(n.in[1]);
@@ -79,8 +80,8 @@ void causal_conv_backward(Tape& t, const Node& n) {
   // parallel region, never inside it.
   float* dx = d_x ? t.grad(n.in[0]).f32() : nullptr;
   Tensor partial = t.arena().zeros(Shape{chunks, O * KC + O});
-  const std::int64_t max_rows = (s.B + chunks - 1) / chunks + 1;
-  Tensor col = t.arena().tensor(Shape{chunks, max_rows * s.To * KC});
+  const Tensor& col = n.saved[2];
+  const std::int64_t chunk_size = col.numel() / col.dim(0);
   cpu::parallel_chunks(s.B, 2, [&](int c, std::int64_t b0, std::int64_t b1) {
     const std::int64_t rows = (b1 - b0) * s.To;
     if (dr)
@@ -88,11 +89,8 @@ void causal_conv_backward(Tape& t, const Node& n) {
     float* dp = d_pre.f32() + b0 * s.To * O;
     activation_backward(G.f32() + b0 * s.To * O, n.saved[0].f32() + b0 * s.To * O, dp, rows * O, act);
     float* mine = partial.f32() + c * (O * KC + O);
-    float* cb = col.f32() + c * max_rows * s.To * KC;
-    if (d_w) {
-      unfold(X.f32(), s, b0, b1, cb);
-      cpu::gemm(true, false, O, KC, rows, 1.0f, dp, O, cb, KC, 0.0f, mine, KC);
-    }
+    float* cb = col.f32() + c * chunk_size;
+    if (d_w) cpu::gemm(true, false, O, KC, rows, 1.0f, dp, O, cb, KC, 0.0f, mine, KC);
     if (d_b)
       for (std::int64_t r = 0; r < rows; ++r) accumulate(mine + O * KC, dp + r * O, O);
     if (d_x) {
@@ -192,6 +190,7 @@ Var causal_conv(Tape& t, Var x, Var weight, Var bias, std::int64_t dilation, std
     n.ints[3] = chunks;
     n.saved[0] = acts;
     n.saved[1] = Wr;
+    n.saved[2] = col;
     t.push(n);
   }
   return r;
