@@ -2,8 +2,10 @@
 // reference's parameter names and metadata keys.
 #include "limelight/model_file.hpp"
 
+#include <array>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "io/json.hpp"
 #include "limelight/safetensors.hpp"
@@ -157,6 +159,37 @@ ModelConfig config_from(const Meta& m) {
 }  // namespace
 
 namespace {
+
+constexpr const char* checksum_key = "limelight_crc32";
+
+// CRC-32 (IEEE 802.3, as zlib) of the parameters' bytes in parameter order,
+// then of every metadata entry but the checksum itself (sorted, key and value
+// each followed by a zero byte). safetensors has no checksum; files limelight
+// writes carry this one, so that a flipped bit is refused, not served.
+std::uint32_t model_crc32(const std::vector<const Parameter*>& params, const std::map<std::string, std::string>& md) {
+  static const auto table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  std::uint32_t crc = 0xFFFFFFFFu;
+  auto add = [&](const void* data, std::size_t n) {
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < n; ++i) crc = table[(crc ^ bytes[i]) & 0xFFu] ^ (crc >> 8);
+  };
+  for (const Parameter* p : params) add(p->value.raw(), p->value.nbytes());
+  for (const auto& [key, value] : md) {
+    if (key == checksum_key) continue;
+    add(key.c_str(), key.size() + 1);
+    add(value.c_str(), value.size() + 1);
+  }
+  return crc ^ 0xFFFFFFFFu;
+}
+
 std::vector<io::WriteEntry> parameter_entries(const ImplicitSequenceModel& model,
                                               const std::vector<std::string>& item_labels) {
   LL_CHECK(model.initialized(), "save_model: the model has not been fitted or initialised");
@@ -170,11 +203,17 @@ std::vector<io::WriteEntry> parameter_entries(const ImplicitSequenceModel& model
 }  // namespace
 
 std::string serialize_model(const ImplicitSequenceModel& model, const std::vector<std::string>& item_labels) {
-  return io::serialize_safetensors(parameter_entries(model, item_labels), model_metadata(model, item_labels));
+  std::vector<io::WriteEntry> entries = parameter_entries(model, item_labels);
+  auto metadata = model_metadata(model, item_labels);
+  metadata[checksum_key] = std::to_string(model_crc32(model.parameters(), metadata));
+  return io::serialize_safetensors(entries, metadata);
 }
 
 void save_model(const std::string& path, const ImplicitSequenceModel& model, const std::vector<std::string>& item_labels) {
-  io::write_safetensors(path, parameter_entries(model, item_labels), model_metadata(model, item_labels));
+  std::vector<io::WriteEntry> entries = parameter_entries(model, item_labels);
+  auto metadata = model_metadata(model, item_labels);
+  metadata[checksum_key] = std::to_string(model_crc32(model.parameters(), metadata));
+  io::write_safetensors(path, entries, metadata);
 }
 
 namespace {
@@ -226,6 +265,16 @@ LoadedModel load_from(const io::SafetensorsFile& file) {
       LL_CHECK(std::isfinite(values[i]), src, ": parameter '", p->name, "' holds ", values[i], " at index ", i,
                ", expected finite values");
     std::memcpy(p->value.raw(), values.data(), values.size() * sizeof(float));
+  }
+  // Files this library writes always carry the checksum; others (written
+  // from PyTorch) may not, and are checked when they do.
+  LL_CHECK(m.has(checksum_key) || !m.has("format") || m.text("format") != model_format, src, ": a ", model_format,
+           " file without its '", checksum_key, "' entry: the file is corrupt");
+  if (m.has(checksum_key)) {
+    const std::int64_t expected = m.integer(checksum_key, 0, 0xFFFFFFFFll);
+    const std::uint32_t actual = model_crc32(std::as_const(out.model).parameters(), file.metadata());
+    LL_CHECK(actual == static_cast<std::uint32_t>(expected), src, ": the checksum of the parameters and metadata is ",
+             actual, " where the file records ", expected, ": the file is corrupt");
   }
   if (m.has("item_ids")) {
     json::Value ids;
