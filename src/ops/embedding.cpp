@@ -4,6 +4,7 @@
 // never into row 0, the padding row.
 #include <cmath>
 
+#include "backend/parallel.hpp"
 #include "ops/common.hpp"
 
 namespace limelight::ops {
@@ -28,7 +29,17 @@ void table_scatter(Tape& t, Var table, const float* grad, const std::int32_t* id
       accumulate(dst, grad + i * D, D);
     }
   } else {
-    cpu::scatter_add_rows(grad, D, ids, n, t.grad(table).f32());
+    // Thread k adds the rows whose id is k modulo the thread count: no two
+    // threads touch one row, and each row sums in a fixed order.
+    float* dst = t.grad(table).f32();
+    const int parts = n * D >= 65536 ? cpu::num_threads() : 1;
+    cpu::parallel_chunks(parts, 2, [&](int, std::int64_t p0, std::int64_t p1) {
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::int32_t id = ids[i];
+        if (id == 0 || id % parts < p0 || id % parts >= p1) continue;
+        accumulate(dst + static_cast<std::int64_t>(id) * D, grad + i * D, D);
+      }
+    });
   }
 }
 
@@ -129,7 +140,9 @@ Var embedding(Tape& t, Var table, const Tensor& ids) {
   check_ids(ids, E.dim(0), "embedding");
   LL_CHECK(ids.rank() < Shape::max_rank, "embedding: ids of rank ", ids.rank(), " leave no room for D");
   Tensor out = new_tensor(t, ids.shape().appended(D));
-  cpu::gather_rows(E.f32(), D, ids.i32(), ids.numel(), out.f32());
+  cpu::parallel_chunks(ids.numel(), 4096, [&](int, std::int64_t i0, std::int64_t i1) {
+    cpu::gather_rows(E.f32(), D, ids.i32() + i0, i1 - i0, out.f32() + i0 * D);
+  });
   bool rg = needs_grad(t, {table});
   Var r = t.output(out, rg);
   if (rg) {

@@ -1,5 +1,8 @@
 // Matrix products: matmul (2-D, optional transposes) and linear (x W^T + b
 // over any leading dimensions), both on cblas_sgemm.
+#include <algorithm>
+
+#include "backend/parallel.hpp"
 #include "ops/common.hpp"
 
 namespace limelight::ops {
@@ -30,17 +33,34 @@ void matmul_backward(Tape& t, const Node& n) {
   }
 }
 
+// Rows are split across threads; each chunk sums its own weight and bias
+// gradients, which are then added in chunk order.
 void linear_backward(Tape& t, const Node& n) {
   const Tensor& X = t.value(n.in[0]);
   const Tensor& W = t.value(n.in[1]);
   const Tensor& G = t.grad(n.out);
   const std::int64_t N = W.dim(0), K = W.dim(1), rows = X.numel() / K;
-  if (wants(t, n.in[0])) cpu::gemm(false, false, rows, K, N, 1.0f, G.f32(), N, W.f32(), K, 1.0f, t.grad(n.in[0]).f32(), K);
-  if (wants(t, n.in[1])) cpu::gemm(true, false, N, K, rows, 1.0f, G.f32(), N, X.f32(), K, 1.0f, t.grad(n.in[1]).f32(), K);
-  if (wants(t, n.in[2])) {
-    float* db = t.grad(n.in[2]).f32();
-    const float* g = G.f32();
-    for (std::int64_t r = 0; r < rows; ++r) accumulate(db, g + r * N, N);
+  float* dx = wants(t, n.in[0]) ? t.grad(n.in[0]).f32() : nullptr;
+  const bool dw = wants(t, n.in[1]), db = wants(t, n.in[2]);
+  const int chunks = static_cast<int>(std::min<std::int64_t>(cpu::num_threads(), std::max<std::int64_t>(rows, 1)));
+  Tensor partial = t.arena().zeros(Shape{chunks, N * K + N});
+  const float* g = G.f32();
+  cpu::parallel_chunks(rows, 64, [&](int c, std::int64_t r0, std::int64_t r1) {
+    const std::int64_t m = r1 - r0;
+    float* mine = partial.f32() + c * (N * K + N);
+    if (dx) cpu::gemm(false, false, m, K, N, 1.0f, g + r0 * N, N, W.f32(), K, 1.0f, dx + r0 * K, K);
+    if (dw) cpu::gemm(true, false, N, K, m, 1.0f, g + r0 * N, N, X.f32() + r0 * K, K, 0.0f, mine, K);
+    if (db)
+      for (std::int64_t r = r0; r < r1; ++r) accumulate(mine + N * K, g + r * N, N);
+  }, rows >= 64 ? chunks : 1);
+  const int used = rows >= 64 ? chunks : 1;
+  if (dw) {
+    float* d = t.grad(n.in[1]).f32();
+    for (int c = 0; c < used; ++c) accumulate(d, partial.f32() + c * (N * K + N), N * K);
+  }
+  if (db) {
+    float* d = t.grad(n.in[2]).f32();
+    for (int c = 0; c < used; ++c) accumulate(d, partial.f32() + c * (N * K + N) + N * K, N);
   }
 }
 
@@ -84,12 +104,17 @@ Var linear(Tape& t, Var x, Var weight, Var bias) {
   out_shape[X.rank() - 1] = N;
   Tensor out = new_tensor(t, out_shape);
   float* o = out.f32();
+  const float* bp = nullptr;
   if (bias.valid()) {
     const Tensor& b = f32_input(t, bias, "linear", "bias");
     LL_CHECK(b.numel() == N, "linear: bias ", b.shape().str(), " does not match weight ", W.shape().str());
-    for (std::int64_t r = 0; r < rows; ++r) std::copy(b.f32(), b.f32() + N, o + r * N);
+    bp = b.f32();
   }
-  cpu::gemm(false, true, rows, N, K, 1.0f, X.f32(), K, W.f32(), K, bias.valid() ? 1.0f : 0.0f, o, N);
+  cpu::parallel_chunks(rows, 64, [&](int, std::int64_t r0, std::int64_t r1) {
+    if (bp)
+      for (std::int64_t r = r0; r < r1; ++r) std::copy(bp, bp + N, o + r * N);
+    cpu::gemm(false, true, r1 - r0, N, K, 1.0f, X.f32() + r0 * K, K, W.f32(), K, bp ? 1.0f : 0.0f, o + r0 * N, N);
+  });
   bool rg = needs_grad(t, {x, weight, bias});
   Var r = t.output(out, rg);
   if (rg) {

@@ -45,6 +45,9 @@ TEST_CASE("gradcheck: bias_add, matmul, linear") {
         [](Tape& t, auto& v) { return ops::matmul(t, v[0], v[1]); });
   check("linear", {random_tensor({2, 3, 4}, rng), random_tensor({5, 4}, rng), random_tensor({5}, rng)},
         [](Tape& t, auto& v) { return ops::linear(t, v[0], v[1], v[2]); });
+  // 80 rows: split across threads, with per-chunk weight gradients
+  check("linear, chunked rows", {random_tensor({2, 40, 4}, rng), random_tensor({5, 4}, rng), random_tensor({5}, rng)},
+        [](Tape& t, auto& v) { return ops::linear(t, v[0], v[1], v[2]); });
   check("linear no bias", {random_tensor({1, 4}, rng), random_tensor({2, 4}, rng)},
         [](Tape& t, auto& v) { return ops::linear(t, v[0], v[1], Var{}); });
 }
@@ -99,6 +102,27 @@ TEST_CASE("gradcheck: embedding and scoring, padding rows never get gradient") {
   tape.backward(ops::sum(tape, out));
   for (std::int64_t d = 0; d < 4; ++d) CHECK(p.grad.f32()[d] == 0.0f);
   CHECK(p.grad.f32()[3 * 4] == doctest::Approx(2.0f));  // id 3 used twice
+}
+
+TEST_CASE("large embedding backward (split across threads by id) equals the serial sparse one") {
+  Rng rng(21);
+  const std::int64_t V = 97, D = 32, n = 4096;
+  Tensor table = random_tensor({V, D}, rng);
+  std::vector<std::int32_t> id_values(static_cast<std::size_t>(n));
+  for (auto& v : id_values) v = static_cast<std::int32_t>(rng.uniform_int(V));
+  Tensor ids = Tensor::from_vector(id_values, {n});
+  Tensor weights = random_tensor({n, D}, rng);
+  Parameter dense("dense", table.clone()), sparse("sparse", table.clone(), true);
+  for (Parameter* p : {&dense, &sparse}) {
+    Tape tape;
+    Var e = ops::embedding(tape, tape.parameter(*p), ids);
+    tape.backward(ops::sum(tape, ops::mul(tape, e, tape.constant(weights))));
+  }
+  const auto& rows = sparse.sparse_grad.rows();
+  for (std::size_t k = 0; k < rows.size(); ++k)
+    for (std::int64_t d = 0; d < D; ++d)
+      REQUIRE(dense.grad.f32()[rows[k] * D + d] == sparse.sparse_grad.values()[k * static_cast<std::size_t>(D) + d]);
+  for (std::int64_t d = 0; d < D; ++d) CHECK(dense.grad.f32()[d] == 0.0f);
 }
 
 TEST_CASE("sparse embedding gradients equal the dense ones on touched rows") {
