@@ -55,14 +55,14 @@ inline float score_one(const float* rep, const float* E, const float* bias, std:
 inline void loss_element(LossKind kind, float p, float n, float& value, float& d_p, float& d_n) {
   switch (kind) {
     case LossKind::pointwise: {
-      const float sp = 1.0f / (1.0f + std::exp(-p)), sn = 1.0f / (1.0f + std::exp(-n));
+      const float sp = cpu::fast_sigmoid(p), sn = cpu::fast_sigmoid(n);
       value = (1.0f - sp) + sn;
       d_p = -sp * (1.0f - sp);
       d_n = sn * (1.0f - sn);
       break;
     }
     case LossKind::bpr: {
-      const float s = 1.0f / (1.0f + std::exp(-(p - n)));
+      const float s = cpu::fast_sigmoid(p - n);
       value = 1.0f - s;
       d_p = -s * (1.0f - s);
       d_n = -d_p;

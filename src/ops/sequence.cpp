@@ -192,38 +192,35 @@ using namespace detail;
 
 namespace {
 
-// Both loops run along time with the D components contiguous in memory.
+// One pass along time with the D components contiguous in memory; the
+// running sums and counts live in small per-component buffers.
 LL_SIMD_CLONES void running_pool_rows(const float* __restrict x, float* __restrict out, float* __restrict div,
                                       std::int64_t b0, std::int64_t b1, std::int64_t T, std::int64_t D) {
-  for (std::int64_t b = b0; b < b1; ++b) {
-    const float* xb = x + b * T * D;
-    float* __restrict ob = out + b * (T + 1) * D;
-    float* __restrict vb = div + b * (T + 1) * D;
-    for (std::int64_t d = 0; d < D; ++d) {
-      ob[d] = 0.0f;
-      vb[d] = 1.0f;
+  float sum[256], count[256];
+  for (std::int64_t b = b0; b < b1; ++b)
+    for (std::int64_t d0 = 0; d0 < D; d0 += 256) {
+      const std::int64_t n = std::min<std::int64_t>(256, D - d0);
+      const float* xb = x + b * T * D + d0;
+      float* ob = out + b * (T + 1) * D + d0;
+      float* vb = div + b * (T + 1) * D + d0;
+      for (std::int64_t d = 0; d < n; ++d) {
+        sum[d] = 0.0f;
+        count[d] = 1.0f;  // the divisor is items seen + 1
+        ob[d] = 0.0f;
+        vb[d] = 1.0f;
+      }
+      for (std::int64_t s = 0; s < T; ++s) {
+        const float* __restrict xs = xb + s * D;
+        float* __restrict o = ob + (s + 1) * D;
+        float* __restrict v = vb + (s + 1) * D;
+        for (std::int64_t d = 0; d < n; ++d) {
+          sum[d] += xs[d];
+          count[d] += xs[d] != 0.0f ? 1.0f : 0.0f;
+          v[d] = count[d];
+          o[d] = sum[d] / count[d];
+        }
+      }
     }
-    for (std::int64_t s = 0; s < T; ++s) {
-      const float* __restrict xs = xb + s * D;
-      float* __restrict v = vb + (s + 1) * D;
-      const float* __restrict vp = vb + s * D;
-      for (std::int64_t d = 0; d < D; ++d) v[d] = vp[d] + (xs[d] != 0.0f ? 1.0f : 0.0f);
-    }
-    // Running sums are accumulated in `out` first, then divided in place.
-    if (T > 0)
-      for (std::int64_t d = 0; d < D; ++d) ob[D + d] = xb[d];
-    for (std::int64_t s = 1; s < T; ++s) {
-      float* __restrict o = ob + (s + 1) * D;
-      const float* __restrict op = ob + s * D;
-      const float* __restrict xs = xb + s * D;
-      for (std::int64_t d = 0; d < D; ++d) o[d] = op[d] + xs[d];
-    }
-    for (std::int64_t s = 1; s <= T; ++s) {
-      float* __restrict o = ob + s * D;
-      const float* __restrict v = vb + s * D;
-      for (std::int64_t d = 0; d < D; ++d) o[d] = o[d] / v[d];
-    }
-  }
 }
 
 LL_SIMD_CLONES void running_pool_backward_rows(const float* __restrict g, const float* __restrict div,
