@@ -1,24 +1,27 @@
 #!/usr/bin/env python3
-"""Sums test cases over a meson test log: doctest executables report their
-own case counts; any other test (a script) counts as one case."""
+"""Sums test cases over meson test logs (testlog.json, one or more): doctest
+executables report their own case counts; any other test (a script) counts
+as one case."""
 import json
 import re
 import sys
 
+SUMMARY = re.compile(r"\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed")
+
 passed = failed = 0
-summary = re.compile(r"\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed")
-with open(sys.argv[1]) as log:
-    for line in log:
-        test = json.loads(line)
-        found = summary.findall(test.get("stdout", "") or "")
-        if found:
-            _, p, f = found[-1]
-            passed += int(p)
-            failed += int(f)
-            if test["result"] != "OK" and int(f) == 0:
-                failed += 1  # crashed or timed out after its summary
-        elif test["result"] in ("OK", "EXPECTEDFAIL", "SKIP"):
-            passed += 1
-        else:
-            failed += 1
+for path in sys.argv[1:]:
+    with open(path) as log:
+        for line in log:
+            test = json.loads(line)
+            found = SUMMARY.findall(test.get("stdout", "") or "")
+            if found:
+                _, p, f = found[-1]
+                passed += int(p)
+                failed += int(f)
+                if test["result"] != "OK" and int(f) == 0:
+                    failed += 1  # crashed or timed out after its summary
+            elif test["result"] in ("OK", "EXPECTEDFAIL", "SKIP"):
+                passed += 1
+            else:
+                failed += 1
 print(f"{passed} passed, {failed} failed")

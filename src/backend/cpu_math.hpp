@@ -19,6 +19,11 @@
 namespace limelight::cpu {
 
 inline float fast_exp(float x) {
+  // NaN must not reach the float-to-int conversion below (undefined
+  // behaviour): it is replaced for the arithmetic and returned at the end.
+  const bool is_nan = x != x;
+  const float input = x;
+  x = is_nan ? 0.0f : x;
   x = x > 88.3762626647949f ? 88.3762626647949f : x;
   x = x < -87.3365447504f ? -87.3365447504f : x;
   // x = n ln2 + r, |r| <= ln2/2; ln2 split in two for precision.
@@ -40,7 +45,7 @@ inline float fast_exp(float x) {
   const std::int32_t bits = (n + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  return is_nan ? input : p * scale;
 }
 
 inline float fast_sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }

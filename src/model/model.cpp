@@ -200,8 +200,8 @@ void ImplicitSequenceModel::fit(const SequenceInteractions& train, const FitCall
     epoch_loss /= static_cast<double>(total);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const int epoch = m.epochs++;
-    LL_CHECK(!std::isnan(epoch_loss) && epoch_loss != 0.0, "fit: degenerate epoch loss ", epoch_loss, " in epoch ",
-             epoch, " (NaN or exactly zero; try a lower learning_rate)");
+    LL_CHECK(std::isfinite(epoch_loss) && epoch_loss != 0.0, "fit: degenerate epoch loss ", epoch_loss, " in epoch ",
+             epoch, " (NaN, infinite or exactly zero; try a lower learning_rate)");
     if (callbacks.on_epoch) callbacks.on_epoch(EpochReport{epoch, epoch_loss, seconds});
   }
 }

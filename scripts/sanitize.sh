@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the whole test suite under AddressSanitizer and
+# UndefinedBehaviorSanitizer in build-asan/ (debugoptimized, CPU only).
+# Any sanitizer report fails the run: UBSan halts on its first error and
+# ASan's leak check is on. Extra arguments go to `meson test`.
+#   scripts/sanitize.sh [MESON_TEST_ARGS...]
+# Env: LIMELIGHT_ASAN_BUILD_DIR (default build-asan), LIMELIGHT_NINJA_JOBS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=${LIMELIGHT_ASAN_BUILD_DIR:-build-asan}
+if [ ! -f "$build/build.ninja" ]; then
+  meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized \
+    -Dbench=false -Dcuda=disabled >/dev/null
+fi
+ninja -C "$build" ${LIMELIGHT_NINJA_JOBS:+-j"$LIMELIGHT_NINJA_JOBS"} >"$build/sanitize-build.log" 2>&1 ||
+  { tail -n 40 "$build/sanitize-build.log"; exit 1; }
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# OpenMP and OpenBLAS threads stay at one per core of this machine's share.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+tests=$(meson test -C "$build" --list --no-rebuild 2>/dev/null | grep -vx 'cli_install' | sed 's/^limelight://')
+# shellcheck disable=SC2086
+meson test -C "$build" --no-rebuild --print-errorlogs --timeout-multiplier=3 "$@" $tests
