@@ -2,6 +2,7 @@
 // convolution as one GEMM over an unfolded input, activation and residual
 // in a single pass. Batch chunks run in parallel with their own unfolded
 // rows; weight gradients are summed per chunk, then in chunk order.
+#include <algorithm>
 #include <cstring>
 
 #include "backend/cpu_math.hpp"
@@ -94,15 +95,17 @@ void causal_conv_backward(Tape& t, const Node& n) {
     if (d_b)
       for (std::int64_t r = 0; r < rows; ++r) accumulate(mine + O * KC, dp + r * O, O);
     if (d_x) {
-      // d col = d_pre Wr, folded back onto x (padding positions dropped).
-      cpu::gemm(false, false, rows, KC, O, 1.0f, dp, O, n.saved[1].f32(), KC, 0.0f, cb, KC);
+      // d x[b, u] += sum_j d_pre[b, u + pad - j*dilation] W_j, one small GEMM
+      // per row and tap over the steps where both sides exist (padding drops out).
+      const float* wr = n.saved[1].f32();
       for (std::int64_t b = b0; b < b1; ++b)
-        for (std::int64_t tt = 0; tt < s.To; ++tt) {
-          const float* row = cb + ((b - b0) * s.To + tt) * KC;
-          for (std::int64_t j = 0; j < s.K; ++j) {
-            const std::int64_t src = tt + j * s.dilation - s.pad;
-            if (src >= 0) accumulate(dx + (b * s.T + src) * s.C, row + j * s.C, s.C);
-          }
+        for (std::int64_t j = 0; j < s.K; ++j) {
+          const std::int64_t shift = s.pad - j * s.dilation;  // output step = input step + shift
+          const std::int64_t u0 = std::max<std::int64_t>(0, -shift);
+          const std::int64_t u1 = std::min<std::int64_t>(s.T, s.To - shift);
+          if (u1 <= u0) continue;
+          cpu::gemm(false, false, u1 - u0, s.C, O, 1.0f, d_pre.f32() + (b * s.To + u0 + shift) * O, O, wr + j * s.C, KC,
+                    1.0f, dx + (b * s.T + u0) * s.C, s.C);
         }
     }
   }, chunks);
