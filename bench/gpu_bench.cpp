@@ -1,0 +1,181 @@
+// limelight-gpu-bench: a short benchmark of the GPU primitives, run by
+// bench/gpu_check.sh on the GPU machine. Each figure is the mean of timed
+// repetitions between CUDA events after warm-up, and bandwidth-bound
+// kernels are set beside a device-to-device cudaMemcpy measured in the same
+// process: scoring with top-k over a 1M-item catalogue, the embedding
+// gather and its deterministic sparse backward at a training batch, and
+// lazy against dense Adam on a 10M x 32 table. Prints one compact table.
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/check.hpp"
+#include "backend/cuda/context.hpp"
+#include "backend/cuda/device.hpp"
+#include "backend/cuda/primitives.hpp"
+
+using namespace limelight;
+using namespace limelight::cuda;
+
+namespace {
+
+struct Row {
+  std::string op, shape;
+  double ms, gbps;
+  std::string note;
+};
+
+// Mean milliseconds of `reps` calls after `warmup` calls.
+double time_ms(Context& ctx, int warmup, int reps, const std::function<void()>& f) {
+  for (int i = 0; i < warmup; ++i) f();
+  cudaEvent_t start, stop;
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
+  CUDA_CHECK(cudaEventRecord(start, ctx.stream()));
+  for (int i = 0; i < reps; ++i) f();
+  CUDA_CHECK(cudaEventRecord(stop, ctx.stream()));
+  CUDA_CHECK(cudaEventSynchronize(stop));
+  float ms = 0.0f;
+  CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+  CUDA_CHECK(cudaEventDestroy(start));
+  CUDA_CHECK(cudaEventDestroy(stop));
+  ctx.synchronize();
+  return ms / reps;
+}
+
+// Deterministic pseudo-random host data (fast enough for tens of millions).
+std::vector<float> host_floats(std::size_t n, std::uint64_t seed) {
+  std::vector<float> v(n);
+  for (auto& x : v) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    x = static_cast<float>(static_cast<std::int64_t>(seed >> 40) - (1 << 23)) / static_cast<float>(1 << 23);
+  }
+  return v;
+}
+
+std::vector<std::int32_t> host_ids(std::size_t n, std::int64_t V, std::uint64_t seed) {
+  std::vector<std::int32_t> v(n);
+  for (auto& x : v) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    x = static_cast<std::int32_t>(1 + (seed >> 33) % static_cast<std::uint64_t>(V - 1));
+  }
+  return v;
+}
+
+double gb_per_s(double bytes, double ms) { return bytes / (ms * 1e-3) / 1e9; }
+
+}  // namespace
+
+int main() {
+  try {
+    if (!cuda_available()) {
+      std::fprintf(stderr, "limelight-gpu-bench: no usable CUDA device; nothing to measure\n");
+      return 2;
+    }
+    const DeviceInfo info = device_info(0);
+    std::printf("device: %s (sm_%d%d, %d SMs, %.1f GiB), CUDA runtime %d, driver %d, cuBLAS %d, cuDNN %d\n",
+                info.name.c_str(), info.major, info.minor, info.multiprocessors,
+                static_cast<double>(info.total_memory) / (1 << 30), info.runtime_version, info.driver_version,
+                info.cublas_version, info.cudnn_version);
+    Context ctx;
+    std::vector<Row> rows;
+
+    // Reference bandwidth: device-to-device copy of 1 GiB (read + write).
+    const std::size_t copy_bytes = std::size_t{1} << 30;
+    DeviceBuffer src = ctx.buffer(copy_bytes), dst = ctx.buffer(copy_bytes);
+    CUDA_CHECK(cudaMemsetAsync(src.data(), 0x3c, copy_bytes, ctx.stream()));
+    const double copy_ms = time_ms(ctx, 2, 10, [&] {
+      CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), copy_bytes, cudaMemcpyDeviceToDevice, ctx.stream()));
+    });
+    const double copy_gbps = gb_per_s(2.0 * copy_bytes, copy_ms);
+    rows.push_back({"cudaMemcpy D2D", "1 GiB", copy_ms, copy_gbps, "reference"});
+    src = DeviceBuffer();
+    dst = DeviceBuffer();
+    ctx.allocator().release_cached();
+
+    // Whole-catalogue scoring with fused top-k: V = 1M items, D = 32.
+    {
+      const std::int64_t V = 1 << 20, D = 32, k = 100;
+      DeviceBuffer table = ctx.upload(host_floats(static_cast<std::size_t>(V * D), 1));
+      DeviceBuffer bias = ctx.upload(host_floats(static_cast<std::size_t>(V), 2));
+      for (std::int64_t B : {1, 64}) {
+        DeviceBuffer users = ctx.upload(host_floats(static_cast<std::size_t>(B * D), 3));
+        DeviceBuffer ids = ctx.buffer(static_cast<std::size_t>(B * k) * sizeof(std::int32_t));
+        DeviceBuffer scores = ctx.buffer(static_cast<std::size_t>(B * k) * sizeof(float));
+        const double ms = time_ms(ctx, 3, 20, [&] {
+          score_top_k(ctx, users.as<float>(), B, table.as<float>(), bias.as<float>(), V, D, static_cast<int>(k),
+                      nullptr, 0, ids.as<std::int32_t>(), scores.as<float>());
+        });
+        // Logical bytes: the table and bias once per user.
+        const double gbps = gb_per_s(static_cast<double>(B) * V * (D + 1) * 4, ms);
+        char note[64];
+        std::snprintf(note, sizeof note, "%.0f%% of memcpy", 100.0 * gbps / copy_gbps);
+        rows.push_back({"score_top_k k=100", "B=" + std::to_string(B) + " V=1M D=32", ms, gbps, note});
+      }
+      const std::int64_t B = 64;
+      DeviceBuffer users = ctx.upload(host_floats(static_cast<std::size_t>(B * D), 3));
+      DeviceBuffer all = ctx.buffer(static_cast<std::size_t>(B * V) * sizeof(float));
+      const double ms = time_ms(ctx, 3, 20, [&] {
+        score_catalogue(ctx, users.as<float>(), B, table.as<float>(), bias.as<float>(), V, D, all.as<float>());
+      });
+      rows.push_back({"score_catalogue", "B=64 V=1M D=32", ms, gb_per_s((V * (D + 1) + B * V * 2.0) * 4, ms),
+                      "cuBLAS + bias"});
+    }
+
+    // Embedding gather and its deterministic backward: a batch of 512 x 200
+    // ids into a 10M x 32 table.
+    const std::int64_t V = 10'000'000, D = 32, n = 512 * 200;
+    const std::size_t table_bytes = static_cast<std::size_t>(V * D) * sizeof(float);
+    DeviceBuffer w = ctx.buffer(table_bytes), m = ctx.buffer(table_bytes), v = ctx.buffer(table_bytes);
+    for (const DeviceBuffer* b : {&w, &m, &v}) CUDA_CHECK(cudaMemsetAsync(b->data(), 0x3c, table_bytes, ctx.stream()));
+    DeviceBuffer ids = ctx.upload(host_ids(static_cast<std::size_t>(n), V, 4));
+    DeviceBuffer gathered = ctx.buffer(static_cast<std::size_t>(n * D) * sizeof(float));
+    const double gather_ms = time_ms(ctx, 3, 50, [&] {
+      gather_rows(ctx, w.as<float>(), V, D, ids.as<std::int32_t>(), n, gathered.as<float>());
+    });
+    rows.push_back({"gather_rows", "n=102400 D=32 V=10M", gather_ms, gb_per_s(2.0 * n * D * 4, gather_ms), ""});
+    DeviceBuffer sparse_rows = ctx.buffer(static_cast<std::size_t>(n) * sizeof(std::int32_t));
+    DeviceBuffer sparse_values = ctx.buffer(static_cast<std::size_t>(n * D) * sizeof(float));
+    std::int64_t touched = 0;
+    const double sparse_ms = time_ms(ctx, 2, 10, [&] {
+      touched = sparse_rows_sorted(ctx, gathered.as<float>(), V, D, ids.as<std::int32_t>(), n,
+                                   sparse_rows.as<std::int32_t>(), sparse_values.as<float>());
+    });
+    rows.push_back({"sparse_rows_sorted", "n=102400 D=32", sparse_ms, gb_per_s(2.0 * n * D * 4, sparse_ms),
+                    "deterministic, incl. sync"});
+    DeviceBuffer dense_grad = ctx.buffer(table_bytes);
+    CUDA_CHECK(cudaMemsetAsync(dense_grad.data(), 0, table_bytes, ctx.stream()));
+    const double scatter_ms = time_ms(ctx, 3, 50, [&] {
+      scatter_add_rows(ctx, gathered.as<float>(), V, D, ids.as<std::int32_t>(), n, dense_grad.as<float>());
+    });
+    rows.push_back({"scatter_add_rows", "n=102400 D=32", scatter_ms, gb_per_s(3.0 * n * D * 4, scatter_ms), "atomic"});
+
+    // Adam on the 10M x 32 table: every row (dense) against the touched rows (lazy).
+    AdamOptions options;
+    const AdamConstants c = adam_constants(options, 1);
+    const double dense_ms = time_ms(ctx, 2, 10, [&] {
+      adam_dense(ctx, c, w.as<float>(), dense_grad.as<float>(), m.as<float>(), v.as<float>(), V * D);
+    });
+    rows.push_back({"adam_dense", "10M x 32", dense_ms, gb_per_s(7.0 * V * D * 4, dense_ms), ""});
+    const double lazy_ms = time_ms(ctx, 3, 50, [&] {
+      adam_lazy(ctx, c, w.as<float>(), m.as<float>(), v.as<float>(), V, D, sparse_rows.as<std::int32_t>(),
+                sparse_values.as<float>(), touched);
+    });
+    char note[64];
+    std::snprintf(note, sizeof note, "%lld rows, %.0fx faster", static_cast<long long>(touched), dense_ms / lazy_ms);
+    rows.push_back({"adam_lazy", "10M x 32", lazy_ms, gb_per_s(7.0 * touched * D * 4, lazy_ms), note});
+
+    std::printf("\n%-20s %-22s %10s %9s  %s\n", "op", "shape", "ms", "GB/s", "note");
+    for (const Row& r : rows)
+      std::printf("%-20s %-22s %10.4f %9.1f  %s\n", r.op.c_str(), r.shape.c_str(), r.ms, r.gbps, r.note.c_str());
+    const auto s = ctx.allocator().stats();
+    std::printf("allocator: %zu cudaMalloc, %zu cache hits, peak %.2f GiB\n", s.device_mallocs, s.cache_hits,
+                static_cast<double>(s.peak_bytes_in_use) / (1 << 30));
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "limelight-gpu-bench: %s\n", e.what());
+    return 1;
+  }
+}

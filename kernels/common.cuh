@@ -1,0 +1,76 @@
+// Device helpers shared by the kernel families: grid sizing for grid-stride
+// loops, warp reductions, and the scoring of one item against one state (a
+// dot product, or the mixture-of-tastes head) computed by a whole warp. Only
+// .cu files include this header; the per-family .cuh headers declare host
+// launchers and can be included from plain C++.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "backend/cuda/check.hpp"
+
+namespace limelight::cuda::kernels {
+
+constexpr int warp_size = 32;
+constexpr unsigned full_mask = 0xffffffffu;
+constexpr int max_mixtures = 64;
+
+// Blocks for `work` items at `per_block` items per block, capped: the kernels
+// loop over the rest with a grid stride.
+inline unsigned grid_for(std::int64_t work, std::int64_t per_block) {
+  const std::int64_t blocks = (work + per_block - 1) / per_block;
+  return static_cast<unsigned>(std::clamp<std::int64_t>(blocks, 1, 1 << 20));
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int offset = warp_size / 2; offset > 0; offset >>= 1) v += __shfl_xor_sync(full_mask, v, offset);
+  return v;
+}
+
+__device__ __forceinline__ double warp_sum(double v) {
+  for (int offset = warp_size / 2; offset > 0; offset >>= 1) v += __shfl_xor_sync(full_mask, v, offset);
+  return v;
+}
+
+// Global warp index and warp count of a grid-stride loop over warps.
+__device__ __forceinline__ std::int64_t global_warp() {
+  return (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / warp_size;
+}
+__device__ __forceinline__ std::int64_t warp_count() {
+  return static_cast<std::int64_t>(gridDim.x) * blockDim.x / warp_size;
+}
+
+// a . b over n floats by one warp; every lane gets the result.
+__device__ __forceinline__ float warp_dot(const float* a, const float* b, std::int64_t n) {
+  const int lane = threadIdx.x % warp_size;
+  float s = 0.0f;
+  for (std::int64_t k = lane; k < n; k += warp_size) s += a[k] * b[k];
+  return warp_sum(s);
+}
+
+// Mixture head of one state `rep` (2 M D: M tastes then M attentions) and
+// item row e (D): fills w (softmax of the attention logits) and s (taste
+// scores) for m < M and returns sum_m w_m s_m. Every lane holds the results.
+// CPU reference: mixture_forward in src/ops/loss.cpp.
+__device__ __forceinline__ float warp_mixture(const float* rep, const float* e, int M, std::int64_t D, float* w,
+                                              float* s) {
+  float mx = -INFINITY;
+  for (int m = 0; m < M; ++m) {
+    w[m] = warp_dot(rep + (M + m) * D, e, D);
+    mx = fmaxf(mx, w[m]);
+  }
+  float z = 0.0f;
+  for (int m = 0; m < M; ++m) z += w[m] = expf(w[m] - mx);
+  float score = 0.0f;
+  for (int m = 0; m < M; ++m) {
+    w[m] /= z;
+    s[m] = warp_dot(rep + m * D, e, D);
+    score += w[m] * s[m];
+  }
+  return score;
+}
+
+}  // namespace limelight::cuda::kernels

@@ -1,0 +1,202 @@
+// Embedding lookup and its backward.
+//
+// gather_rows: out (n, D) = table (V, D)[ids (n)]. One warp per id (grid
+//   stride), lanes over D: each row read and written coalesced. CPU
+//   reference: cpu::gather_rows.
+// scatter_add_rows: table_grad (V, D)[ids] += grad (n, D), id 0 skipped. One
+//   warp per id, atomicAdd per element: fast, NOT deterministic (the order in
+//   which repeated ids add into a row varies). CPU reference:
+//   cpu::scatter_add_rows.
+// sparse_rows_sorted: the row-sparse gradient (rows, values) of the same sum,
+//   deterministic. The (id, position) pairs are radix-sorted by id (CUB's
+//   radix sort is stable, so positions stay ascending within an id); run
+//   heads are flagged and numbered by an exclusive scan; one warp per run
+//   then adds its rows in position order. Same input, same bits, every run.
+//   CPU reference: SparseRows filled as ops::embedding's backward does (the
+//   CPU keeps rows in first-touch order; this keeps them sorted by id).
+#include <cub/device/device_radix_sort.cuh>
+#include <cub/device/device_scan.cuh>
+
+#include "kernels/common.cuh"
+#include "kernels/embedding.cuh"
+#include "limelight/error.hpp"
+
+namespace limelight::cuda::kernels {
+
+namespace {
+
+constexpr int threads = 256;
+
+__global__ void gather_rows_kernel(const float* __restrict__ table, std::int64_t V, std::int64_t D,
+                                   const std::int32_t* __restrict__ ids, std::int64_t n, float* __restrict__ out,
+                                   int* fault) {
+  const int lane = threadIdx.x % warp_size;
+  for (std::int64_t i = global_warp(); i < n; i += warp_count()) {
+    const std::int32_t id = ids[i];
+    float* dst = out + i * D;
+    if (id < 0 || id >= V) {
+      if (lane == 0) atomicOr(fault, fault_gather_id);
+      for (std::int64_t d = lane; d < D; d += warp_size) dst[d] = 0.0f;
+      continue;
+    }
+    const float* src = table + static_cast<std::int64_t>(id) * D;
+    for (std::int64_t d = lane; d < D; d += warp_size) dst[d] = src[d];
+  }
+}
+
+__global__ void scatter_add_rows_kernel(const float* __restrict__ grad, std::int64_t V, std::int64_t D,
+                                        const std::int32_t* __restrict__ ids, std::int64_t n,
+                                        float* __restrict__ table_grad, int* fault) {
+  const int lane = threadIdx.x % warp_size;
+  for (std::int64_t i = global_warp(); i < n; i += warp_count()) {
+    const std::int32_t id = ids[i];
+    if (id == 0) continue;
+    if (id < 0 || id >= V) {
+      if (lane == 0) atomicOr(fault, fault_scatter_id);
+      continue;
+    }
+    float* dst = table_grad + static_cast<std::int64_t>(id) * D;
+    const float* src = grad + i * D;
+    for (std::int64_t d = lane; d < D; d += warp_size) atomicAdd(dst + d, src[d]);
+  }
+}
+
+__global__ void iota_kernel(std::int32_t* out, std::int64_t n) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    out[i] = static_cast<std::int32_t>(i);
+}
+
+// flags[i] = 1 where a run of a valid, non-padding id starts; flags[n] = 0 so
+// that the exclusive scan's last element is the run count. Keys are the ids
+// as unsigned: negative ids sort after every valid one.
+__global__ void run_heads_kernel(const std::uint32_t* __restrict__ keys, std::int64_t n, std::int64_t V,
+                                 std::int32_t* __restrict__ flags, int* fault) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i <= n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    if (i == n) {
+      flags[i] = 0;
+      continue;
+    }
+    const std::uint32_t k = keys[i];
+    const bool valid = k != 0 && k < static_cast<std::uint64_t>(V);
+    if (k >= static_cast<std::uint64_t>(V)) atomicOr(fault, fault_sparse_grad_id);
+    flags[i] = valid && (i == 0 || keys[i - 1] != k) ? 1 : 0;
+  }
+}
+
+__global__ void run_starts_kernel(const std::int32_t* __restrict__ flags, const std::int32_t* __restrict__ run_index,
+                                  std::int64_t n, std::int32_t* __restrict__ starts) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    if (flags[i]) starts[run_index[i]] = static_cast<std::int32_t>(i);
+}
+
+// One warp per run: values[run, :] = sum of grad rows of the run, in order.
+__global__ void run_sums_kernel(const float* __restrict__ grad, std::int64_t D, const std::uint32_t* __restrict__ keys,
+                                const std::int32_t* __restrict__ positions, std::int64_t n,
+                                const std::int32_t* __restrict__ starts, const std::int32_t* __restrict__ run_count,
+                                std::int32_t* __restrict__ rows, float* __restrict__ values, std::int32_t* count) {
+  const int lane = threadIdx.x % warp_size;
+  const std::int64_t runs = run_count[0];
+  if (global_warp() == 0 && lane == 0) count[0] = static_cast<std::int32_t>(runs);
+  for (std::int64_t r = global_warp(); r < runs; r += warp_count()) {
+    const std::int64_t start = starts[r];
+    const std::uint32_t key = keys[start];
+    if (lane == 0) rows[r] = static_cast<std::int32_t>(key);
+    for (std::int64_t d0 = 0; d0 < D; d0 += warp_size) {
+      const std::int64_t d = d0 + lane;
+      float acc = 0.0f;
+      for (std::int64_t j = start; j < n && keys[j] == key; ++j)
+        if (d < D) acc += grad[static_cast<std::int64_t>(positions[j]) * D + d];
+      if (d < D) values[r * D + d] = acc;
+    }
+  }
+}
+
+// Workspace layout, each part 256-byte aligned.
+struct Layout {
+  std::size_t keys, positions_in, positions_out, flags, run_index, starts, temp, total;
+};
+
+std::size_t align(std::size_t x) { return (x + 255) / 256 * 256; }
+
+std::size_t cub_temp_bytes(std::int64_t n) {
+  std::size_t sort_bytes = 0, scan_bytes = 0;
+  CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, static_cast<const std::uint32_t*>(nullptr),
+                                             static_cast<std::uint32_t*>(nullptr),
+                                             static_cast<const std::int32_t*>(nullptr),
+                                             static_cast<std::int32_t*>(nullptr), n));
+  CUDA_CHECK(cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, static_cast<const std::int32_t*>(nullptr),
+                                           static_cast<std::int32_t*>(nullptr), n + 1));
+  return std::max(sort_bytes, scan_bytes);
+}
+
+Layout layout(std::int64_t n) {
+  const std::size_t ints = static_cast<std::size_t>(n + 1) * sizeof(std::int32_t);
+  Layout l{};
+  std::size_t at = 0;
+  for (std::size_t* part : {&l.keys, &l.positions_in, &l.positions_out, &l.flags, &l.run_index, &l.starts}) {
+    *part = at;
+    at += align(ints);
+  }
+  l.temp = at;
+  l.total = at + align(cub_temp_bytes(n));
+  return l;
+}
+
+}  // namespace
+
+void gather_rows(const float* table, std::int64_t V, std::int64_t D, const std::int32_t* ids, std::int64_t n,
+                 float* out, int* fault, cudaStream_t stream) {
+  if (n == 0 || D == 0) return;
+  gather_rows_kernel<<<grid_for(n, threads / warp_size), threads, 0, stream>>>(table, V, D, ids, n, out, fault);
+  LL_LAUNCH_CHECK("gather_rows");
+}
+
+void scatter_add_rows(const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids, std::int64_t n,
+                      float* table_grad, int* fault, cudaStream_t stream) {
+  if (n == 0 || D == 0) return;
+  scatter_add_rows_kernel<<<grid_for(n, threads / warp_size), threads, 0, stream>>>(grad, V, D, ids, n, table_grad,
+                                                                                     fault);
+  LL_LAUNCH_CHECK("scatter_add_rows");
+}
+
+std::size_t sparse_rows_workspace(std::int64_t n) { return layout(n).total; }
+
+void sparse_rows_sorted(const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids, std::int64_t n,
+                        std::int32_t* rows, float* values, std::int32_t* count, void* workspace,
+                        std::size_t workspace_bytes, int* fault, cudaStream_t stream) {
+  LL_CHECK(n < (std::int64_t{1} << 31) - 1, "sparse_rows_sorted: ", n, " ids exceed the int32 positions");
+  if (n == 0) {
+    CUDA_CHECK(cudaMemsetAsync(count, 0, sizeof(std::int32_t), stream));
+    return;
+  }
+  const Layout l = layout(n);
+  LL_CHECK(workspace_bytes >= l.total, "sparse_rows_sorted: workspace of ", workspace_bytes, " bytes, needs ", l.total);
+  auto* base = static_cast<char*>(workspace);
+  auto* keys = reinterpret_cast<std::uint32_t*>(base + l.keys);
+  auto* positions_in = reinterpret_cast<std::int32_t*>(base + l.positions_in);
+  auto* positions = reinterpret_cast<std::int32_t*>(base + l.positions_out);
+  auto* flags = reinterpret_cast<std::int32_t*>(base + l.flags);
+  auto* run_index = reinterpret_cast<std::int32_t*>(base + l.run_index);
+  auto* starts = reinterpret_cast<std::int32_t*>(base + l.starts);
+  std::size_t temp_bytes = l.total - l.temp;
+
+  const unsigned grid = grid_for(n + 1, threads);
+  iota_kernel<<<grid, threads, 0, stream>>>(positions_in, n);
+  LL_LAUNCH_CHECK("sparse_rows_sorted iota");
+  CUDA_CHECK(cub::DeviceRadixSort::SortPairs(base + l.temp, temp_bytes, reinterpret_cast<const std::uint32_t*>(ids),
+                                             keys, positions_in, positions, n, 0, 32, stream));
+  run_heads_kernel<<<grid, threads, 0, stream>>>(keys, n, V, flags, fault);
+  LL_LAUNCH_CHECK("sparse_rows_sorted run_heads");
+  temp_bytes = l.total - l.temp;
+  CUDA_CHECK(cub::DeviceScan::ExclusiveSum(base + l.temp, temp_bytes, flags, run_index, n + 1, stream));
+  run_starts_kernel<<<grid, threads, 0, stream>>>(flags, run_index, n, starts);
+  LL_LAUNCH_CHECK("sparse_rows_sorted run_starts");
+  run_sums_kernel<<<grid_for(n, threads / warp_size), threads, 0, stream>>>(grad, D, keys, positions, n, starts,
+                                                                            run_index + n, rows, values, count);
+  LL_LAUNCH_CHECK("sparse_rows_sorted run_sums");
+}
+
+}  // namespace limelight::cuda::kernels

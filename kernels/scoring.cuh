@@ -1,0 +1,29 @@
+// Launchers of the whole-catalogue scoring kernels (kernels/scoring.cu).
+// Host-callable from plain C++; pointers are device memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+namespace limelight::cuda::kernels {
+
+constexpr int max_top_k = 128;
+
+// scores (B, V) += bias (V) broadcast over rows (after the cuBLAS GEMM
+// scores = users . table^T of predict).
+void add_column_bias(float* scores, std::int64_t B, std::int64_t V, const float* bias, cudaStream_t stream);
+
+// The k (<= max_top_k) best items of each of B users (users (B, D)) over a
+// table (V, D) with optional bias (V): score = table[i] . u + bias[i], best
+// first, ties broken by the lower id. Id 0 (padding) never appears; with
+// exclude_ids (B, X) (0 entries ignored) those ids are skipped per row.
+// When fewer than k items are eligible the row ends with id -1, score -inf.
+// B <= 65535. `workspace` holds top_k_workspace(B, V, k) bytes.
+std::size_t top_k_workspace(std::int64_t B, std::int64_t V, int k);
+void score_top_k(const float* users, std::int64_t B, const float* table, const float* bias, std::int64_t V,
+                 std::int64_t D, int k, const std::int32_t* exclude_ids, std::int64_t X, std::int32_t* out_ids,
+                 float* out_scores, void* workspace, std::size_t workspace_bytes, int* fault, cudaStream_t stream);
+
+}  // namespace limelight::cuda::kernels

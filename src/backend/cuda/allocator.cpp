@@ -1,0 +1,104 @@
+// The caching device allocator: see allocator.hpp.
+#include "backend/cuda/allocator.hpp"
+
+#include <bit>
+#include <cstdio>
+
+#include "backend/cuda/check.hpp"
+#include "limelight/error.hpp"
+
+namespace limelight::cuda {
+
+std::size_t CachingAllocator::size_class(std::size_t bytes) {
+  constexpr std::size_t min_class = 512;
+  if (bytes <= min_class) return min_class;
+  // Four classes per power of two: the step is a quarter of the power below.
+  const std::size_t power = std::bit_floor(bytes);
+  const std::size_t step = power / 4;
+  return (bytes + step - 1) / step * step;
+}
+
+CachingAllocator::~CachingAllocator() {
+  // Destructors never throw: failures are reported and the rest still freed.
+  for (auto& [size, blocks] : free_)
+    for (void* p : blocks)
+      if (cudaFree(p) != cudaSuccess) std::fprintf(stderr, "limelight: cudaFree of a cached block failed\n");
+  for (auto& [p, size] : live_)
+    if (cudaFree(p) != cudaSuccess) std::fprintf(stderr, "limelight: cudaFree of a live block failed\n");
+}
+
+void* CachingAllocator::allocate(std::size_t bytes) {
+  if (bytes == 0) return nullptr;
+  const std::size_t size = size_class(bytes);
+  std::lock_guard<std::mutex> lock(mutex_);
+  void* p = nullptr;
+  auto it = free_.find(size);
+  if (it != free_.end() && !it->second.empty()) {
+    p = it->second.back();
+    it->second.pop_back();
+    stats_.bytes_cached -= size;
+    ++stats_.cache_hits;
+  } else {
+    cudaError_t status = cudaMalloc(&p, size);
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      release_cached_locked();
+      status = cudaMalloc(&p, size);
+    }
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      ::limelight::detail::fail("CachingAllocator: out of device memory allocating ", bytes, " bytes (class ", size, "; ",
+                   stats_.bytes_in_use, " bytes in use, peak ", stats_.peak_bytes_in_use, ")");
+    }
+    CUDA_CHECK(status);
+    ++stats_.device_mallocs;
+  }
+  live_.emplace(p, size);
+  stats_.bytes_in_use += size;
+  if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
+  return p;
+}
+
+void CachingAllocator::deallocate(void* ptr) {
+  if (!ptr) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = live_.find(ptr);
+  LL_CHECK(it != live_.end(), "CachingAllocator: deallocate of ", ptr, ", a pointer it did not allocate");
+  const std::size_t size = it->second;
+  live_.erase(it);
+  free_[size].push_back(ptr);
+  stats_.bytes_in_use -= size;
+  stats_.bytes_cached += size;
+}
+
+void CachingAllocator::release_cached_locked() {
+  for (auto& [size, blocks] : free_) {
+    for (void* p : blocks) {
+      CUDA_CHECK(cudaFree(p));
+      ++stats_.device_frees;
+      stats_.bytes_cached -= size;
+    }
+    blocks.clear();
+  }
+}
+
+void CachingAllocator::release_cached() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  release_cached_locked();
+}
+
+CachingAllocator::Stats CachingAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  if (!allocator_ || !data_) return;
+  try {
+    allocator_->deallocate(data_);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "limelight: DeviceBuffer: %s\n", e.what());
+  }
+}
+
+}  // namespace limelight::cuda

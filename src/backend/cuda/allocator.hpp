@@ -1,0 +1,91 @@
+// A caching allocator for device memory. Blocks are rounded up to a size
+// class and, when freed, kept on that class's free list instead of being
+// returned with cudaFree, so a training loop whose steps ask for the same
+// sizes makes no cudaMalloc after its first step. Classes are a quarter of a
+// power of two apart (at most 25% waste) with a 512-byte minimum.
+//
+// All work of the backend runs on one stream, so a block freed on the host
+// and handed out again is only touched by kernels queued after the ones that
+// used it: reuse needs no event. On out of memory the cached blocks are
+// released and the allocation tried once more before an Error is thrown.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace limelight::cuda {
+
+class CachingAllocator {
+ public:
+  struct Stats {
+    std::size_t device_mallocs = 0;  // cudaMalloc calls that succeeded
+    std::size_t device_frees = 0;    // cudaFree calls
+    std::size_t cache_hits = 0;      // allocations served from a free list
+    std::size_t bytes_in_use = 0;    // class bytes handed out and not yet freed
+    std::size_t bytes_cached = 0;    // class bytes on free lists
+    std::size_t peak_bytes_in_use = 0;
+  };
+
+  CachingAllocator() = default;
+  CachingAllocator(const CachingAllocator&) = delete;
+  CachingAllocator& operator=(const CachingAllocator&) = delete;
+  ~CachingAllocator();  // frees everything; never throws
+
+  // 256-byte aligned device memory of at least `bytes` (nullptr for 0).
+  void* allocate(std::size_t bytes);
+  // Error for a pointer this allocator did not hand out.
+  void deallocate(void* ptr);
+  // cudaFree of every cached block.
+  void release_cached();
+  Stats stats() const;
+
+  // The class a request of `bytes` is rounded up to (host-only arithmetic).
+  static std::size_t size_class(std::size_t bytes);
+
+ private:
+  void release_cached_locked();
+  mutable std::mutex mutex_;
+  std::map<std::size_t, std::vector<void*>> free_;
+  std::unordered_map<void*, std::size_t> live_;
+  Stats stats_;
+};
+
+// Owns one block of a CachingAllocator; move-only.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(CachingAllocator& allocator, std::size_t bytes)
+      : allocator_(&allocator), data_(allocator.allocate(bytes)), bytes_(bytes) {}
+  DeviceBuffer(DeviceBuffer&& other) noexcept { swap(other); }
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept {
+    DeviceBuffer(std::move(other)).swap(*this);
+    return *this;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer();
+
+  void* data() const { return data_; }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  void swap(DeviceBuffer& other) noexcept {
+    std::swap(allocator_, other.allocator_);
+    std::swap(data_, other.data_);
+    std::swap(bytes_, other.bytes_);
+  }
+  CachingAllocator* allocator_ = nullptr;
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace limelight::cuda

@@ -1,0 +1,61 @@
+// Context: see context.hpp.
+#include "backend/cuda/context.hpp"
+
+#include <cstdio>
+#include <string>
+
+#include "backend/cuda/check.hpp"
+#include "backend/cuda/device.hpp"
+#include "limelight/error.hpp"
+
+namespace limelight::cuda {
+
+Context::Context(int device) : device_(device) {
+  LL_CHECK(cuda_available(), "cuda::Context: no usable CUDA device (no GPU, or no driver); use the CPU backend");
+  LL_CHECK(device >= 0 && device < device_count(), "cuda::Context: no CUDA device ", device, " (", device_count(),
+           " available)");
+  try {
+    CUDA_CHECK(cudaSetDevice(device));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    CUBLAS_CHECK(cublasCreate(&blas_));
+    CUBLAS_CHECK(cublasSetStream(blas_, stream_));
+    // CUBLAS_DEFAULT_MATH keeps float GEMMs in float32 (no TF32); parity with
+    // the CPU backend depends on it.
+    CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
+    CUDA_CHECK(cudaMalloc(&fault_, sizeof(int)));
+    CUDA_CHECK(cudaMemsetAsync(fault_, 0, sizeof(int), stream_));
+  } catch (...) {
+    if (fault_) cudaFree(fault_);
+    if (blas_) cublasDestroy(blas_);
+    if (stream_) cudaStreamDestroy(stream_);
+    throw;
+  }
+}
+
+Context::~Context() {
+  if (stream_ && cudaStreamSynchronize(stream_) != cudaSuccess)
+    std::fprintf(stderr, "limelight: cuda::Context: pending work failed at destruction\n");
+  if (fault_) cudaFree(fault_);
+  if (blas_) cublasDestroy(blas_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+void Context::synchronize() {
+  int fault = 0;
+  CUDA_CHECK(cudaMemcpyAsync(&fault, fault_, sizeof(int), cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  if (fault == 0) return;
+  CUDA_CHECK(cudaMemsetAsync(fault_, 0, sizeof(int), stream_));
+  std::string kernels;
+  const std::pair<int, const char*> names[] = {
+      {fault_gather_id, "gather_rows"},         {fault_scatter_id, "scatter_add_rows"},
+      {fault_sparse_grad_id, "sparse_rows_sorted"}, {fault_adam_row, "adam_lazy"},
+      {fault_loss_id, "sequence_loss"},         {fault_mixture_id, "mixture_score"},
+      {fault_exclude_id, "score_top_k exclude"}};
+  for (const auto& [bit, name] : names)
+    if (fault & bit) kernels += (kernels.empty() ? "" : ", ") + std::string(name);
+  ::limelight::detail::fail("cuda: an item id outside the table reached the device in ", kernels,
+               "; those entries were skipped and the results are invalid");
+}
+
+}  // namespace limelight::cuda

@@ -1,0 +1,84 @@
+// The GPU backend's primitives on raw device views, mirroring the CPU
+// backend (src/backend/cpu.hpp) where the operation is the same, each one
+// tested against its CPU reference (tests/gpu). Pointers are device memory;
+// work is queued on the Context's stream and returns before it runs, except
+// where a function says it synchronises. Argument errors throw Error naming
+// the primitive and the sizes; ids outside a table are reported by
+// Context::synchronize(). Not yet wired into ops or the model.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/adam.cuh"
+#include "kernels/loss.cuh"
+#include "limelight/adam.hpp"
+#include "limelight/ops.hpp"
+
+namespace limelight::cuda {
+
+class Context;
+
+// C = alpha * op(A) @ op(B) + beta * C, row-major (cuBLAS, TF32 off).
+void gemm(Context& ctx, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+          const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
+          std::int64_t ldc);
+// y = alpha * op(A) x + beta * y for row-major A (M x N).
+void gemv(Context& ctx, bool trans, std::int64_t M, std::int64_t N, float alpha, const float* A, std::int64_t lda,
+          const float* x, float beta, float* y);
+
+// out[i, :] = table[ids[i], :] for a (V, D) table.
+void gather_rows(Context& ctx, const float* table, std::int64_t V, std::int64_t D, const std::int32_t* ids,
+                 std::int64_t n, float* out);
+// table_grad[ids[i], :] += grad[i, :], skipping id 0. Not deterministic (atomics).
+void scatter_add_rows(Context& ctx, const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids,
+                      std::int64_t n, float* table_grad);
+// Deterministic row-sparse gradient of the same sum: distinct non-zero ids
+// ascending into rows, their summed gradients into values (room for n rows
+// each). Synchronises to return the row count.
+std::int64_t sparse_rows_sorted(Context& ctx, const float* grad, std::int64_t V, std::int64_t D,
+                                const std::int32_t* ids, std::int64_t n, std::int32_t* rows, float* values);
+
+// Adam's scalars for step `step` (>= 1), as Adam::step computes them.
+using kernels::AdamConstants;
+AdamConstants adam_constants(const AdamOptions& options, std::int64_t step);
+void adam_dense(Context& ctx, const AdamConstants& c, float* w, const float* g, float* m, float* v, std::int64_t n);
+// SparseAdam's lazy update of the distinct rows of a (V, D) table.
+void adam_lazy(Context& ctx, const AdamConstants& c, float* w, float* m, float* v, std::int64_t V, std::int64_t D,
+               const std::int32_t* rows, const float* values, std::int64_t num_rows);
+
+// The fused masked sequence loss (see kernels/loss.cuh for the layouts).
+// result (3 floats) = mean loss, 1/count, count. Forward is asynchronous: the
+// caller checks count > 0 when it reads result back.
+using kernels::LossShape;
+void sequence_loss_forward(Context& ctx, ops::LossKind kind, const LossShape& s, const float* states,
+                           const float* table, const float* bias, const std::int32_t* ids, float* coef,
+                           float* result);
+void sequence_loss_backward(Context& ctx, const LossShape& s, const float* states, const float* table,
+                            const std::int32_t* ids, const float* coef, const float* result, float d_loss,
+                            float* d_states, float* d_entries, float* d_bias_entries, std::int32_t* entry_ids);
+
+// Running-mean pooling: x (B, T, D) -> out, div (B, T+1, D); dx += backward.
+void running_pool_forward(Context& ctx, const float* x, std::int64_t B, std::int64_t T, std::int64_t D, float* out,
+                          float* div);
+void running_pool_backward(Context& ctx, const float* d_out, const float* div, std::int64_t B, std::int64_t T,
+                           std::int64_t D, float* dx);
+
+// Mixture-of-tastes scoring of rows against table[ids] (kernels/mixture.cuh).
+void mixture_score_forward(Context& ctx, const float* rep, const float* table, const float* bias, std::int64_t V,
+                           std::int64_t D, std::int64_t M, const std::int32_t* ids, std::int64_t rows, float* out,
+                           float* weights);
+void mixture_score_backward(Context& ctx, const float* d_out, const float* rep, const float* table, std::int64_t V,
+                            std::int64_t D, std::int64_t M, const std::int32_t* ids, std::int64_t rows,
+                            const float* weights, float* d_rep, float* d_entries);
+
+// scores (B, V) = users (B, D) . table (V, D)^T + bias (V, may be null).
+void score_catalogue(Context& ctx, const float* users, std::int64_t B, const float* table, const float* bias,
+                     std::int64_t V, std::int64_t D, float* scores);
+// The k (1..128) best items per user, best first, ties to the lower id; id
+// 0 and the non-zero ids of exclude_ids (B, X; may be null) never appear;
+// rows with fewer eligible items end in id -1. Fused: no (B, V) matrix.
+void score_top_k(Context& ctx, const float* users, std::int64_t B, const float* table, const float* bias,
+                 std::int64_t V, std::int64_t D, int k, const std::int32_t* exclude_ids, std::int64_t X,
+                 std::int32_t* out_ids, float* out_scores);
+
+}  // namespace limelight::cuda
