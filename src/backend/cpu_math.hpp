@@ -20,12 +20,13 @@ namespace limelight::cpu {
 
 inline float fast_exp(float x) {
   // NaN must not reach the float-to-int conversion below (undefined
-  // behaviour): it is replaced for the arithmetic and returned at the end.
-  const bool is_nan = x != x;
+  // behaviour): these comparisons turn it into the upper bound, and the
+  // last line gives NaN back (input * 0 is NaN for NaN and infinities, and a
+  // zero that changes nothing otherwise). No select on NaN-ness: that kept
+  // the compiler from vectorising the loops that call this.
   const float input = x;
-  x = is_nan ? 0.0f : x;
-  x = x > 88.3762626647949f ? 88.3762626647949f : x;
-  x = x < -87.3365447504f ? -87.3365447504f : x;
+  x = x < 88.3762626647949f ? x : 88.3762626647949f;
+  x = x > -87.3365447504f ? x : -87.3365447504f;
   // x = n ln2 + r, |r| <= ln2/2; ln2 split in two for precision.
   float fx = x * 1.44269504088896341f + 0.5f;
   std::int32_t n = static_cast<std::int32_t>(fx);
@@ -45,7 +46,7 @@ inline float fast_exp(float x) {
   const std::int32_t bits = (n + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return is_nan ? input : p * scale;
+  return p * scale + input * 0.0f;
 }
 
 inline float fast_sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
