@@ -28,7 +28,27 @@ int parallel_chunks(std::int64_t n, std::int64_t min_parallel, Fn&& fn, int chun
 
 #include <algorithm>
 
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
 namespace limelight::cpu {
+
+// Flushes denormal floats to zero in this thread while alive, restoring the
+// caller's mode after. As a model trains, activations and gradients reach
+// denormal magnitudes (below 1.2e-38, far under float32's precision for these
+// values), and arithmetic on them is many times slower on x86: a CNN's epoch
+// time tripled over a few epochs without this.
+class FlushDenormals {
+ public:
+#if defined(__SSE__) || defined(__x86_64__)
+  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }  // FTZ | DAZ
+  ~FlushDenormals() { _mm_setcsr(saved_); }
+
+ private:
+  unsigned saved_;
+#endif
+};
 
 template <class Fn>
 int parallel_chunks(std::int64_t n, std::int64_t min_parallel, Fn&& fn, int chunks) {
@@ -36,11 +56,13 @@ int parallel_chunks(std::int64_t n, std::int64_t min_parallel, Fn&& fn, int chun
                       : n >= min_parallel ? static_cast<int>(std::min<std::int64_t>(num_threads(), n))
                                           : 1;
   if (threads <= 1) {
+    FlushDenormals flush;
     fn(0, std::int64_t{0}, n);
     return 1;
   }
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
   for (int c = 0; c < threads; ++c) {
+    FlushDenormals flush;
     const std::int64_t begin = n * c / threads, end = n * (c + 1) / threads;
     fn(c, begin, end);
   }
