@@ -13,6 +13,9 @@
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -174,12 +177,18 @@ void BM_sgemm(benchmark::State& state) {
   const Tensor a = random_tensor({static_cast<std::int64_t>(m) * k}, 0.1f, 27);
   const Tensor b = random_tensor({static_cast<std::int64_t>(k) * n}, 0.1f, 28);
   std::vector<float> c(static_cast<std::size_t>(m) * static_cast<std::size_t>(n));
+  // The baseline is OpenBLAS at its own best: threaded as OPENBLAS_NUM_THREADS
+  // says (limelight's ops run it single-threaded inside their own chunks), and
+  // back to one thread afterwards for the op benchmarks.
+  const char* env = std::getenv("OPENBLAS_NUM_THREADS");
+  openblas_set_num_threads(env ? std::max(1, std::atoi(env)) : 1);
   for (auto _ : state) {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
                 1.0f, a.f32(), trans_a ? m : k, b.f32(), trans_b ? k : n, 0.0f, c.data(), n);
     benchmark::DoNotOptimize(c.data());
     benchmark::ClobberMemory();
   }
+  openblas_set_num_threads(1);
   state.counters["items/s"] = benchmark::Counter(m, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GFLOP/s"] =
       benchmark::Counter(2.0 * m * n * k * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
