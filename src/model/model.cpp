@@ -9,12 +9,18 @@
 #include <cstring>
 #include <numeric>
 
+#include "limelight_config.h"
+
 #include "backend/cpu.hpp"
 #include "backend/parallel.hpp"
 #include "limelight/adam.hpp"
 #include "limelight/ops.hpp"
 #include "limelight/random.hpp"
 #include "model/network.hpp"
+
+#if LIMELIGHT_HAVE_CUDA
+#include "backend/cuda/device.hpp"
+#endif
 
 namespace limelight {
 
@@ -37,7 +43,15 @@ void ModelConfig::validate() const {
            "ImplicitSequenceModel: num_negative_samples must be in [1, 5], got ", num_negative_samples);
   LL_CHECK(device == "cpu" || device == "cuda", "ImplicitSequenceModel: unknown device '", device,
            "' (expected cpu or cuda)");
-  LL_CHECK(device == "cpu", "ImplicitSequenceModel: device 'cuda' is not available in this build");
+  if (device == "cuda") {
+#if LIMELIGHT_HAVE_CUDA
+    LL_CHECK(cuda::cuda_available(), "ImplicitSequenceModel: device 'cuda' requested, but no CUDA device is available");
+    detail::fail("ImplicitSequenceModel: device 'cuda': this build has the CUDA kernels, but they are not yet wired ",
+                 "into the models (docs/gpu.md); use device 'cpu'");
+#else
+    detail::fail("ImplicitSequenceModel: device 'cuda' is not available in this build (configured without CUDA)");
+#endif
+  }
   LL_CHECK(threads >= 0, "ImplicitSequenceModel: threads must be >= 0, got ", threads);
   if (representation == "cnn") {
     const auto& c = cnn;
