@@ -50,6 +50,20 @@ class FlushDenormals {
 #endif
 };
 
+// Which of `parts` owners an item id belongs to (id modulo parts), for
+// scattering into a table without two threads touching one row. A mask when
+// parts is a power of two: the modulo's division was a fifth of a pooling step.
+class IdPartition {
+ public:
+  explicit IdPartition(int parts) : parts_(parts), mask_((parts & (parts - 1)) == 0 ? parts - 1 : -1) {}
+  int owner(std::int32_t id) const { return mask_ >= 0 ? (id & mask_) : id % parts_; }
+  int parts() const { return parts_; }
+
+ private:
+  int parts_;
+  int mask_;
+};
+
 template <class Fn>
 int parallel_chunks(std::int64_t n, std::int64_t min_parallel, Fn&& fn, int chunks) {
   const int threads = chunks > 0 ? chunks

@@ -33,10 +33,11 @@ void table_scatter(Tape& t, Var table, const float* grad, const std::int32_t* id
     // threads touch one row, and each row sums in a fixed order.
     float* dst = t.grad(table).f32();
     const int parts = n * D >= 65536 ? cpu::num_threads() : 1;
+    const cpu::IdPartition partition(parts);
     cpu::parallel_chunks(parts, 2, [&](int, std::int64_t p0, std::int64_t p1) {
       for (std::int64_t i = 0; i < n; ++i) {
         const std::int32_t id = ids[i];
-        if (id == 0 || id % parts < p0 || id % parts >= p1) continue;
+        if (id == 0 || partition.owner(id) < p0 || partition.owner(id) >= p1) continue;
         accumulate(dst + static_cast<std::int64_t>(id) * D, grad + i * D, D);
       }
     });

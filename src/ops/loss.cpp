@@ -136,6 +136,7 @@ void sequence_loss_backward(Tape& t, const Node& n) {
   // Thread k applies the entries whose item id is k modulo the thread count;
   // a sparse gradient (one shared row map) is applied by one thread.
   const int parts = sparse ? 1 : cpu::num_threads();
+  const cpu::IdPartition partition(parts);
   cpu::parallel_chunks(parts, 2, [&](int, std::int64_t p0, std::int64_t p1) {
     float w[64], sm[64];
     for (std::int64_t j = 0; j <= s.N; ++j)
@@ -143,7 +144,7 @@ void sequence_loss_backward(Tape& t, const Node& n) {
         const float c = coef[j * BL + r] * g;
         if (c == 0.0f) continue;
         const std::int32_t id = id_of(j, r);
-        if (id == 0 || id % parts < p0 || id % parts >= p1) continue;
+        if (id == 0 || partition.owner(id) < p0 || partition.owner(id) >= p1) continue;
         const float* rp = rep + ((r / s.L) * s.S + r % s.L) * s.W;
         if (d_table) {
           float* dst = dE ? dE + static_cast<std::int64_t>(id) * s.D : table_param->sparse_grad.row(id);
