@@ -10,6 +10,7 @@
 #include <initializer_list>
 #include <vector>
 
+#include "limelight/op_kinds.hpp"
 #include "limelight/tape.hpp"
 
 namespace limelight::ops {
@@ -78,7 +79,6 @@ Var running_pool(Tape& t, Var x);
 }  // namespace limelight::ops
 
 namespace limelight::ops {
-enum class LossKind { pointwise, bpr, hinge, adaptive_hinge };
 
 // The masked sequence losses of the reference, fused with target scoring and
 // the mean: states (B, S, W) with S >= L, where step t of states scores the
@@ -95,7 +95,6 @@ Var sequence_loss(Tape& t, Var states, Var table, Var bias, const Tensor& target
 }  // namespace limelight::ops
 
 namespace limelight::ops {
-enum class Activation { none, tanh, relu };
 
 // One causal CNN layer fused: y = act(conv1d(left_pad(x, pad), weight, bias,
 // dilation)) + residual, with x (B, T, C), weight (O, C, K[, 1]) and output

@@ -13,7 +13,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "limelight/tensor.hpp"
@@ -59,22 +61,55 @@ class Tape;
 struct Node;
 using BackwardFn = void (*)(Tape& tape, const Node& node);
 
-// What an op's backward needs: its inputs and output, a few integers and
-// floats, and up to three saved tensors. Fixed size, so recording allocates
-// nothing once the node vector has grown.
+// Fixed-size room for one small trivially copyable struct, written and read
+// back as that type. Each op (for its attributes) or backend (for its state)
+// names its own struct, so no slot's meaning rests on a comment.
+template <std::size_t Size>
+class PodSlot {
+ public:
+  template <class T>
+  void put(const T& value) {
+    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= Size, "PodSlot: type too large or not trivial");
+    std::memcpy(bytes_, &value, sizeof(T));
+  }
+  template <class T>
+  T get() const {
+    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= Size, "PodSlot: type too large or not trivial");
+    T value;
+    std::memcpy(&value, bytes_, sizeof(T));
+    return value;
+  }
+
+ private:
+  alignas(8) unsigned char bytes_[Size] = {};
+};
+
+// What a backend carries from an op's forward to its backward: buffers (the
+// CPU's per-chunk scratch, later cuDNN's reserve space) and a small state of
+// its own (the CPU's chunk count). Opaque to ops and to the tape, in the
+// manner of flashlight's autograd payload.
+struct BackendPayload {
+  Tensor buffers[3];
+  PodSlot<32> state;
+};
+
+// What an op's backward needs: its inputs and output, the tensors its
+// backward reads (ids, masks), its attributes, and the backend's payload.
+// Fixed size, so recording allocates nothing once the node vector has grown.
 struct Node {
   BackwardFn backward = nullptr;
   Var out;
   Var in[5];
-  std::int64_t ints[4] = {0, 0, 0, 0};
-  float scalar = 0.0f;
   Tensor saved[3];
+  PodSlot<80> attrs;
+  BackendPayload payload;
 };
 
 class Tape {
  public:
-  // A tape that does not record (record = false) runs ops forward only.
-  explicit Tape(bool record = true);
+  // A tape that does not record (record = false) runs ops forward only. Its
+  // step memory is on `device`.
+  explicit Tape(bool record = true, Device device = Device::cpu);
   Tape(const Tape&) = delete;
   Tape& operator=(const Tape&) = delete;
 
@@ -99,6 +134,9 @@ class Tape {
   // For op implementations: a new slot for an op's output, and its node.
   Var output(const Tensor& value, bool requires_grad);
   void push(const Node& node);
+
+  // The device of the tape's arena, where op outputs are allocated.
+  Device device() const { return arena_.device(); }
 
  private:
   struct Slot {

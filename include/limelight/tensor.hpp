@@ -26,6 +26,26 @@ std::size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
 const char* device_name(Device device);
 
+// Where a device's memory comes from. The host's is built in; a GPU backend
+// registers its own (a caching allocator) when it is loaded, so that tensors,
+// the step arena and the ops need no change when memory moves to the device.
+class DeviceAllocator {
+ public:
+  virtual ~DeviceAllocator() = default;
+  // At least `bytes`, 64-byte aligned; throws Error when the device is out of memory.
+  virtual void* allocate(std::size_t bytes) = 0;
+  virtual void deallocate(void* p) noexcept = 0;
+  virtual void zero(void* p, std::size_t bytes) = 0;
+  // Copies between this device and the host (either side may be the host).
+  virtual void copy(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes) = 0;
+};
+// Installs the allocator of a device (not the host's, which is fixed). The
+// allocator must outlive every tensor allocated from it.
+void register_allocator(Device device, DeviceAllocator* allocator);
+bool has_allocator(Device device);
+// Throws Error naming the device when no backend has registered one.
+DeviceAllocator& allocator_for(Device device);
+
 class Shape {
  public:
   static constexpr int max_rank = 4;
@@ -81,6 +101,8 @@ class Tensor {
   Tensor reshape(const Shape& shape) const;
   // A deep copy into owned storage.
   Tensor clone() const;
+  // A copy on another device (this tensor itself when already there).
+  Tensor to(Device device) const;
   void fill(float value) const;
   void zero() const;
   std::vector<float> to_vector() const;  // f32 only
@@ -93,12 +115,12 @@ class Tensor {
   Device device_ = Device::cpu;
 };
 
-// Bump allocator for the tensors of one step. reset() makes all of its memory
-// reusable; after the first steps it has grown to the peak and allocates no
-// more. Blocks are 64-byte aligned.
+// Bump allocator for the tensors of one step, on one device. reset() makes
+// all of its memory reusable; after the first steps it has grown to the peak
+// and allocates no more. Blocks are 64-byte aligned.
 class Arena {
  public:
-  Arena() = default;
+  explicit Arena(Device device = Device::cpu) : device_(device) {}
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
 
@@ -108,15 +130,31 @@ class Arena {
   void reset();
   std::size_t capacity() const;
   std::size_t heap_allocations() const { return heap_allocations_; }
+  Device device() const { return device_; }
+
+  // Test aid (host arenas): every allocation is followed by `bytes` of a
+  // known pattern, and check_guards() throws Error naming the first
+  // allocation whose guard was overwritten since the last reset(). 0 turns it off.
+  void set_guard_bytes(std::size_t bytes);
+  void check_guards() const;
 
  private:
-  struct FreeDeleter {
-    void operator()(std::byte* p) const;
+  struct BlockDeleter {
+    DeviceAllocator* allocator;
+    void operator()(std::byte* p) const { allocator->deallocate(p); }
   };
   struct Block {
-    std::unique_ptr<std::byte, FreeDeleter> memory;
+    std::unique_ptr<std::byte, BlockDeleter> memory;
     std::size_t size = 0;
   };
+  struct Guard {
+    const std::byte* at;
+    std::size_t requested;
+  };
+  Block new_block(std::size_t size);
+  Device device_;
+  std::size_t guard_bytes_ = 0;
+  std::vector<Guard> guards_;
   std::vector<Block> blocks_;
   std::size_t current_ = 0;  // index of the block being filled
   std::size_t offset_ = 0;   // bytes used in it

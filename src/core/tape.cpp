@@ -1,8 +1,6 @@
 // Tape, Parameter and SparseRows: recording and the reverse sweep.
 #include "limelight/tape.hpp"
 
-#include "backend/parallel.hpp"
-
 #include <algorithm>
 #include <cstring>
 
@@ -38,7 +36,7 @@ Parameter::Parameter(std::string name_, Tensor value_, bool sparse_)
              value.shape().str());
     sparse_grad.resize(value.dim(0), value.dim(1));
   } else {
-    grad = Tensor::zeros(value.shape());
+    grad = Tensor::zeros(value.shape(), DType::f32, value.device());
   }
 }
 
@@ -49,8 +47,7 @@ void Parameter::zero_grad() {
     grad.zero();
 }
 
-Tape::Tape(bool record) : record_(record) {
-  cpu::ensure_threading();
+Tape::Tape(bool record, Device device) : record_(record), arena_(device) {
   slots_.reserve(256);
   nodes_.reserve(256);
 }
@@ -104,7 +101,9 @@ void Tape::backward(Var loss) {
   const Tensor& l = value(loss);
   LL_CHECK(l.numel() == 1, "Tape::backward: the loss must have one element, got shape ", l.shape().str());
   LL_CHECK(requires_grad(loss), "Tape::backward: the loss does not depend on any parameter");
-  grad(loss).f32()[0] = 1.0f;
+  const float one = 1.0f;
+  const Tensor& seed = grad(loss);
+  allocator_for(seed.device()).copy(seed.raw(), seed.device(), &one, Device::cpu, sizeof one);
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
     // A node whose output received no gradient contributes nothing.
     const Slot& out = slots_[static_cast<std::size_t>(it->out.id)];

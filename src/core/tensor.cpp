@@ -2,6 +2,7 @@
 #include "limelight/tensor.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -94,22 +95,45 @@ bool Shape::operator==(const Shape& other) const {
 namespace {
 constexpr std::size_t alignment = 64;
 
-std::shared_ptr<void> allocate_owned(std::size_t bytes) {
-  std::size_t rounded = (std::max<std::size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
-  void* p = std::aligned_alloc(alignment, rounded);
-  if (!p) detail::fail("Tensor: out of host memory allocating ", bytes, " bytes");
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
-}
+std::size_t round_up(std::size_t bytes) { return (std::max<std::size_t>(bytes, 1) + alignment - 1) / alignment * alignment; }
+
+class HostAllocator final : public DeviceAllocator {
+ public:
+  void* allocate(std::size_t bytes) override {
+    void* p = std::aligned_alloc(alignment, round_up(bytes));
+    if (!p) detail::fail("Tensor: out of host memory allocating ", bytes, " bytes");
+    return p;
+  }
+  void deallocate(void* p) noexcept override { std::free(p); }
+  void zero(void* p, std::size_t bytes) override { std::memset(p, 0, bytes); }
+  void copy(void* dst, Device, const void* src, Device, std::size_t bytes) override { std::memcpy(dst, src, bytes); }
+};
+
+HostAllocator host_allocator;
+std::atomic<DeviceAllocator*> cuda_allocator{nullptr};
 }  // namespace
 
+void register_allocator(Device device, DeviceAllocator* allocator) {
+  LL_CHECK(device != Device::cpu, "register_allocator: the host allocator is built in");
+  cuda_allocator.store(allocator);
+}
+
+bool has_allocator(Device device) { return device == Device::cpu || cuda_allocator.load() != nullptr; }
+
+DeviceAllocator& allocator_for(Device device) {
+  if (device == Device::cpu) return host_allocator;
+  DeviceAllocator* a = cuda_allocator.load();
+  LL_CHECK(a != nullptr, "Tensor: no backend provides ", device_name(device), " memory in this process");
+  return *a;
+}
+
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  LL_CHECK(device == Device::cpu, "Tensor::empty: device ", device_name(device),
-           " storage is allocated by its backend");
+  DeviceAllocator& allocator = allocator_for(device);
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;
   t.device_ = device;
-  t.owner_ = allocate_owned(t.nbytes());
+  t.owner_ = std::shared_ptr<void>(allocator.allocate(t.nbytes()), [&allocator](void* p) { allocator.deallocate(p); });
   t.data_ = t.owner_.get();
   return t;
 }
@@ -170,51 +194,85 @@ Tensor Tensor::reshape(const Shape& shape) const {
 
 Tensor Tensor::clone() const {
   Tensor t = empty(shape_, dtype_, device_);
-  if (nbytes()) std::memcpy(t.data_, data_, nbytes());
+  if (nbytes()) allocator_for(device_).copy(t.data_, device_, data_, device_, nbytes());
+  return t;
+}
+
+Tensor Tensor::to(Device device) const {
+  if (device == device_) return *this;
+  Tensor t = empty(shape_, dtype_, device);
+  // The side that is not the host knows how to copy.
+  DeviceAllocator& mover = allocator_for(device == Device::cpu ? device_ : device);
+  if (nbytes()) mover.copy(t.data_, device, data_, device_, nbytes());
   return t;
 }
 
 void Tensor::fill(float value) const {
+  LL_CHECK(device_ == Device::cpu, "Tensor::fill: host tensors only; ", device_name(device_), " tensors fill through their backend");
   float* p = f32();
   std::fill(p, p + numel(), value);
 }
 
 void Tensor::zero() const {
-  if (nbytes()) std::memset(data_, 0, nbytes());
+  if (nbytes()) allocator_for(device_).zero(data_, nbytes());
 }
 
 std::vector<float> Tensor::to_vector() const {
-  const float* p = f32();
+  const Tensor host = to(Device::cpu);
+  const float* p = host.f32();
   return std::vector<float>(p, p + numel());
 }
 
-void Arena::FreeDeleter::operator()(std::byte* p) const { std::free(p); }
+namespace {
+constexpr std::byte guard_pattern{0xA5};
+}  // namespace
+
+Arena::Block Arena::new_block(std::size_t size) {
+  DeviceAllocator& allocator = allocator_for(device_);
+  Block block{std::unique_ptr<std::byte, BlockDeleter>(static_cast<std::byte*>(allocator.allocate(size)),
+                                                       BlockDeleter{&allocator}),
+              size};
+  ++heap_allocations_;
+  return block;
+}
 
 void* Arena::allocate(std::size_t bytes) {
-  std::size_t rounded = (std::max<std::size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
+  const std::size_t rounded = round_up(bytes + guard_bytes_);
   while (current_ < blocks_.size() && offset_ + rounded > blocks_[current_].size) {
     ++current_;
     offset_ = 0;
   }
   if (current_ == blocks_.size()) {
-    std::size_t size = std::max<std::size_t>(rounded, std::size_t{1} << 20);  // a multiple of 64
-    Block block;
-    block.memory.reset(static_cast<std::byte*>(std::aligned_alloc(alignment, size)));
-    if (!block.memory) detail::fail("Arena: out of host memory allocating ", size, " bytes");
-    block.size = size;
-    blocks_.push_back(std::move(block));
-    ++heap_allocations_;
+    blocks_.push_back(new_block(std::max<std::size_t>(rounded, std::size_t{1} << 20)));  // a multiple of 64
     offset_ = 0;
   }
-  void* p = blocks_[current_].memory.get() + offset_;
+  std::byte* p = blocks_[current_].memory.get() + offset_;
   offset_ += rounded;
   used_total_ += rounded;
+  if (guard_bytes_) {
+    std::memset(p + bytes, static_cast<int>(guard_pattern), rounded - bytes);
+    guards_.push_back(Guard{p, bytes});
+  }
   return p;
 }
 
+void Arena::set_guard_bytes(std::size_t bytes) {
+  LL_CHECK(device_ == Device::cpu, "Arena: guard memory is for host arenas");
+  guard_bytes_ = bytes;
+}
+
+void Arena::check_guards() const {
+  for (std::size_t i = 0; i < guards_.size(); ++i) {
+    const Guard& g = guards_[i];
+    const std::size_t end = round_up(g.requested + guard_bytes_);
+    for (std::size_t k = g.requested; k < end; ++k)
+      LL_CHECK(g.at[k] == guard_pattern, "Arena: allocation ", i, " of ", g.requested, " bytes was written ",
+               k - g.requested, " bytes past its end");
+  }
+}
+
 Tensor Arena::tensor(const Shape& shape, DType dtype) {
-  return Tensor::borrow(allocate(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype)),
-                        shape, dtype);
+  return Tensor::borrow(allocate(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype)), shape, dtype, device_);
 }
 
 Tensor Arena::zeros(const Shape& shape, DType dtype) {
@@ -229,17 +287,12 @@ void Arena::reset() {
   // of the peak size (with room to spare), so later steps fit in one.
   if (blocks_.size() > 1) {
     blocks_.clear();
-    std::size_t size = (peak_ + peak_ / 4 + alignment) / alignment * alignment;
-    Block block;
-    block.memory.reset(static_cast<std::byte*>(std::aligned_alloc(alignment, size)));
-    if (!block.memory) detail::fail("Arena: out of host memory allocating ", size, " bytes");
-    block.size = size;
-    blocks_.push_back(std::move(block));
-    ++heap_allocations_;
+    blocks_.push_back(new_block((peak_ + peak_ / 4 + alignment) / alignment * alignment));
   }
   current_ = 0;
   offset_ = 0;
   used_total_ = 0;
+  guards_.clear();
 }
 
 std::size_t Arena::capacity() const {

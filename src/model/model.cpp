@@ -11,8 +11,7 @@
 
 #include "limelight_config.h"
 
-#include "backend/cpu.hpp"
-#include "backend/parallel.hpp"
+#include "backend/backend.hpp"
 #include "limelight/adam.hpp"
 #include "limelight/ops.hpp"
 #include "limelight/random.hpp"
@@ -183,7 +182,7 @@ void ImplicitSequenceModel::fit(const SequenceInteractions& train, const FitCall
            train.max_sequence_length);
   if (!initialized()) initialize(train.num_items);
   m.check_ids(train.sequences.data(), static_cast<std::int64_t>(train.sequences.size()), "fit");
-  if (m.config.threads > 0) cpu::set_num_threads(m.config.threads);
+  if (m.config.threads > 0) backend::get(Device::cpu).set_threads(m.config.threads);
 
   const std::int64_t N = train.num_sequences, L = train.max_sequence_length, B = m.config.batch_size;
   const std::int64_t V = m.net->num_items();
@@ -232,36 +231,11 @@ Tape& serving_tape() {
 
 // scores (rows, V) from final states (rows, W).
 void score_all(model::Network& net, Tape& tape, const float* states, std::int64_t rows, float* scores) {
-  const std::int64_t V = net.num_items(), D = net.config().embedding_dim;
-  const float* E = net.item_embeddings().value.f32();
-  const float* bias = net.item_biases().value.f32();
-  if (net.config().representation != "mixture") {
-    for (std::int64_t r = 0; r < rows; ++r) std::memcpy(scores + r * V, bias, sizeof(float) * V);
-    // One sequence is a matrix-vector product; a GEMM would repack the table on every call.
-    if (rows == 1)
-      cpu::gemv(false, V, D, 1.0f, E, D, states, 1.0f, scores);
-    else
-      cpu::gemm(false, true, rows, V, D, 1.0f, states, D, E, D, 1.0f, scores, V);
-    return;
-  }
-  const std::int64_t M = net.config().num_mixtures;
-  Tensor dots = tape.arena().tensor(Shape{2 * M, V});  // taste and attention dot products with every item
-  float* p = dots.f32();
-  for (std::int64_t r = 0; r < rows; ++r) {
-    cpu::gemm(false, true, 2 * M, V, D, 1.0f, states + r * 2 * M * D, D, E, D, 0.0f, p, V);
-    float* out = scores + r * V;
-    for (std::int64_t v = 0; v < V; ++v) {
-      float mx = -INFINITY;
-      for (std::int64_t m = 0; m < M; ++m) mx = std::max(mx, p[(M + m) * V + v]);
-      float z = 0.0f, s = 0.0f;
-      for (std::int64_t m = 0; m < M; ++m) {
-        const float w = std::exp(p[(M + m) * V + v] - mx);
-        z += w;
-        s += w * p[m * V + v];
-      }
-      out[v] = s / z + bias[v];
-    }
-  }
+  const ModelConfig& config = net.config();
+  const Tensor& E = net.item_embeddings().value;
+  backend::get(E.device())
+      .score_catalogue(states, rows, E.f32(), net.item_biases().value.f32(), net.num_items(), config.embedding_dim,
+                       config.representation == "mixture" ? config.num_mixtures : 0, scores, tape.arena());
 }
 
 }  // namespace
@@ -316,25 +290,10 @@ std::size_t ImplicitSequenceModel::recommend_into(std::span<const std::int32_t> 
   seen[0] = 1;  // padding is never recommended
   if (exclude_seen)
     for (std::int32_t id : sequence) seen[static_cast<std::size_t>(id)] = 1;
-  // A min-heap of the best k so far (worst on top); better = higher score, then lower id.
-  auto better = [](const Recommendation& a, const Recommendation& b) {
-    return a.score > b.score || (a.score == b.score && a.item < b.item);
-  };
-  std::size_t n = 0;
-  const std::size_t cap = static_cast<std::size_t>(k);
-  for (std::int32_t v = 0; v < V; ++v) {
-    if (seen[static_cast<std::size_t>(v)]) continue;
-    const Recommendation r{v, scores[static_cast<std::size_t>(v)]};
-    if (n < cap) {
-      out[n++] = r;
-      std::push_heap(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), better);
-    } else if (better(r, out[0])) {
-      std::pop_heap(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), better);
-      out[n - 1] = r;
-      std::push_heap(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), better);
-    }
-  }
-  std::sort_heap(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), better);
+  thread_local std::vector<backend::ScoredItem> best;
+  best.resize(static_cast<std::size_t>(std::min<std::int64_t>(k, V)));
+  const std::size_t n = backend::get(Device::cpu).top_k(scores.data(), V, seen.data(), k, best.data());
+  for (std::size_t i = 0; i < n; ++i) out[i] = Recommendation{best[i].item, best[i].score};
   seen[0] = 0;
   if (exclude_seen)
     for (std::int32_t id : sequence) seen[static_cast<std::size_t>(id)] = 0;

@@ -144,10 +144,4 @@ Var Network::loss(Tape& tape, Var states, const Tensor& targets, const Tensor& n
   return ops::sequence_loss(tape, states, param(tape, 0), param(tape, 1), targets, negatives, kind, M);
 }
 
-Var Network::score(Tape& tape, Var rep, const Tensor& ids) {
-  if (config_.representation == "mixture")
-    return ops::mixture_score(tape, rep, param(tape, 0), param(tape, 1), ids, config_.num_mixtures);
-  return ops::score_items(tape, rep, param(tape, 0), param(tape, 1), ids);
-}
-
 }  // namespace limelight::model

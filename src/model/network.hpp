@@ -24,8 +24,6 @@ class Network {
   // the representation allows: the CNN sees just its receptive field, the
   // mixture projects just the last step.
   Tensor final_states(Tape& tape, const Tensor& sequences);
-  // Scores of `ids` (B, T) for representations rep (B, T, W).
-  Var score(Tape& tape, Var rep, const Tensor& ids);
   // The masked training loss of states (B, L+1, W) against targets (B, L).
   Var loss(Tape& tape, Var states, const Tensor& targets, const Tensor& negatives, ops::LossKind kind);
 

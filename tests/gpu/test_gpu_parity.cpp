@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <map>
 
-#include "backend/cpu.hpp"
+#include "backend/cpu/cpu_backend.hpp"
 #include "backend/cuda/check.hpp"
 #include "backend/cuda/primitives.hpp"
 #include "gpu_test.hpp"
@@ -63,12 +63,12 @@ GPU_TEST_CASE("gpu parity: gemm and gemv, every transpose, padded leading dimens
       auto B = random_floats(static_cast<std::size_t>(b_rows * ldb), rng);
       auto C = random_floats(static_cast<std::size_t>(M * ldc), rng);
       std::vector<float> want = C, scale(C.size());
-      cpu::gemm(ta, tb, M, N, K, 1.5f, A.data(), lda, B.data(), ldb, 0.5f, want.data(), ldc);
+      cpu::backend().gemm(ta, tb, M, N, K, 1.5f, A.data(), lda, B.data(), ldb, 0.5f, want.data(), ldc);
       std::vector<float> absA(A.size()), absB(B.size());
       std::transform(A.begin(), A.end(), absA.begin(), [](float x) { return std::fabs(x); });
       std::transform(B.begin(), B.end(), absB.begin(), [](float x) { return std::fabs(x); });
       std::transform(C.begin(), C.end(), scale.begin(), [](float x) { return 0.5f * std::fabs(x); });
-      cpu::gemm(ta, tb, M, N, K, 1.5f, absA.data(), lda, absB.data(), ldb, 1.0f, scale.data(), ldc);
+      cpu::backend().gemm(ta, tb, M, N, K, 1.5f, absA.data(), lda, absB.data(), ldb, 1.0f, scale.data(), ldc);
       DeviceBuffer dA = ctx.upload(A), dB = ctx.upload(B), dC = ctx.upload(C);
       gemm(ctx, ta, tb, M, N, K, 1.5f, dA.as<float>(), lda, dB.as<float>(), ldb, 0.5f, dC.as<float>(), ldc);
       check_bounded("gemm ta=" + std::to_string(ta) + " tb=" + std::to_string(tb), ctx.download<float>(dC, C.size()),
@@ -80,7 +80,7 @@ GPU_TEST_CASE("gpu parity: gemm and gemv, every transpose, padded leading dimens
     auto x = random_floats(static_cast<std::size_t>(trans ? M : N), rng);
     auto y = random_floats(static_cast<std::size_t>(trans ? N : M), rng);
     std::vector<float> want = y;
-    cpu::gemv(trans, M, N, -0.75f, A.data(), lda, x.data(), 2.0f, want.data());
+    cpu::backend().gemv(trans, M, N, -0.75f, A.data(), lda, x.data(), 2.0f, want.data());
     DeviceBuffer dA = ctx.upload(A), dx = ctx.upload(x), dy = ctx.upload(y);
     gemv(ctx, trans, M, N, -0.75f, dA.as<float>(), lda, dx.as<float>(), 2.0f, dy.as<float>());
     check_close("gemv trans=" + std::to_string(trans), ctx.download<float>(dy, y.size()), want, 1e-5, 1e-5);
@@ -101,14 +101,14 @@ GPU_TEST_CASE("gpu parity: embedding gather, atomic scatter and the deterministi
     DeviceBuffer dT = ctx.upload(table), dI = ctx.upload(ids), dG = ctx.upload(grad);
 
     std::vector<float> want(static_cast<std::size_t>(n * D));
-    cpu::gather_rows(table.data(), D, ids.data(), n, want.data());
+    cpu::backend().gather_rows(table.data(), D, ids.data(), n, want.data());
     DeviceBuffer out = ctx.buffer(want.size() * sizeof(float));
     gather_rows(ctx, dT.as<float>(), V, D, dI.as<std::int32_t>(), n, out.as<float>());
     CHECK(ctx.download<float>(out, want.size()) == want);
 
     auto base = random_floats(static_cast<std::size_t>(V * D), rng);
     std::vector<float> dense = base;
-    cpu::scatter_add_rows(grad.data(), D, ids.data(), n, dense.data());
+    cpu::backend().scatter_add_rows(grad.data(), D, ids.data(), n, backend::TableGrad{dense.data(), nullptr});
     DeviceBuffer dDense = ctx.upload(base);
     scatter_add_rows(ctx, dG.as<float>(), V, D, dI.as<std::int32_t>(), n, dDense.as<float>());
     auto got_dense = ctx.download<float>(dDense, dense.size());
@@ -326,11 +326,11 @@ GPU_TEST_CASE("gpu parity: whole-catalogue scores") {
   auto table = random_floats(static_cast<std::size_t>(V * D), rng);
   auto bias = random_floats(static_cast<std::size_t>(V), rng);
   std::vector<float> want(static_cast<std::size_t>(B * V)), scale(want.size());
-  cpu::gemm(false, true, B, V, D, 1.0f, users.data(), D, table.data(), D, 0.0f, want.data(), V);
+  cpu::backend().gemm(false, true, B, V, D, 1.0f, users.data(), D, table.data(), D, 0.0f, want.data(), V);
   std::vector<float> abs_users = users, abs_table = table;
   for (auto* v : {&abs_users, &abs_table})
     for (float& x : *v) x = std::fabs(x);
-  cpu::gemm(false, true, B, V, D, 1.0f, abs_users.data(), D, abs_table.data(), D, 0.0f, scale.data(), V);
+  cpu::backend().gemm(false, true, B, V, D, 1.0f, abs_users.data(), D, abs_table.data(), D, 0.0f, scale.data(), V);
   for (std::int64_t i = 0; i < B * V; ++i) {
     want[static_cast<std::size_t>(i)] += bias[static_cast<std::size_t>(i % V)];
     scale[static_cast<std::size_t>(i)] += std::fabs(bias[static_cast<std::size_t>(i % V)]);

@@ -10,19 +10,23 @@
 
 namespace limelight::cpu {
 
-// Threads used by parallel_chunks (default: the hardware's).
+// The configured thread count (default: OpenMP's, OMP_NUM_THREADS or the
+// hardware's). A primitive reads it once, at entry, and passes it on, so
+// that a concurrent change cannot make it size scratch for one count and
+// split work for another. The first call puts OpenBLAS in single-threaded mode.
 int num_threads();
-// Sets the thread count (n >= 1) and puts OpenBLAS in single-threaded mode.
+// Sets the thread count (n >= 1; 0 restores the default).
 void set_num_threads(int n);
-// Called once by every entry point that runs ops: applies the default.
-void ensure_threading();
 
-// Splits [0, n) into at most num_threads() contiguous chunks and runs
-// fn(chunk, begin, end) for each, in parallel when n >= min_parallel.
-// Returns the number of chunks used. chunks > 0 forces that many (a backward
-// pass repeating its forward's split).
+// How many chunks parallel_chunks makes of [0, n) with `threads` threads.
+inline int chunk_count(int threads, std::int64_t n, std::int64_t min_parallel);
+
+// Splits [0, n) into chunks = chunk_count(threads, n, min_parallel)
+// contiguous chunks and runs fn(chunk, begin, end) for each, in parallel.
+// Returns the number of chunks. A backward pass repeating its forward's
+// split passes the forward's chunk count as `threads` with min_parallel 0.
 template <class Fn>
-int parallel_chunks(std::int64_t n, std::int64_t min_parallel, Fn&& fn, int chunks = 0);
+int parallel_chunks(int threads, std::int64_t n, std::int64_t min_parallel, Fn&& fn);
 
 }  // namespace limelight::cpu
 
@@ -64,23 +68,25 @@ class IdPartition {
   int mask_;
 };
 
+inline int chunk_count(int threads, std::int64_t n, std::int64_t min_parallel) {
+  return n >= min_parallel && n > 1 ? static_cast<int>(std::min<std::int64_t>(std::max(threads, 1), n)) : 1;
+}
+
 template <class Fn>
-int parallel_chunks(std::int64_t n, std::int64_t min_parallel, Fn&& fn, int chunks) {
-  const int threads = chunks > 0 ? chunks
-                      : n >= min_parallel ? static_cast<int>(std::min<std::int64_t>(num_threads(), n))
-                                          : 1;
-  if (threads <= 1) {
+int parallel_chunks(int threads, std::int64_t n, std::int64_t min_parallel, Fn&& fn) {
+  const int chunks = chunk_count(threads, n, min_parallel);
+  if (chunks <= 1) {
     FlushDenormals flush;
     fn(0, std::int64_t{0}, n);
     return 1;
   }
-#pragma omp parallel for num_threads(threads) schedule(static, 1)
-  for (int c = 0; c < threads; ++c) {
+#pragma omp parallel for num_threads(chunks) schedule(static, 1)
+  for (int c = 0; c < chunks; ++c) {
     FlushDenormals flush;
-    const std::int64_t begin = n * c / threads, end = n * (c + 1) / threads;
+    const std::int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
     fn(c, begin, end);
   }
-  return threads;
+  return chunks;
 }
 
 }  // namespace limelight::cpu

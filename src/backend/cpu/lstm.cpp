@@ -1,9 +1,8 @@
-// CPU primitives: OpenBLAS for matrix products, plain loops for the rest.
-#include "backend/cpu.hpp"
-
-#include "backend/cpu_math.hpp"
-
-#include <cblas.h>
+// One LSTM layer on the CPU, PyTorch's formulas and gate order (i, f, g, o).
+// The recurrence runs time-major so that each step's batch is contiguous.
+#include "backend/cpu/cpu_backend.hpp"
+#include "backend/cpu/cpu_math.hpp"
+#include "backend/cpu/parallel.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -12,42 +11,10 @@
 
 namespace limelight::cpu {
 
-void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
-          const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
-          std::int64_t ldc) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    for (std::int64_t i = 0; i < M; ++i)
-      for (std::int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,
-              static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C, static_cast<blasint>(ldc));
-}
+namespace {
 
-void gemv(bool trans, std::int64_t M, std::int64_t N, float alpha, const float* A, std::int64_t lda, const float* x,
-          float beta, float* y) {
-  if (M == 0 || N == 0) return;
-  cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, static_cast<blasint>(M), static_cast<blasint>(N), alpha,
-              A, static_cast<blasint>(lda), x, 1, beta, y, 1);
-}
-
-void gather_rows(const float* table, std::int64_t D, const std::int32_t* ids, std::int64_t n, float* out) {
-  for (std::int64_t i = 0; i < n; ++i)
-    std::memcpy(out + i * D, table + static_cast<std::int64_t>(ids[i]) * D, sizeof(float) * static_cast<std::size_t>(D));
-}
-
-void scatter_add_rows(const float* grad, std::int64_t D, const std::int32_t* ids, std::int64_t n,
-                      float* table_grad) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (ids[i] == 0) continue;
-    float* dst = table_grad + static_cast<std::int64_t>(ids[i]) * D;
-    const float* src = grad + i * D;
-    for (std::int64_t d = 0; d < D; ++d) dst[d] += src[d];
-  }
-}
-
+// y = x (rows, cols) transposed into (cols, rows) blocks of `width` floats:
+// y[c][r] = x[r][c] where each element is `width` contiguous floats.
 void transpose_blocks(const float* x, std::int64_t rows, std::int64_t cols, std::int64_t width, float* y,
                       bool accumulate) {
   for (std::int64_t c = 0; c < cols; ++c)
@@ -60,8 +27,6 @@ void transpose_blocks(const float* x, std::int64_t rows, std::int64_t cols, std:
         std::memcpy(dst, src, sizeof(float) * static_cast<std::size_t>(width));
     }
 }
-
-namespace {
 
 // One forward step for rows [0, B): z holds the pre-activations of step t
 // and receives the activated gates. HasPrev is false at t = 0 (c[-1] = 0);
@@ -172,9 +137,17 @@ void dispatch_hidden(std::int64_t H, Fn&& fn) {
   }
 }
 
-}  // namespace
+void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A,
+          std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
+  backend().gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
 
-void lstm_forward(const float* x, const float* weight_ih, const float* weight_hh, const float* bias_ih,
+// One batch chunk of rows, time-major inside: the input projections of all
+// steps are one GEMM, each step one product with W_hh and a vectorised cell
+// update. Saved for backward: x_tm (T, B, D), h_tm and c_tm (T, B, H),
+// gates_tm (T, B, 4H) holding sigma(i), sigma(f), tanh(g), sigma(o).
+// weight_hh_t is scratch of 4H*H floats.
+void lstm_forward_chunk(const float* x, const float* weight_ih, const float* weight_hh, const float* bias_ih,
                   const float* bias_hh, std::int64_t B, std::int64_t T, std::int64_t D, std::int64_t H, float* out,
                   float* x_tm, float* h_tm, float* c_tm, float* gates_tm, float* weight_hh_t) {
   const std::int64_t G = 4 * H;
@@ -196,7 +169,10 @@ void lstm_forward(const float* x, const float* weight_ih, const float* weight_hh
   dispatch_hidden(H, steps);
 }
 
-void lstm_backward(const float* d_out, const float* weight_ih, const float* weight_hh, const float* x_tm,
+// Backward through time from d_out (B, T, H). Adds into d_x (B, T, D) and the
+// weight and bias gradients; any of them may be null. scratch holds
+// T*B*(4H + D) + 2*B*H floats.
+void lstm_backward_chunk(const float* d_out, const float* weight_ih, const float* weight_hh, const float* x_tm,
                    const float* h_tm, const float* c_tm, const float* gates_tm, std::int64_t B, std::int64_t T,
                    std::int64_t D, std::int64_t H, float* d_x, float* d_weight_ih, float* d_weight_hh,
                    float* d_bias_ih, float* d_bias_hh, float* scratch) {
@@ -227,6 +203,70 @@ void lstm_backward(const float* d_out, const float* weight_ih, const float* weig
   if (d_x) {
     gemm(false, false, T * B, D, G, 1.0f, dz, G, weight_ih, D, 0.0f, dx_tm, D);
     transpose_blocks(dx_tm, T, B, D, d_x, true);
+  }
+}
+
+// The forward's split and where each chunk's saved tensors start.
+struct LstmState {
+  int chunks;
+};
+
+}  // namespace
+
+// Batch rows are split into chunks that run the whole recurrence
+// independently; the saved tensors are time-major within each chunk (chunk
+// [b0, b1) at offset T*b0*width). Payload buffers: x_tm, h and c, gates.
+void CpuBackend::lstm_forward(const float* x, const float* weight_ih, const float* weight_hh, const float* bias_ih,
+                              const float* bias_hh, std::int64_t B, std::int64_t T, std::int64_t D, std::int64_t H,
+                              float* out, Arena& scratch, BackendPayload* payload) {
+  const std::int64_t G = 4 * H;
+  Tensor x_tm = scratch.tensor(Shape{T, B, D});
+  Tensor hc_tm = scratch.tensor(Shape{2, T, B, H});  // h then c
+  Tensor gates_tm = scratch.tensor(Shape{T, B, G});
+  float* hp = hc_tm.f32();
+  float* cp = hp + T * B * H;
+  const int threads = num_threads();
+  Tensor weight_hh_t = scratch.tensor(Shape{threads, G * H});
+  const int chunks = parallel_chunks(threads, B, 2, [&](int chunk, std::int64_t b0, std::int64_t b1) {
+    lstm_forward_chunk(x + b0 * T * D, weight_ih, weight_hh, bias_ih, bias_hh, b1 - b0, T, D, H, out + b0 * T * H,
+                       x_tm.f32() + T * b0 * D, hp + T * b0 * H, cp + T * b0 * H, gates_tm.f32() + T * b0 * G,
+                       weight_hh_t.f32() + chunk * G * H);
+  });
+  if (payload) {
+    payload->buffers[0] = x_tm;
+    payload->buffers[1] = hc_tm;
+    payload->buffers[2] = gates_tm;
+    payload->state.put(LstmState{chunks});
+  }
+}
+
+void CpuBackend::lstm_backward(const float* d_out, const float* weight_ih, const float* weight_hh, std::int64_t B,
+                               std::int64_t T, std::int64_t D, std::int64_t H, float* d_x, float* d_weight_ih,
+                               float* d_weight_hh, float* d_bias_ih, float* d_bias_hh, Arena& scratch,
+                               const BackendPayload& payload) {
+  const std::int64_t G = 4 * H;
+  const int chunks = payload.state.get<LstmState>().chunks;
+  // Each chunk sums its own weight gradients; they are added in chunk order.
+  const std::int64_t per_chunk = G * D + G * H + 2 * G;
+  Tensor partial = scratch.zeros(Shape{chunks, per_chunk});
+  Tensor work = scratch.tensor(Shape{B * (T * (G + D) + 2 * H)});
+  const float* x_tm = payload.buffers[0].f32();
+  const float* h_tm = payload.buffers[1].f32();
+  const float* c_tm = h_tm + T * B * H;
+  const float* gates = payload.buffers[2].f32();
+  parallel_chunks(chunks, B, 0, [&](int c, std::int64_t b0, std::int64_t b1) {
+    float* mine = partial.f32() + c * per_chunk;
+    lstm_backward_chunk(d_out + b0 * T * H, weight_ih, weight_hh, x_tm + T * b0 * D, h_tm + T * b0 * H,
+                        c_tm + T * b0 * H, gates + T * b0 * G, b1 - b0, T, D, H, d_x ? d_x + b0 * T * D : nullptr,
+                        mine, mine + G * D, mine + G * D + G * H, mine + G * D + G * H + G,
+                        work.f32() + b0 * (T * (G + D) + 2 * H));
+  });
+  float* grads[4] = {d_weight_ih, d_weight_hh, d_bias_ih, d_bias_hh};
+  const std::int64_t offsets[4] = {0, G * D, G * D + G * H, G * D + G * H + G};
+  const std::int64_t sizes[4] = {G * D, G * H, G, G};
+  for (int k = 0; k < 4; ++k) {
+    if (!grads[k]) continue;
+    for (int c = 0; c < chunks; ++c) axpy(1.0f, partial.f32() + c * per_chunk + offsets[k], grads[k], sizes[k]);
   }
 }
 

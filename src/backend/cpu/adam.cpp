@@ -1,0 +1,34 @@
+// Adam on the CPU, following PyTorch 1.13's single-tensor implementation
+// operation by operation so that results match to rounding.
+#include <cmath>
+
+#include "backend/cpu/cpu_backend.hpp"
+
+namespace limelight::cpu {
+
+namespace {
+// One element of PyTorch's update; the float casts mirror its scalar handling.
+inline void adam_element(float& p, float g, float& m, float& v, const backend::AdamStep& c) {
+  if (c.weight_decay != 0.0f) g = g + c.weight_decay * p;
+  m = m * c.beta1 + c.one_minus_beta1 * g;
+  v = v * c.beta2 + c.one_minus_beta2 * g * g;
+  const float denom = std::sqrt(v) / static_cast<float>(c.bias_correction2_sqrt) + c.eps;
+  p = p + c.neg_step_size * m / denom;
+}
+}  // namespace
+
+void CpuBackend::adam_dense(const AdamStep& c, float* w, const float* g, float* m, float* v, std::int64_t n) {
+  for (std::int64_t k = 0; k < n; ++k) adam_element(w[k], g[k], m[k], v[k], c);
+}
+
+void CpuBackend::adam_lazy(const AdamStep& c, float* w, float* m, float* v, std::int64_t D, const SparseRows& grad) {
+  const auto& rows = grad.rows();
+  const float* g = grad.values();
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const std::int64_t base = static_cast<std::int64_t>(rows[r]) * D;
+    for (std::int64_t d = 0; d < D; ++d)
+      adam_element(w[base + d], g[static_cast<std::int64_t>(r) * D + d], m[base + d], v[base + d], c);
+  }
+}
+
+}  // namespace limelight::cpu
