@@ -1,7 +1,7 @@
 // limelight's data pipeline: interactions (user, item, timestamp) with dense
 // ids, their conversion into left-padded item sequences exactly as Spotlight's
 // Interactions.to_sequence, the user-based and random train/test splits, the
-// synthetic Markov-chain generator of DESIGN.md, and loaders for delimited
+// synthetic Markov-chain generator of ../shared/docs/DESIGN.md, and loaders for delimited
 // files and the MovieLens datasets. Item id 0 is padding everywhere.
 #pragma once
 
@@ -70,7 +70,7 @@ std::pair<Interactions, Interactions> random_train_test_split(const Interactions
                                                               double test_fraction,
                                                               std::uint64_t seed);
 
-// Spotlight's generate_sequential with limelight's Rng (see DESIGN.md,
+// Spotlight's generate_sequential with limelight's Rng (docs/models.md,
 // "Synthetic data"): items 1..num_items-1 from an order-`order` Markov chain
 // over a nearly doubly stochastic Dirichlet(concentration) transition matrix;
 // user ids sorted uniform draws, timestamps 0, 1, 2, ..., ratings all 1.

@@ -1,4 +1,4 @@
-// The synthetic sequential dataset of DESIGN.md ("Synthetic data"), after
+// The synthetic sequential dataset (docs/models.md, "Synthetic data"), after
 // Spotlight's generate_sequential: a Markov chain of order `order` over
 // num_items-1 states whose transition rows are Dirichlet draws, pushed towards
 // doubly stochastic by alternate column/row normalisation. Low concentration
