@@ -1,5 +1,5 @@
 // CPU-against-GPU parity of every GPU primitive, forward and backward, on
-// random data: the CPU backend and ops (src/backend/cpu.cpp, src/ops,
+// random data: the CPU backend and ops (src/backend/cpu/, src/ops,
 // src/optim) are the reference. Elementwise primitives written in the CPU's
 // operation order (gather, sorted sparse rows, Adam, pooling) are held to
 // float32 rounding of a single operation; dot-product results to the

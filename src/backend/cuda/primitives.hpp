@@ -1,5 +1,5 @@
 // The GPU backend's primitives on raw device views, mirroring the CPU
-// backend (src/backend/cpu.hpp) where the operation is the same, each one
+// backend (src/backend/cpu/) where the operation is the same, each one
 // tested against its CPU reference (tests/gpu). Pointers are device memory;
 // work is queued on the Context's stream and returns before it runs, except
 // where a function says it synchronises. Argument errors throw Error naming
