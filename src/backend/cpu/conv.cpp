@@ -40,14 +40,14 @@ void unfold(const float* x, const backend::ConvShape& s, std::int64_t b0, std::i
     }
 }
 
-// y (steps, O) holds the convolution without bias; adds the bias, applies the
+// y (steps, O) holds the convolution without bias; adds the bias (never null), applies the
 // activation (kept in a for backward) and adds the residual (when given).
 LL_SIMD_CLONES void activate(float* __restrict y, float* __restrict a, const float* __restrict bias,
                              const float* __restrict res, std::int64_t steps, std::int64_t O, ops::Activation act) {
   for (std::int64_t s = 0; s < steps; ++s)
     for (std::int64_t o = 0; o < O; ++o) {
       const std::int64_t i = s * O + o;
-      const float pre = y[i] + (bias ? bias[o] : 0.0f);
+      const float pre = y[i] + bias[o];
       const float v = act == ops::Activation::relu ? (pre > 0.0f ? pre : 0.0f)
                       : act == ops::Activation::tanh ? fast_tanh(pre)
                                                      : pre;
@@ -76,6 +76,10 @@ void CpuBackend::causal_conv_forward(const ConvShape& s, ops::Activation act, co
   for (std::int64_t o = 0; o < s.O; ++o)
     for (std::int64_t c = 0; c < s.C; ++c)
       for (std::int64_t j = 0; j < s.K; ++j) wr[o * KC + j * s.C + c] = weight[(o * s.C + c) * s.K + j];
+  if (!bias) {  // conv1d without a bias: add zeros rather than branch in the hot loop
+    Tensor zeros = scratch.zeros(Shape{s.O});
+    bias = zeros.f32();
+  }
   const int threads = num_threads();
   const std::int64_t max_rows = (s.B + threads - 1) / threads + 1;
   const std::int64_t chunk_floats = max_rows * s.To * KC;

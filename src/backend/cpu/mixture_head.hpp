@@ -16,23 +16,30 @@ inline float dot(const float* __restrict a, const float* __restrict b, std::int6
   return s;
 }
 
-// The softmax mix from precomputed dot products (entry m at [m * stride]):
-// fills w (M weights) and returns sum_m w_m taste_m.
-inline float mixture_mix(const float* att_dots, const float* taste_dots, std::int64_t stride, std::int64_t M,
-                         float* w) {
-  float mx = -INFINITY;
-  for (std::int64_t m = 0; m < M; ++m) {
-    w[m] = att_dots[m * stride];
-    mx = std::max(mx, w[m]);
+// The softmax mix from precomputed dot products, for `count` (<= mix_block)
+// items at once: the entries of item i for component m are att[m * stride + i]
+// and taste[m * stride + i]. Fills w (M x count, component-major) with the
+// softmax weights and score (count) with sum_m w_m taste_m. Each item's
+// arithmetic is the same whatever the count; blocks of items let the
+// compiler vectorise the max and the weighting across items.
+constexpr std::int64_t mix_block = 64;
+inline void mixture_mix(const float* __restrict att, const float* __restrict taste, std::int64_t stride,
+                        std::int64_t M, std::int64_t count, float* __restrict w, float* __restrict score) {
+  float mx[mix_block], z[mix_block];
+  for (std::int64_t i = 0; i < count; ++i) {
+    mx[i] = -INFINITY;
+    z[i] = 0.0f;
+    score[i] = 0.0f;
   }
-  float z = 0.0f;
-  for (std::int64_t m = 0; m < M; ++m) z += w[m] = std::exp(w[m] - mx);
-  float score = 0.0f;
-  for (std::int64_t m = 0; m < M; ++m) {
-    w[m] /= z;
-    score += w[m] * taste_dots[m * stride];
-  }
-  return score;
+  for (std::int64_t m = 0; m < M; ++m)
+    for (std::int64_t i = 0; i < count; ++i) mx[i] = std::max(mx[i], att[m * stride + i]);
+  for (std::int64_t m = 0; m < M; ++m)
+    for (std::int64_t i = 0; i < count; ++i) z[i] += w[m * count + i] = std::exp(att[m * stride + i] - mx[i]);
+  for (std::int64_t m = 0; m < M; ++m)
+    for (std::int64_t i = 0; i < count; ++i) {
+      w[m * count + i] /= z[i];
+      score[i] += w[m * count + i] * taste[m * stride + i];
+    }
 }
 
 // One state and item: fills w (M softmax weights) and s (M taste dots) and
@@ -42,7 +49,9 @@ inline float mixture_head_forward(const float* rep, const float* e, std::int64_t
   float att[64];
   for (std::int64_t m = 0; m < M; ++m) att[m] = dot(rep + (M + m) * D, e, D);
   for (std::int64_t m = 0; m < M; ++m) s[m] = dot(rep + m * D, e, D);
-  return mixture_mix(att, s, 1, M, w);
+  float score;
+  mixture_mix(att, s, 1, M, 1, w, &score);
+  return score;
 }
 
 // The head's gradient for an upstream gradient c, from the forward's w, s and

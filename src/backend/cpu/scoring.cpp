@@ -22,11 +22,15 @@ void CpuBackend::score_catalogue(const float* states, std::int64_t rows, const f
   }
   Tensor dots = scratch.tensor(Shape{2 * M, V});  // taste and attention dot products with every item
   float* p = dots.f32();
-  float w[64];
+  float w[64 * mix_block];
   for (std::int64_t r = 0; r < rows; ++r) {
     gemm(false, true, 2 * M, V, D, 1.0f, states + r * 2 * M * D, D, table, D, 0.0f, p, V);
     float* out = scores + r * V;
-    for (std::int64_t v = 0; v < V; ++v) out[v] = mixture_mix(p + M * V + v, p + v, V, M, w) + bias[v];
+    for (std::int64_t v0 = 0; v0 < V; v0 += mix_block) {
+      const std::int64_t count = std::min(mix_block, V - v0);
+      mixture_mix(p + M * V + v0, p + v0, V, M, count, w, out + v0);
+      for (std::int64_t i = 0; i < count; ++i) out[v0 + i] += bias[v0 + i];
+    }
   }
 }
 
