@@ -46,10 +46,11 @@ bool has_data_options(const Args& args) {
   return args.has("movielens") || args.has("csv");
 }
 
-DataSpec data_spec(const Args& args, std::uint64_t seed) {
+DataSpec data_spec(const Args& args, std::uint64_t seed, const std::string& user_option) {
   const bool movielens = args.has("movielens"), csv = args.has("csv");
   LL_CHECK(!(movielens && csv), "--movielens and --csv exclude each other");
-  for (const char* o : {"user", "item", "timestamp", "delimiter", "no-header"})
+  for (const std::string& o : {user_option, std::string("item"), std::string("timestamp"), std::string("delimiter"),
+                               std::string("no-header")})
     LL_CHECK(csv || !args.has(o), "--", o, " needs --csv");
   for (const char* o : synthetic_options)
     LL_CHECK(!(movielens || csv) || !args.has(o), "--", o, " is for synthetic data; it excludes --",
@@ -61,7 +62,7 @@ DataSpec data_spec(const Args& args, std::uint64_t seed) {
   } else if (csv) {
     spec.loader = "delimited";
     DelimitedOptions& opt = spec.delimited;
-    opt.user_column = args.text("user", opt.user_column);
+    opt.user_column = args.text(user_option, opt.user_column);
     opt.item_column = args.text("item", opt.item_column);
     opt.header = !args.flag("no-header");
     // Without a header there is no "timestamp" column to default to: file order.

@@ -39,8 +39,9 @@ struct DataSpec {
 
 // True when any option naming the data (not the windows or split) is given.
 bool has_data_options(const Args& args);
-// The data the options name (synthetic by default); `seed` seeds synthetic data.
-DataSpec data_spec(const Args& args, std::uint64_t seed);
+// The data the options name (synthetic by default); `seed` seeds synthetic
+// data. `user_option` is the option naming the csv's user column.
+DataSpec data_spec(const Args& args, std::uint64_t seed, const std::string& user_option = "user");
 
 struct Dataset {
   DataSpec spec;

@@ -25,7 +25,10 @@ void check_output_path(const std::string& path, const std::string& option) {
            " does not exist");
   LL_CHECK(fs::is_directory(dir, ec), option, ": cannot write ", path, ": ", dir.string(), " is not a directory");
   // A real file creation answers for permissions, read-only mounts and quotas alike.
-  std::string probe = (dir / ("." + fs::path(path).filename().string() + ".probe-XXXXXX")).string();
+  std::string probe_name = ".";
+  probe_name += fs::path(path).filename().string();
+  probe_name += ".probe-XXXXXX";
+  const std::string probe = (dir / probe_name).string();
   std::vector<char> name(probe.begin(), probe.end());
   name.push_back('\0');
   const int fd = ::mkstemp(name.data());

@@ -128,7 +128,8 @@ void check_unchanged(const std::string& record_text, const TrainingData& t, cons
 }  // namespace
 
 ModelData data_for_model(const Args& args, const LoadedModel& loaded, const std::string& model_path,
-                         const std::string& command, double default_test_fraction) {
+                         const std::string& command, double default_test_fraction,
+                         const std::string& user_option) {
   ModelData out;
   const auto it = loaded.metadata.find(training_data_key);
   const bool has_record = it != loaded.metadata.end();
@@ -139,7 +140,7 @@ ModelData data_for_model(const Args& args, const LoadedModel& loaded, const std:
   out.windows = sequence_windows(args, has_record ? recorded.windows : SequenceWindows{});
   out.test_fraction = args.number("test-fraction", has_record ? recorded.test_fraction : default_test_fraction, 0.0, 1.0);
   if (has_data_options(args)) {
-    out.data = load_dataset(data_spec(args, out.seed));
+    out.data = load_dataset(data_spec(args, out.seed, user_option));
     return out;
   }
   LL_CHECK(has_record, command, ": ", model_path,

@@ -46,7 +46,9 @@ struct ModelData {
 // `default_test_fraction` and the model's seed); without data options the
 // recorded data when its file is unchanged; otherwise an Error naming the
 // model, what is wrong and the options to give.
+// `user_option` is the option naming the csv's user column (see data_spec).
 ModelData data_for_model(const Args& args, const LoadedModel& loaded, const std::string& model_path,
-                         const std::string& command, double default_test_fraction);
+                         const std::string& command, double default_test_fraction,
+                         const std::string& user_option = "user");
 
 }  // namespace limelight::cli
