@@ -102,7 +102,7 @@ struct Meta {
     } catch (const Error& e) {
       detail::fail(source, ": metadata '", key, "' = '", text(key), "' is not an integer");
     }
-    LL_CHECK(v >= lo && v <= hi, source, ": metadata '", key, "' = ", v, " is outside [", lo, ", ", hi, "]");
+    LL_CHECK(v >= lo && v <= hi, source, ": metadata '", key, "' = ", v, " is out of range [", lo, ", ", hi, "]");
     return v;
   }
   bool boolean(const std::string& key) const {
