@@ -324,6 +324,9 @@ int run_fit(int argc, char** argv, int first) {
     save.training_state = save_optimizer;
     save.metadata[training_data_key] =
         training_data_json(TrainingData{data.spec, windows, test_fraction, source.seed});
+    // Where it was trained: results differ between thread counts in the last bits.
+    save.metadata["device"] = config.device;
+    save.metadata["threads"] = std::to_string(config.threads);
     saved = save_with_fallback(out_path, [&](const std::string& p) { save_model(p, model, save); });
   }
 

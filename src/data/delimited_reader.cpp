@@ -60,7 +60,10 @@ bool DelimitedReader::next(std::vector<std::string_view>& fields) {
                  line_, ": text after the closing quote of a field (a quote inside a quoted field is written \"\")");
       } else {
         std::size_t end = i;
-        while (end < n && text_[end] != '\n' && text_.compare(end, delimiter_.size(), delimiter_) != 0) ++end;
+        const char first = delimiter_[0];
+        while (end < n && text_[end] != '\n' &&
+               !(text_[end] == first && text_.compare(end, delimiter_.size(), delimiter_) == 0))
+          ++end;
         field = text_.substr(i, end - i);
         while (!field.empty() && is_blank(field.back())) field.remove_suffix(1);
         if (!field.empty()) any_content = true;

@@ -42,10 +42,6 @@ std::map<std::string, std::string> model_metadata(const ImplicitSequenceModel& m
   md["seed"] = std::to_string(c.seed);
   md["num_negative_samples"] = std::to_string(c.num_negative_samples);
   md["optimizer"] = c.optimizer;
-  if (model.epochs_trained() > 0) {  // trained in this process: its config says where
-    md["device"] = c.device;
-    md["threads"] = std::to_string(c.threads);
-  }
   if (c.representation == "cnn") {
     std::vector<int> kw, dil;
     for (int i = 0; i < c.cnn.num_layers; ++i) {
