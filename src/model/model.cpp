@@ -149,6 +149,11 @@ std::int32_t ImplicitSequenceModel::num_items() const { return impl_->network().
 std::int64_t ImplicitSequenceModel::optimizer_steps() const { return impl_->adam ? impl_->adam->steps() : 0; }
 int ImplicitSequenceModel::epochs_trained() const { return impl_->epochs; }
 
+namespace {
+// Files are written from the host, wherever the moments live.
+Tensor host_copy(const Tensor& t) { return t.device() == Device::cpu ? t.clone() : t.to(Device::cpu); }
+}  // namespace
+
 TrainingState ImplicitSequenceModel::training_state() const {
   const Impl& m = *impl_;
   LL_CHECK(m.adam != nullptr, "training_state: the model is not initialised (call fit or initialize first)");
@@ -157,10 +162,8 @@ TrainingState ImplicitSequenceModel::training_state() const {
   state.optimizer_steps = m.adam->steps();
   const std::size_t n = m.net->parameters().size();
   for (std::size_t i = 0; i < n; ++i) {
-    // Host copies, whatever device the moments live on: files are written from the host.
-    for (const Tensor* t : {&m.adam->exp_avg(i), &m.adam->exp_avg_sq(i)})
-      (t == &m.adam->exp_avg(i) ? state.exp_avg : state.exp_avg_sq)
-          .push_back(t->device() == Device::cpu ? t->clone() : t->to(Device::cpu));
+    state.exp_avg.push_back(host_copy(m.adam->exp_avg(i)));
+    state.exp_avg_sq.push_back(host_copy(m.adam->exp_avg_sq(i)));
   }
   state.rng_state = m.rng.state();
   return state;
