@@ -458,3 +458,34 @@ TEST_CASE("a quoted CSV loads the same interactions and trains the same model as
   for (std::size_t i = 0; i < pa.size(); ++i)
     CHECK(std::memcmp(pa[i]->value.raw(), pb[i]->value.raw(), pa[i]->value.nbytes()) == 0);
 }
+
+TEST_CASE("fit --init with data options maps them onto the saved model's items; a foreign file needs them") {
+  TempDir dir;
+  std::string csv = "user,item,ts\n";
+  for (int u = 0; u < 30; ++u)
+    for (int t = 0; t < 8; ++t) csv += cat(u, ",i", (u + t) % 6, ",", t, "\n");
+  write_all(dir.path / "old.csv", csv);
+  write_all(dir.path / "new.csv", csv + "3,brand-new,9\n4,brand-new,9\n");
+  const std::vector<std::string> columns = {"--user", "user", "--item", "item", "--timestamp", "ts"};
+  REQUIRE(run(concat({"fit", "--csv", dir.file("old.csv"), "--n-iter", "1", "--out", dir.file("old.st")}, columns)).status == 0);
+  const Result more = run(concat({"fit", "--init", dir.file("old.st"), "--csv", dir.file("new.csv"), "--n-iter", "1",
+                                  "--out", dir.file("new.st")},
+                                 columns));
+  REQUIRE_MESSAGE(more.status == 0, more.err);
+  CHECK(contains(more.err, "dropped 2 of 242 interactions whose item is not in the model"));
+  CHECK(contains(more.out, "epoch 2/2"));
+  CHECK(contains(more.out, "fresh optimizer state"));
+  CHECK(limelight::load_model(dir.file("new.st")).item_labels == limelight::load_model(dir.file("old.st")).item_labels);
+  CHECK(json::parse(limelight::load_model(dir.file("new.st")).metadata.at("training_data")).at("file").as_string() ==
+        "new.csv");
+
+  // A file written outside limelight records no data: --init asks for it.
+  const Result foreign = run({"fit", "--init", fixture("case_pooling.safetensors"), "--n-iter", "1"});
+  CHECK(foreign.status == 1);
+  CHECK(contains(foreign.err, "fit --init: "));
+  CHECK(contains(foreign.err, "records no training data"));
+  const Result given = run({"fit", "--init", fixture("case_pooling.safetensors"), "--synthetic", "--synthetic-items",
+                            "50", "--n-iter", "1", "--json"});
+  REQUIRE_MESSAGE(given.status == 0, given.err);
+  CHECK(json::parse(given.out_lines().back()).at("num_items").as_int() == 50);
+}
