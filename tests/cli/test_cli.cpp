@@ -373,8 +373,15 @@ TEST_CASE("--help and --version") {
   }
   const Result fit_help = run({"fit", "--help"});
   for (const char* opt : {"--synthetic-users", "--movielens", "--csv", "--max-sequence-length", "--test-fraction",
-                          "--representation", "--kernel-width", "--num-mixtures", "--device", "--out", "--json"})
+                          "--representation", "--kernel-width", "--num-mixtures", "--device", "--out", "--json",
+                          "--init", "--save-optimizer", "--synthetic", "--threads"})
     CHECK_MESSAGE(fit_help.out.find(opt) != std::string::npos, opt);
+  for (const char* cmd : {"recommend", "predict"}) {
+    const Result help = run({cmd, "--help"});
+    for (const char* opt : {"--user ID", "--user-column", "--item-names", "--movielens", "--csv"})
+      CHECK_MESSAGE(help.out.find(opt) != std::string::npos, cmd, " ", opt);
+  }
+  CHECK(run({"recommend", "--help"}).out.find("--on-error") != std::string::npos);
   const Result version = run({"--version"});
   CHECK(version.status == 0);
   CHECK(version.out.rfind("limelight ", 0) == 0);
