@@ -34,6 +34,9 @@ class Adam {
   // Moment buffers of parameter i (in construction order).
   const Tensor& exp_avg(std::size_t i) const { return exp_avg_[i]; }
   const Tensor& exp_avg_sq(std::size_t i) const { return exp_avg_sq_[i]; }
+  // Continues from saved state: the step count and every parameter's moments
+  // (construction order). Error naming the parameter on a shape mismatch.
+  void restore(std::int64_t steps, const std::vector<Tensor>& exp_avg, const std::vector<Tensor>& exp_avg_sq);
 
  private:
   std::vector<Parameter*> params_;

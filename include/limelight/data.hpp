@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -83,14 +84,19 @@ Interactions generate_sequential(std::int32_t num_users = 100, std::int32_t num_
 // ("0"). An empty timestamp_column means no timestamps (file order), an empty
 // rating_column no ratings. Ids are any strings; they become dense ids in order
 // of first appearance (users from 0, items from 1) and the raw strings become
-// the labels. A malformed row is an Error naming file:line, unless
-// skip_malformed, which skips it and counts it in last_skipped_rows.
+// the labels. Fields follow RFC 4180: a field may be quoted ("a,b"), a quote
+// inside quotes is doubled (""), and quoted fields may hold the delimiter and
+// line breaks; "1" and 1 are the same id. Spaces around fields are trimmed.
+// A malformed row is an Error naming file:line, unless skip_malformed, which
+// skips it and counts it in last_skipped_rows. numeric_ids demands that user
+// and item ids be non-negative decimal integers (as MovieLens's are).
 struct DelimitedOptions {
   char delimiter = ',';
   bool header = true;
   std::string user_column = "userId", item_column = "movieId", timestamp_column = "timestamp";
   std::string rating_column;
   bool skip_malformed = false;
+  bool numeric_ids = false;
 };
 
 // Rows skipped as malformed by the last load on this thread (0 unless skip_malformed).
@@ -101,5 +107,18 @@ Interactions load_delimited(const std::string& path, const DelimitedOptions& opt
 // rating timestamp), 1M/10M (ratings.dat, "::"), latest (ratings.csv with header
 // userId,movieId,rating,timestamp). Ratings are kept.
 Interactions load_movielens(const std::string& path);
+// The ratings file load_movielens reads for `path` (a directory or a file).
+std::string movielens_ratings_file(const std::string& path);
+
+// Item names (titles) by the data's own item id, from MovieLens's u.item
+// (100K: "id|title|...", Latin-1, returned as UTF-8), movies.dat (1M/10M:
+// "id::title::genres"), movies.csv (latest: movieId,title,genres), or any
+// comma-separated file with a header whose first column is the id and second
+// the name (RFC 4180 quoting). `path` may also be a MovieLens directory or a
+// ratings file, whose u.item, movies.csv or movies.dat is then used. Error
+// naming file:line for a malformed row or a duplicate id.
+std::unordered_map<std::string, std::string> load_item_names(const std::string& path);
+// The item names file load_item_names would use for `path`, or "" if none.
+std::string find_item_names_file(const std::string& path);
 
 }  // namespace limelight

@@ -63,9 +63,9 @@ struct RankingMetrics {
 };
 
 // All of the above in two scoring passes: first row[:-1] (MRR, NDCG, hit
-// rate), then row[:-k] (precision, recall).
-// precision_at_k and recall_at_k are NaN when k >= max_sequence_length (the
-// last k items would leave no input); the next-item metrics need only k >= 1.
+// rate), then row[:-k] (precision, recall). Requires 1 <= k <
+// max_sequence_length (Error otherwise), as precision and recall do: every
+// metric it returns is defined.
 RankingMetrics evaluate_sequences(const SequenceScorer& scorer, const SequenceInteractions& test,
                                   int k = 10, bool exclude_preceding = false);
 

@@ -7,6 +7,7 @@
 // workspace); fit and the parameter accessors need exclusive access.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -59,6 +60,18 @@ struct FitCallbacks {
   std::function<void(const EpochReport&)> on_epoch;
   // After every minibatch: batches done and total in this epoch.
   std::function<void(std::int64_t done, std::int64_t total)> on_batch;
+};
+
+// What fit() carries from one call to the next: the epochs trained, Adam's
+// step count and moments (one pair per parameter, in parameters() order) and
+// the training random generator's state. Saved with the parameters and
+// restored into a model of the same configuration, it makes the next fit()
+// continue exactly as an uninterrupted run would.
+struct TrainingState {
+  int epochs = 0;
+  std::int64_t optimizer_steps = 0;
+  std::vector<Tensor> exp_avg, exp_avg_sq;
+  std::array<std::uint64_t, 4> rng_state{};
 };
 
 struct Recommendation {
@@ -120,6 +133,15 @@ class ImplicitSequenceModel : public SequenceScorer {
   std::pair<Tensor, Tensor> user_representation(const Tensor& sequences) const;
   std::int64_t optimizer_steps() const;
   int epochs_trained() const;
+
+  // A copy of the training state (the model must be initialised).
+  TrainingState training_state() const;
+  // Continues from a saved state (the model must be initialised with the
+  // parameters it belongs to). Error naming the parameter on a shape mismatch.
+  void restore_training_state(const TrainingState& state);
+  // Only the epoch count, for parameters whose optimizer state was not kept:
+  // the next fit() numbers its epochs from there, with fresh moments.
+  void set_epochs_trained(int epochs);
 
  private:
   struct Impl;

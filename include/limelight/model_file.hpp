@@ -5,6 +5,8 @@
 // See docs/model-format.md.
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,12 +23,29 @@ struct LoadedModel {
   // The data's own item ids, indexed by dense id (item_labels[0] = "" for the
   // padding id); empty when the model was trained on dense ids.
   std::vector<std::string> item_labels;
+  // Every __metadata__ entry of the file, as stored (what `limelight info`
+  // shows, and the training-data record `limelight evaluate` reads).
+  std::map<std::string, std::string> metadata = {};
+  // Present when the file was saved with SaveOptions::training_state.
+  std::optional<TrainingState> training_state = std::nullopt;
+};
+
+struct SaveOptions {
+  std::vector<std::string> item_labels;  // as LoadedModel::item_labels
+  // Extra metadata entries (such as "training_data"); Error if one would
+  // replace an entry the library writes itself.
+  std::map<std::string, std::string> metadata;
+  // Also store model.training_state(): tensors "optimizer.exp_avg.<param>" and
+  // "optimizer.exp_avg_sq.<param>", entries "optimizer_steps" and "rng_state".
+  bool training_state = false;
 };
 
 // Atomic: a crash never leaves a half-written file under `path`.
+void save_model(const std::string& path, const ImplicitSequenceModel& model, const SaveOptions& options);
 void save_model(const std::string& path, const ImplicitSequenceModel& model,
                 const std::vector<std::string>& item_labels = {});
 // The exact bytes save_model writes.
+std::string serialize_model(const ImplicitSequenceModel& model, const SaveOptions& options);
 std::string serialize_model(const ImplicitSequenceModel& model, const std::vector<std::string>& item_labels = {});
 // Checks the header, the configuration, every parameter's dtype and shape,
 // and the id map; Error naming the file and the problem otherwise.

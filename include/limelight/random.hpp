@@ -6,6 +6,7 @@
 // this class.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <iterator>
 #include <utility>
@@ -57,6 +58,11 @@ class Rng {  // xoshiro256**, state seeded from the seed by splitmix64
   // An independent generator derived from this one's state and a stream id,
   // without advancing this one: fork(k) is the same for the same state and k.
   Rng fork(std::uint64_t stream) const;
+
+  // The generator's whole state, and a generator continuing from one: saved
+  // with a model, it lets a later process resume training draw for draw.
+  std::array<std::uint64_t, 4> state() const { return {s_[0], s_[1], s_[2], s_[3]}; }
+  static Rng from_state(const std::array<std::uint64_t, 4>& s) { return Rng(FromState{}, s[0], s[1], s[2], s[3]); }
 
  private:
   struct FromState {};

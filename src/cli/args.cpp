@@ -108,8 +108,11 @@ std::int64_t parse_integer(std::string_view text, const std::string& what, std::
   std::int64_t v = 0;
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  // A number too large for 64 bits is still a number: say so, with the range.
+  LL_CHECK(!(ec == std::errc::result_out_of_range && ptr == end), what, ": ", printable(text),
+           " is out of range [", lo, ", ", hi, "]");
   LL_CHECK(!text.empty() && ec == std::errc() && ptr == end, what, ": ", printable(text), " is not an integer");
-  LL_CHECK(v >= lo && v <= hi, what, ": ", v, " is outside [", lo, ", ", hi, "]");
+  LL_CHECK(v >= lo && v <= hi, what, ": ", v, " is out of range [", lo, ", ", hi, "]");
   return v;
 }
 
@@ -117,9 +120,11 @@ double parse_number(std::string_view text, const std::string& what, double lo, d
   double v = 0;
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  LL_CHECK(!(ec == std::errc::result_out_of_range && ptr == end), what, ": ", printable(text),
+           " is out of range [", lo, ", ", hi, "]");
   LL_CHECK(!text.empty() && ec == std::errc() && ptr == end && std::isfinite(v), what, ": ", printable(text),
            " is not a number");
-  LL_CHECK(v >= lo && v <= hi, what, ": ", v, " is outside [", lo, ", ", hi, "]");
+  LL_CHECK(v >= lo && v <= hi, what, ": ", v, " is out of range [", lo, ", ", hi, "]");
   return v;
 }
 

@@ -1,5 +1,5 @@
-// Loading, windowing and id-mapping the interactions of `limelight fit` and
-// `limelight evaluate` (see data_source.hpp).
+// Naming, loading, windowing and id-mapping the interactions of the
+// `limelight` commands (see data_source.hpp).
 #include "cli/data_source.hpp"
 
 #include <sstream>
@@ -8,20 +8,26 @@
 
 namespace limelight::cli {
 
-std::vector<OptionSpec> data_option_specs(const std::string& test_fraction_help) {
+std::vector<OptionSpec> data_source_specs() {
   return {
+      {"synthetic", "", "the built-in synthetic data (the default of fit) with the --synthetic-* options"},
       {"synthetic-users", "N", "synthetic data: number of users (default 1000)"},
       {"synthetic-items", "N", "synthetic data: number of item ids, padding id 0 included (default 200)"},
       {"synthetic-interactions", "N", "synthetic data: number of interactions (default 50000)"},
       {"concentration", "X", "synthetic data: Dirichlet concentration of the transitions (default 0.01)"},
       {"order", "N", "synthetic data: order of the Markov chain (default 2)"},
       {"movielens", "PATH", "MovieLens 100K, 1M/10M or latest directory or ratings file"},
-      {"csv", "PATH", "a delimited file of interactions"},
+      {"csv", "PATH", "a delimited file of interactions (RFC 4180 quoting)"},
       {"user", "COL", "--csv: user column, a header name or 0-based position (default userId)"},
       {"item", "COL", "--csv: item column (default movieId)"},
       {"timestamp", "COL", "--csv: timestamp column (default timestamp, or file order with --no-header; '' for file order)"},
       {"delimiter", "C", "--csv: field delimiter, one character or 'tab' (default ,)"},
       {"no-header", "", "--csv: the file has no header row (columns by position)"},
+  };
+}
+
+std::vector<OptionSpec> window_split_specs(const std::string& test_fraction_help) {
+  return {
       {"max-sequence-length", "N", "sequence window length (default 10)"},
       {"min-sequence-length", "N", "drop windows with fewer items (default 0: keep all)"},
       {"step-size", "N", "distance between window ends (default: the window length)"},
@@ -29,18 +35,34 @@ std::vector<OptionSpec> data_option_specs(const std::string& test_fraction_help)
   };
 }
 
-Dataset load_dataset(const Args& args, std::uint64_t seed) {
+namespace {
+const char* const synthetic_options[] = {"synthetic", "synthetic-users", "synthetic-items", "synthetic-interactions",
+                                         "concentration", "order"};
+}  // namespace
+
+bool has_data_options(const Args& args) {
+  for (const char* o : synthetic_options)
+    if (args.has(o)) return true;
+  return args.has("movielens") || args.has("csv");
+}
+
+DataSpec data_spec(const Args& args, std::uint64_t seed, const std::string& user_option) {
   const bool movielens = args.has("movielens"), csv = args.has("csv");
   LL_CHECK(!(movielens && csv), "--movielens and --csv exclude each other");
-  for (const char* o : {"user", "item", "timestamp", "delimiter", "no-header"})
+  for (const std::string& o : {user_option, std::string("item"), std::string("timestamp"), std::string("delimiter"),
+                               std::string("no-header")})
     LL_CHECK(csv || !args.has(o), "--", o, " needs --csv");
-  Dataset out;
+  for (const char* o : synthetic_options)
+    LL_CHECK(!(movielens || csv) || !args.has(o), "--", o, " is for synthetic data; it excludes --",
+             movielens ? "movielens" : "csv");
+  DataSpec spec;
   if (movielens) {
-    out.description = args.text("movielens");
-    out.interactions = load_movielens(out.description);
+    spec.loader = "movielens";
+    spec.path = movielens_ratings_file(args.text("movielens"));
   } else if (csv) {
-    DelimitedOptions opt;
-    opt.user_column = args.text("user", opt.user_column);
+    spec.loader = "delimited";
+    DelimitedOptions& opt = spec.delimited;
+    opt.user_column = args.text(user_option, opt.user_column);
     opt.item_column = args.text("item", opt.item_column);
     opt.header = !args.flag("no-header");
     // Without a header there is no "timestamp" column to default to: file order.
@@ -49,28 +71,46 @@ Dataset load_dataset(const Args& args, std::uint64_t seed) {
     LL_CHECK(delim.size() == 1 || delim == "tab" || delim == "\\t", "--delimiter: ", printable(delim),
              " is not one character (use 'tab' for a tab)");
     opt.delimiter = delim.size() == 1 ? delim[0] : '\t';
-    out.description = args.text("csv");
-    out.interactions = load_delimited(out.description, opt);
+    spec.path = args.text("csv");
   } else {
-    const auto users = static_cast<std::int32_t>(args.integer("synthetic-users", 1000, 1, 100000000));
-    const auto items = static_cast<std::int32_t>(args.integer("synthetic-items", 200, 3, 16385));
-    const std::int64_t n = args.integer("synthetic-interactions", 50000, 1, std::int64_t{1} << 31);
-    const double concentration = args.number("concentration", 0.01, 1e-6, 1e6);
-    const auto order = static_cast<int>(args.integer("order", 2, 1, 16));
-    out.interactions = generate_sequential(users, items, n, concentration, order, seed);
+    spec.loader = "synthetic";
+    spec.users = static_cast<std::int32_t>(args.integer("synthetic-users", spec.users, 1, 100000000));
+    spec.items = static_cast<std::int32_t>(args.integer("synthetic-items", spec.items, 3, 16385));
+    spec.interactions = args.integer("synthetic-interactions", spec.interactions, 1, std::int64_t{1} << 31);
+    spec.concentration = args.number("concentration", spec.concentration, 1e-6, 1e6);
+    spec.order = static_cast<int>(args.integer("order", spec.order, 1, 16));
+    spec.seed = seed;
+  }
+  return spec;
+}
+
+Dataset load_dataset(const DataSpec& spec) {
+  Dataset out;
+  out.spec = spec;
+  if (spec.loader == "movielens") {
+    out.description = spec.path;
+    out.interactions = load_movielens(spec.path);
+  } else if (spec.loader == "delimited") {
+    out.description = spec.path;
+    out.interactions = load_delimited(spec.path, spec.delimited);
+  } else {
+    LL_CHECK(spec.loader == "synthetic", "unknown data loader '", spec.loader, "'");
+    out.interactions =
+        generate_sequential(spec.users, spec.items, spec.interactions, spec.concentration, spec.order, spec.seed);
     std::ostringstream d;
-    d << "synthetic (" << users << " users, " << items << " items, " << n << " interactions, concentration "
-      << concentration << ", order " << order << ", seed " << seed << ")";
+    d << "synthetic (" << spec.users << " users, " << spec.items << " items, " << spec.interactions
+      << " interactions, concentration " << spec.concentration << ", order " << spec.order << ", seed " << spec.seed
+      << ")";
     out.description = d.str();
   }
   return out;
 }
 
-SequenceWindows sequence_windows(const Args& args) {
+SequenceWindows sequence_windows(const Args& args, const SequenceWindows& defaults) {
   SequenceWindows w;
-  w.max_length = static_cast<int>(args.integer("max-sequence-length", 10, 1, 1 << 20));
-  w.min_length = static_cast<int>(args.integer("min-sequence-length", 0, 0, w.max_length));
-  w.step = static_cast<int>(args.integer("step-size", 0, 1, 1 << 20));
+  w.max_length = static_cast<int>(args.integer("max-sequence-length", defaults.max_length, 1, 1 << 20));
+  w.min_length = static_cast<int>(args.integer("min-sequence-length", defaults.min_length, 0, w.max_length));
+  w.step = static_cast<int>(args.integer("step-size", defaults.step, 1, 1 << 20));
   return w;
 }
 

@@ -1,8 +1,9 @@
-// Where `limelight fit` and `limelight evaluate` get their interactions: the
-// built-in synthetic generator (the default), a MovieLens dataset or a
-// delimited file; the options that pick and shape them (sequence windows, the
-// user-based test split); and the mapping of a dataset's own item ids onto a
-// saved model's ids.
+// Where `limelight fit`, `evaluate`, and `predict`/`recommend --user` get
+// their interactions: the built-in synthetic generator, a MovieLens dataset
+// or a delimited file, as named by the data options or as recorded in a
+// model file (see training_data.hpp); the options that shape them (sequence
+// windows, the user-based test split); and the mapping of a dataset's own
+// item ids onto a saved model's ids.
 #pragma once
 
 #include <cstdint>
@@ -11,26 +12,49 @@
 
 #include "cli/args.hpp"
 #include "cli/sequence_input.hpp"
+#include "io/json.hpp"
 #include "limelight/data.hpp"
 
 namespace limelight::cli {
 
-// --synthetic-*, --concentration, --order, --movielens, --csv and its columns,
-// the sequence windows and --test-fraction (with the given default).
-std::vector<OptionSpec> data_option_specs(const std::string& test_fraction_help);
+// --synthetic and its --synthetic-* options, --concentration, --order,
+// --movielens, --csv and its columns.
+std::vector<OptionSpec> data_source_specs();
+// The sequence windows and --test-fraction (with the given help text).
+std::vector<OptionSpec> window_split_specs(const std::string& test_fraction_help);
 
-struct Dataset {
-  Interactions interactions;
-  std::string description;  // "synthetic: ..." or the file's path
+// Which data, with every option that shapes the interactions.
+struct DataSpec {
+  std::string loader;  // "synthetic" | "movielens" | "delimited"
+  // synthetic
+  std::int32_t users = 1000, items = 200;
+  std::int64_t interactions = 50000;
+  double concentration = 0.01;
+  int order = 2;
+  std::uint64_t seed = 42;
+  // movielens (the ratings file) and delimited
+  std::string path;
+  DelimitedOptions delimited;
 };
 
-// The interactions named by the options; `seed` drives the synthetic generator.
-Dataset load_dataset(const Args& args, std::uint64_t seed);
+// True when any option naming the data (not the windows or split) is given.
+bool has_data_options(const Args& args);
+// The data the options name (synthetic by default); `seed` seeds synthetic
+// data. `user_option` is the option naming the csv's user column.
+DataSpec data_spec(const Args& args, std::uint64_t seed, const std::string& user_option = "user");
+
+struct Dataset {
+  DataSpec spec;
+  Interactions interactions;
+  std::string description;  // "synthetic (...)" or the file's path
+};
+Dataset load_dataset(const DataSpec& spec);
 
 struct SequenceWindows {
   int max_length = 10, min_length = 0, step = 0;
 };
-SequenceWindows sequence_windows(const Args& args);
+// The window options, defaulting to `defaults`.
+SequenceWindows sequence_windows(const Args& args, const SequenceWindows& defaults = {});
 SequenceInteractions to_sequences(const Interactions& interactions, const SequenceWindows& windows);
 
 // The interactions with their items renamed to a model's dense ids through the

@@ -1,6 +1,8 @@
 // `limelight evaluate`: the test metrics of a saved model on synthetic,
 // MovieLens or delimited data, split into users as `limelight fit` splits
 // them, with the data's item ids mapped through the model's item ids.
+// Without data options it uses the training data the model file records,
+// when that data is unchanged, and refuses otherwise.
 #include <iostream>
 
 #include "cli/args.hpp"
@@ -8,6 +10,7 @@
 #include "cli/data_source.hpp"
 #include "cli/metrics.hpp"
 #include "cli/sequence_input.hpp"
+#include "cli/training_data.hpp"
 #include "io/json.hpp"
 #include "limelight/error.hpp"
 #include "limelight/model_file.hpp"
@@ -15,20 +18,24 @@
 namespace limelight::cli {
 
 int run_evaluate(int argc, char** argv, int first) {
-  std::vector<OptionSpec> specs = data_option_specs(
+  std::vector<OptionSpec> specs = data_source_specs();
+  const std::vector<OptionSpec> windows = window_split_specs(
       "fraction of users evaluated, the same users `limelight fit` held out for the same data, fraction and "
-      "seed (default 0.2; 1 evaluates every user)");
+      "seed (default: the recorded fraction, else 0.2; 1 evaluates every user)");
+  specs.insert(specs.end(), windows.begin(), windows.end());
   specs.insert(specs.begin(), {"model", "FILE", "the model file (required)"});
-  specs.push_back({"seed", "N", "seed of the synthetic data and the split (default: the model's seed)"});
-  specs.push_back({"k", "N", "cutoff of the ranking metrics (default 10)"});
+  specs.push_back({"seed", "N", "seed of the synthetic data and the split (default: the recorded one, else the model's)"});
+  specs.push_back({"k", "N", "cutoff of the ranking metrics (default 5, below the window length)"});
   specs.push_back({"exclude-preceding", "", "rank the items of each input sequence last"});
   specs.push_back({"json", "", "print one JSON object on standard output"});
   Args args("evaluate", specs);
   if (wants_help(argc, argv, first)) {
     std::cout << "usage: limelight evaluate --model FILE [data options] [options]\n\n"
-                 "Evaluates a saved model. With the data options, --test-fraction and --seed that fit used\n"
-                 "(the seed defaults to the model's), it scores the same test users. Interactions whose\n"
-                 "item the model does not know are dropped, and their number is reported.\n\noptions:\n"
+                 "Evaluates a saved model. Without data options it uses the training data the model\n"
+                 "file records (when that file is unchanged), with fit's windows, split and seed, so\n"
+                 "it scores fit's test users. With data options, --test-fraction and --seed select\n"
+                 "the same users fit held out. Interactions whose item the model does not know are\n"
+                 "dropped, and their number is reported.\n\noptions:\n"
               << args.options_help();
     return 0;
   }
@@ -37,20 +44,21 @@ int run_evaluate(int argc, char** argv, int first) {
            printable(args.positionals()[0]));
   LL_CHECK(args.has("model"), "evaluate needs --model FILE");
   const std::string path = args.text("model");
-  const double test_fraction = args.number("test-fraction", 0.2, 0.0, 1.0);
-  LL_CHECK(test_fraction > 0, "--test-fraction 0 leaves nothing to evaluate (use 1 for every user)");
-  const int k = static_cast<int>(args.integer("k", 10, 1, 1 << 20));
   const bool as_json = args.flag("json");
 
   LoadedModel loaded = load_model(path);
-  const std::uint64_t seed =
-      static_cast<std::uint64_t>(args.integer("seed", static_cast<std::int64_t>(loaded.model.config().seed), 0, INT64_MAX));
+  const ModelData source = data_for_model(args, loaded, path, "evaluate", 0.2);
+  const double test_fraction = source.test_fraction;
+  LL_CHECK(test_fraction > 0, "--test-fraction 0 leaves nothing to evaluate (use 1 for every user)");
+  const int k = static_cast<int>(
+      args.integer("k", std::min(5, std::max(1, source.windows.max_length - 1)), 1, 1 << 20));
+  LL_CHECK(k < source.windows.max_length, "--k ", k, " must be below --max-sequence-length ",
+           source.windows.max_length, " (precision and recall at k score all but the last k items of each window)");
   const LabelIndex ids = loaded.item_labels.empty() ? LabelIndex::dense(loaded.model.num_items())
                                                     : LabelIndex::from_labels(loaded.item_labels);
-  const Dataset data = load_dataset(args, seed);
-  const Interactions& all = data.interactions;
+  const Interactions& all = source.data.interactions;
   const Interactions part =
-      test_fraction < 1 ? user_based_train_test_split(all, test_fraction, seed).second : all;
+      test_fraction < 1 ? user_based_train_test_split(all, test_fraction, source.seed).second : all;
   LL_CHECK(part.size() > 0, "the test split is empty (", all.num_users, " users, --test-fraction ", test_fraction,
            ")");
   std::size_t dropped = 0;
@@ -58,7 +66,7 @@ int run_evaluate(int argc, char** argv, int first) {
   if (dropped > 0)
     std::cerr << "limelight: note: dropped " << dropped << " of " << part.size()
               << " test interactions whose item is not in the model\n";
-  const SequenceInteractions test = to_sequences(mapped, sequence_windows(args));
+  const SequenceInteractions test = to_sequences(mapped, source.windows);
   const Metrics metrics = evaluate_test_set(loaded.model, test, k, args.flag("exclude-preceding"));
 
   if (as_json) {
@@ -67,11 +75,12 @@ int run_evaluate(int argc, char** argv, int first) {
         .set("num_items", json::Value(loaded.model.num_items()))
         .set("num_interactions", json::Value(part.size()))
         .set("dropped_interactions", json::Value(dropped))
-        .set("test_sequences", json::Value(test.num_sequences));
+        .set("test_sequences", json::Value(test.num_sequences))
+        .set("recorded_data", json::Value(source.recorded));
     add_metrics(out, metrics);
     std::cout << json::dump(out) << "\n";
   } else {
-    std::cout << "data: " << data.description << "\n"
+    std::cout << "data: " << source.data.description << (source.recorded ? " (recorded in the model)" : "") << "\n"
               << "      " << part.size() << " test interactions";
     if (dropped > 0) std::cout << " (" << dropped << " dropped: item not in the model)";
     std::cout << ", " << test.num_sequences << " test sequences\n"

@@ -1,17 +1,25 @@
 // `limelight fit`: trains an ImplicitSequenceModel on synthetic, MovieLens or
-// delimited data with a user-based test split, shows progress (a bar on a
-// terminal, one line per epoch otherwise, JSON lines with --json), reports the
-// test metrics and saves the model.
+// delimited data with a user-based test split (or continues a saved model with
+// --init), shows progress (a bar on a terminal, one line per epoch otherwise,
+// JSON lines with --json), reports the test metrics and saves the model with
+// the record of its training data. The output path is checked before any
+// work; a model that cannot be saved after training is written elsewhere.
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
+#include <optional>
+#include <sstream>
+#include <utility>
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
 #include "cli/data_source.hpp"
 #include "cli/metrics.hpp"
+#include "cli/output_file.hpp"
+#include "cli/training_data.hpp"
 #include "io/json.hpp"
 #include "limelight/error.hpp"
 #include "limelight/model.hpp"
@@ -22,8 +30,10 @@ namespace limelight::cli {
 namespace {
 
 std::vector<OptionSpec> fit_specs() {
-  std::vector<OptionSpec> specs = data_option_specs(
+  std::vector<OptionSpec> specs = data_source_specs();
+  const std::vector<OptionSpec> windows = window_split_specs(
       "fraction of users held out for testing (default 0.2; 0 trains on all users and skips evaluation)");
+  specs.insert(specs.end(), windows.begin(), windows.end());
   const std::vector<OptionSpec> model = {
       {"representation", "NAME", "pooling | cnn | lstm | mixture (default pooling)"},
       {"loss", "NAME", "pointwise | bpr | hinge | adaptive_hinge (default pointwise)"},
@@ -42,40 +52,100 @@ std::vector<OptionSpec> fit_specs() {
       {"no-residual", "", "cnn: no residual connections"},
       {"num-mixtures", "N", "mixture: number of mixture components (default 4)"},
       {"seed", "N", "seed of the synthetic data, the split and the model (default 42)"},
-      {"threads", "N", "BLAS threads (default: the BLAS library's choice)"},
-      {"device", "NAME", "cpu | cuda (default cpu)"},
+      {"threads", "N", "CPU threads (default: OpenMP's choice); recorded in the model file"},
+      {"device", "NAME", "cpu | cuda (default cpu); recorded in the model file"},
+      {"init", "FILE", "continue training this saved model (same configuration; its training data by default)"},
+      {"save-optimizer", "", "also save Adam's moments and step count and the random state, so --init resumes exactly"},
       {"out", "FILE", "save the trained model (safetensors) to FILE"},
-      {"k", "N", "cutoff of the ranking metrics (default 10)"},
+      {"k", "N", "cutoff of the ranking metrics (default 5, below the window length)"},
       {"json", "", "print JSON lines on standard output"},
   };
   specs.insert(specs.end(), model.begin(), model.end());
   return specs;
 }
 
-ModelConfig model_config(const Args& args) {
-  ModelConfig c;
+// The configuration the options ask for, each option defaulting to `base`.
+ModelConfig model_config(const Args& args, const ModelConfig& base) {
+  ModelConfig c = base;
   c.representation = args.text("representation", c.representation);
   c.loss = args.text("loss", c.loss);
   c.embedding_dim = static_cast<int>(args.integer("embedding-dim", c.embedding_dim, 1, 1 << 16));
-  c.n_iter = static_cast<int>(args.integer("n-iter", c.n_iter, 1, 1 << 30));
+  c.n_iter = static_cast<int>(args.integer("n-iter", ModelConfig{}.n_iter, 1, 1 << 30));
   c.batch_size = static_cast<int>(args.integer("batch-size", c.batch_size, 1, 1 << 30));
   c.l2 = args.number("l2", c.l2, 0.0, 1e30);
   c.learning_rate = args.number("learning-rate", c.learning_rate, 1e-30, 1e30);
   c.num_negative_samples =
       static_cast<int>(args.integer("num-negative-samples", c.num_negative_samples, 1, 5));
-  c.sparse = args.flag("sparse");
+  c.sparse = c.sparse || args.flag("sparse");
   c.cnn.kernel_width = args.int_list("kernel-width", c.cnn.kernel_width, 1, 4096);
   c.cnn.dilation = args.int_list("dilation", c.cnn.dilation, 1, 4096);
   c.cnn.num_layers = static_cast<int>(args.integer("num-layers", c.cnn.num_layers, 1, 1024));
   c.cnn.nonlinearity = args.text("nonlinearity", c.cnn.nonlinearity);
   LL_CHECK(!(args.flag("residual") && args.flag("no-residual")), "--residual and --no-residual exclude each other");
-  c.cnn.residual = !args.flag("no-residual");
+  if (args.flag("residual")) c.cnn.residual = true;
+  if (args.flag("no-residual")) c.cnn.residual = false;
   c.num_mixtures = static_cast<int>(args.integer("num-mixtures", c.num_mixtures, 1, 64));
-  c.seed = static_cast<std::uint64_t>(args.integer("seed", 42, 0, INT64_MAX));
+  c.seed = static_cast<std::uint64_t>(args.integer("seed", static_cast<std::int64_t>(c.seed), 0, INT64_MAX));
   c.threads = static_cast<int>(args.integer("threads", 0, 0, 4096));
-  c.device = args.text("device", c.device);
+  c.device = args.text("device", "cpu");
   c.validate();
   return c;
+}
+
+// cnn options hold one value per layer or one for all: compare them expanded.
+std::vector<int> per_layer(const std::vector<int>& v, int layers) {
+  return v.size() == 1 ? std::vector<int>(static_cast<std::size_t>(layers), v[0]) : v;
+}
+
+// fit --init continues the saved configuration: Error naming the first
+// setting the options change (the epochs, threads and device may change).
+void check_same_configuration(const ModelConfig& saved, const ModelConfig& asked, const std::string& path) {
+  auto differ = [&](const char* option, const auto& was, const auto& now) {
+    std::ostringstream msg;
+    msg << "--init: " << path << " was trained with --" << option << " " << was << ", this run asks for " << now
+        << " (fit --init continues the saved configuration; leave --" << option << " out)";
+    detail::fail(msg.str());
+  };
+  auto list = [](const std::vector<int>& v) {
+    std::string s;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (i > 0) s += ',';
+      s += std::to_string(v[i]);
+    }
+    return s;
+  };
+  if (saved.representation != asked.representation) differ("representation", saved.representation, asked.representation);
+  if (saved.loss != asked.loss) differ("loss", saved.loss, asked.loss);
+  if (saved.embedding_dim != asked.embedding_dim) differ("embedding-dim", saved.embedding_dim, asked.embedding_dim);
+  if (saved.batch_size != asked.batch_size) differ("batch-size", saved.batch_size, asked.batch_size);
+  if (saved.l2 != asked.l2) differ("l2", saved.l2, asked.l2);
+  if (saved.learning_rate != asked.learning_rate) differ("learning-rate", saved.learning_rate, asked.learning_rate);
+  if (saved.loss == "adaptive_hinge" && saved.num_negative_samples != asked.num_negative_samples)
+    differ("num-negative-samples", saved.num_negative_samples, asked.num_negative_samples);
+  if (saved.sparse != asked.sparse) differ("sparse", saved.sparse ? "on" : "off", asked.sparse ? "on" : "off");
+  if (saved.seed != asked.seed) differ("seed", saved.seed, asked.seed);
+  if (saved.representation == "cnn") {
+    const int layers = saved.cnn.num_layers;
+    if (layers != asked.cnn.num_layers) differ("num-layers", layers, asked.cnn.num_layers);
+    if (per_layer(saved.cnn.kernel_width, layers) != per_layer(asked.cnn.kernel_width, layers))
+      differ("kernel-width", list(saved.cnn.kernel_width), list(asked.cnn.kernel_width));
+    if (per_layer(saved.cnn.dilation, layers) != per_layer(asked.cnn.dilation, layers))
+      differ("dilation", list(saved.cnn.dilation), list(asked.cnn.dilation));
+    if (saved.cnn.nonlinearity != asked.cnn.nonlinearity)
+      differ("nonlinearity", saved.cnn.nonlinearity, asked.cnn.nonlinearity);
+    if (saved.cnn.residual != asked.cnn.residual)
+      differ("residual", saved.cnn.residual ? "on" : "off", asked.cnn.residual ? "on" : "off");
+  }
+  if (saved.representation == "mixture" && saved.num_mixtures != asked.num_mixtures)
+    differ("num-mixtures", saved.num_mixtures, asked.num_mixtures);
+}
+
+// The epochs a saved model's parameters were trained for, as its file says.
+int saved_epochs(const LoadedModel& loaded) {
+  if (loaded.training_state) return loaded.training_state->epochs;
+  const auto format = loaded.metadata.find("format");
+  const bool ours = format != loaded.metadata.end() && format->second == model_format;
+  return ours ? loaded.model.config().n_iter : 0;
 }
 
 std::string clock_text(double seconds) {
@@ -132,25 +202,60 @@ int run_fit(int argc, char** argv, int first) {
   if (wants_help(argc, argv, first)) {
     std::cout << "usage: limelight fit [options]\n\n"
                  "Trains a sequence recommender and reports its test metrics. Data: the built-in\n"
-                 "synthetic set unless --movielens or --csv is given.\n\noptions:\n"
+                 "synthetic set unless --movielens or --csv is given (with --init: the saved model's\n"
+                 "training data). --out is checked before training starts.\n\noptions:\n"
               << args.options_help();
     return 0;
   }
   args.parse(argc, argv, first);
   LL_CHECK(args.positionals().empty(), "fit takes no positional argument, got ", printable(args.positionals()[0]));
-  const ModelConfig config = model_config(args);
-  const double test_fraction = args.number("test-fraction", 0.2, 0.0, 1.0);
-  const SequenceWindows windows = sequence_windows(args);
-  const int k = static_cast<int>(args.integer("k", 10, 1, 1 << 20));
-  const bool as_json = args.flag("json");
+  const bool as_json = args.flag("json"), save_optimizer = args.flag("save-optimizer");
   const std::string out_path = args.text("out");
-  LL_CHECK(!args.has("out") || !out_path.empty(), "--out: empty file name");
+  // Every output is checked before the data is read or an epoch is run.
+  if (args.has("out")) check_output_path(out_path, "--out");
+  LL_CHECK(!save_optimizer || args.has("out"), "--save-optimizer needs --out FILE");
 
-  const Dataset data = load_dataset(args, config.seed);
-  const Interactions& all = data.interactions;
+  std::optional<LoadedModel> init;
+  if (args.has("init")) init.emplace(load_model(args.text("init")));
+  const ModelConfig config = model_config(args, init ? init->model.config() : ModelConfig{});
+  if (init) check_same_configuration(init->model.config(), config, args.text("init"));
+
+  // The data: the options, or for --init without them the saved model's record.
+  ModelData source;
+  if (init) {
+    source = data_for_model(args, *init, args.text("init"), "fit --init", 0.2);
+  } else {
+    source.seed = config.seed;
+    source.windows = sequence_windows(args);
+    source.test_fraction = args.number("test-fraction", 0.2, 0.0, 1.0);
+  }
+  const SequenceWindows& windows = source.windows;
+  const double test_fraction = source.test_fraction;
+  // Precision and recall at k score row[:-k]: k must leave an input.
+  const int k = static_cast<int>(args.integer("k", std::min(5, std::max(1, windows.max_length - 1)), 1, 1 << 20));
+  LL_CHECK(test_fraction == 0 || k < windows.max_length, "--k ", k, " must be below --max-sequence-length ",
+           windows.max_length, " (precision and recall at k score all but the last k items of each window)");
+  LL_CHECK(test_fraction == 0 || windows.max_length >= 2,
+           "evaluation needs --max-sequence-length of at least 2 (or --test-fraction 0)");
+  if (!init) source.data = load_dataset(data_spec(args, config.seed));
+  const Dataset& data = source.data;
+
+  // With --init the data's items are the saved model's ids (unknown ones dropped).
+  Interactions all = data.interactions;
+  std::vector<std::string> item_labels = all.item_labels;
+  if (init) {
+    const LabelIndex ids = init->item_labels.empty() ? LabelIndex::dense(init->model.num_items())
+                                                     : LabelIndex::from_labels(init->item_labels);
+    std::size_t dropped = 0;
+    all = map_to_model(data.interactions, ids, dropped);
+    if (dropped > 0)
+      std::cerr << "limelight: note: dropped " << dropped << " of " << data.interactions.size()
+                << " interactions whose item is not in the model " << args.text("init") << "\n";
+    item_labels = init->item_labels;
+  }
   Interactions train_part, test_part;
   if (test_fraction > 0) {
-    std::tie(train_part, test_part) = user_based_train_test_split(all, test_fraction, config.seed);
+    std::tie(train_part, test_part) = user_based_train_test_split(all, test_fraction, source.seed);
     LL_CHECK(train_part.size() > 0, "--test-fraction ", test_fraction, " leaves no training users");
   }
   const Interactions& train_data = test_fraction > 0 ? train_part : all;
@@ -161,18 +266,34 @@ int run_fit(int argc, char** argv, int first) {
   LL_CHECK(test_fraction == 0 || test.num_sequences > 0, "the test split has no sequences (",
            test_part.size(), " test interactions); raise --test-fraction, or use --test-fraction 0 to skip evaluation");
 
+  ImplicitSequenceModel model(config);
+  int first_epoch = 0;
+  if (init) {
+    model.initialize(init->model.num_items());
+    const std::vector<const Parameter*> saved = std::as_const(init->model).parameters();
+    const std::vector<Parameter*> params = model.parameters();
+    for (std::size_t i = 0; i < params.size(); ++i)
+      std::memcpy(params[i]->value.raw(), saved[i]->value.raw(), saved[i]->value.nbytes());
+    if (init->training_state) model.restore_training_state(*init->training_state);
+    else model.set_epochs_trained(saved_epochs(*init));
+    first_epoch = model.epochs_trained();
+  }
   if (!as_json) {
-    std::cout << "data: " << data.description << "\n"
+    std::cout << "data: " << data.description << (source.recorded ? " (recorded in the model)" : "") << "\n"
               << "      " << all.num_users << " users, " << all.num_items << " item ids, " << all.size()
               << " interactions; " << train.num_sequences << " train / " << test.num_sequences
               << " test sequences of length " << windows.max_length << "\n"
               << "model: " << config.representation << ", " << config.loss << " loss, embedding_dim "
-              << config.embedding_dim << ", " << config.n_iter << " epochs\n";
+              << config.embedding_dim << ", " << config.n_iter << " epochs";
+    if (init)
+      std::cout << " from " << args.text("init") << " (" << first_epoch << " epochs trained"
+                << (init->training_state ? ", optimizer state restored" : ", fresh optimizer state") << ")";
+    std::cout << "\n";
     std::cout.flush();
   }
 
-  ImplicitSequenceModel model(config);
   const bool tty = isatty(STDERR_FILENO) == 1;
+  const int last_epoch = first_epoch + config.n_iter;
   ProgressBar bar(config.n_iter, train.num_sequences, config.batch_size);
   int current_epoch = 0;
   FitCallbacks callbacks;
@@ -180,14 +301,14 @@ int run_fit(int argc, char** argv, int first) {
   callbacks.on_epoch = [&](const EpochReport& r) {
     if (tty) bar.clear();
     bar.start_epoch();
-    current_epoch = r.epoch + 1;
+    current_epoch = r.epoch + 1 - first_epoch;
     if (as_json) {
       json::Value line = json::Value::object();
       line.set("epoch", json::Value(r.epoch)).set("loss", json::Value(r.loss)).set("seconds", json::Value(r.seconds));
       std::cout << json::dump(line) << "\n";
     } else {
       char buf[128];
-      std::snprintf(buf, sizeof buf, "epoch %d/%d  loss %.4f  %.2f s\n", r.epoch + 1, config.n_iter, r.loss,
+      std::snprintf(buf, sizeof buf, "epoch %d/%d  loss %.4f  %.2f s\n", r.epoch + 1, last_epoch, r.loss,
                     r.seconds);
       std::cout << buf;
     }
@@ -195,7 +316,19 @@ int run_fit(int argc, char** argv, int first) {
   };
   bar.start_epoch();
   model.fit(train, callbacks);
-  if (!out_path.empty()) save_model(out_path, model, all.item_labels);
+
+  SaveOutcome saved;
+  if (!out_path.empty()) {
+    SaveOptions save;
+    save.item_labels = item_labels;
+    save.training_state = save_optimizer;
+    save.metadata[training_data_key] =
+        training_data_json(TrainingData{data.spec, windows, test_fraction, source.seed});
+    // Where it was trained: results differ between thread counts in the last bits.
+    save.metadata["device"] = config.device;
+    save.metadata["threads"] = std::to_string(config.threads);
+    saved = save_with_fallback(out_path, [&](const std::string& p) { save_model(p, model, save); });
+  }
 
   json::Value summary = json::Value::object();
   summary.set("num_users", json::Value(all.num_users))
@@ -211,14 +344,21 @@ int run_fit(int argc, char** argv, int first) {
   } else {
     text = "no test split (--test-fraction 0): evaluation skipped\n";
   }
-  if (!out_path.empty()) summary.set("model", json::Value(out_path));
+  if (!saved.written_to.empty()) summary.set("model", json::Value(saved.written_to));
   if (as_json) {
     std::cout << json::dump(summary) << "\n";
   } else {
     std::cout << text;
-    if (!out_path.empty()) std::cout << "saved model to " << out_path << "\n";
+    if (!saved.written_to.empty()) std::cout << "saved model to " << saved.written_to << "\n";
   }
   std::cout.flush();
+  if (!saved.error.empty()) {
+    std::cerr << "limelight: error: cannot save the model to " << out_path << ": " << saved.error << "; "
+              << (saved.written_to.empty() ? "it could not be written anywhere else either"
+                                           : "the model was written to " + saved.written_to + " instead")
+              << "\n";
+    return 1;
+  }
   return 0;
 }
 

@@ -18,9 +18,9 @@ const char* usage =
     "commands:\n"
     "  fit        train a model on synthetic, MovieLens or delimited data and report test metrics\n"
     "  evaluate   test metrics of a saved model\n"
-    "  recommend  top-k next items for each sequence read from standard input\n"
-    "  predict    scores of items as the next item of one sequence\n"
-    "  info       configuration and parameter shapes of a model file\n\n"
+    "  recommend  top-k next items for each sequence read from standard input, or for one user\n"
+    "  predict    scores of items as the next item of one sequence or user's history\n"
+    "  info       what a model file holds: configuration, training record, parameter shapes\n\n"
     "limelight <command> --help describes a command's options; limelight --version prints the version.\n";
 
 // One line, whatever the message holds.

@@ -1,11 +1,7 @@
 // Test metrics for `limelight fit` and `limelight evaluate` (see metrics.hpp).
 #include "cli/metrics.hpp"
 
-#include <algorithm>
-#include <cmath>
 #include <cstdio>
-#include <limits>
-#include <vector>
 
 #include "limelight/error.hpp"
 
@@ -17,8 +13,9 @@ Metrics evaluate_test_set(const SequenceScorer& scorer, const SequenceInteractio
            "or lower --min-sequence-length)");
   LL_CHECK(test.max_sequence_length >= 2, "evaluation needs --max-sequence-length of at least 2, got ",
            test.max_sequence_length);
+  LL_CHECK(k < test.max_sequence_length, "--k ", k, " must be below --max-sequence-length ",
+           test.max_sequence_length, " (precision and recall at k score all but the last k items of each window)");
   Metrics out;
-  out.has_precision_recall = k < test.max_sequence_length;
   out.ranking = evaluate_sequences(scorer, test, k, exclude_preceding);
   return out;
 }
@@ -26,8 +23,8 @@ Metrics evaluate_test_set(const SequenceScorer& scorer, const SequenceInteractio
 void add_metrics(json::Value& object, const Metrics& metrics) {
   const RankingMetrics& m = metrics.ranking;
   object.set("mrr", json::Value(m.mrr));
-  object.set("precision_at_k", metrics.has_precision_recall ? json::Value(m.precision_at_k) : json::Value());
-  object.set("recall_at_k", metrics.has_precision_recall ? json::Value(m.recall_at_k) : json::Value());
+  object.set("precision_at_k", json::Value(m.precision_at_k));
+  object.set("recall_at_k", json::Value(m.recall_at_k));
   object.set("ndcg_at_k", json::Value(m.ndcg_at_k));
   object.set("hit_rate_at_k", json::Value(m.hit_rate_at_k));
   object.set("k", json::Value(m.k));
@@ -37,23 +34,16 @@ std::string metrics_text(const Metrics& metrics) {
   const RankingMetrics& m = metrics.ranking;
   char buf[512];
   std::string out;
-  auto line = [&](const char* name, double v) {
-    std::snprintf(buf, sizeof buf, "  %-15s %.4f\n", name, v);
+  auto line = [&](const std::string& name, double v) {
+    std::snprintf(buf, sizeof buf, "  %-15s %.4f\n", name.c_str(), v);
     out += buf;
   };
   const std::string k = std::to_string(m.k);
   line("mrr", m.mrr);
-  if (metrics.has_precision_recall) {
-    line(("precision@" + k).c_str(), m.precision_at_k);
-    line(("recall@" + k).c_str(), m.recall_at_k);
-  } else {
-    for (const char* name : {"precision@", "recall@"}) {
-      std::snprintf(buf, sizeof buf, "  %-15s n/a (needs k < max sequence length)\n", (name + k).c_str());
-      out += buf;
-    }
-  }
-  line(("ndcg@" + k).c_str(), m.ndcg_at_k);
-  line(("hit_rate@" + k).c_str(), m.hit_rate_at_k);
+  line("precision@" + k, m.precision_at_k);
+  line("recall@" + k, m.recall_at_k);
+  line("ndcg@" + k, m.ndcg_at_k);
+  line("hit_rate@" + k, m.hit_rate_at_k);
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "data/delimited_reader.hpp"
 #include "limelight/data.hpp"
 #include "limelight/error.hpp"
 
@@ -35,12 +36,6 @@ std::string read_whole_file(const std::string& path) {
   return text;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
 bool is_position(const std::string& spec) {
   if (spec.empty() || spec.size() > 9) return false;
   for (char c : spec)
@@ -58,18 +53,18 @@ std::string show_field(std::string_view field) {
   return s;
 }
 
-void split_fields(std::string_view line, std::string_view delim, std::vector<std::string_view>& out) {
-  out.clear();
-  std::size_t pos = 0;
-  for (;;) {
-    const std::size_t next = line.find(delim, pos);
-    if (next == std::string_view::npos) {
-      out.push_back(trim(line.substr(pos)));
-      return;
-    }
-    out.push_back(trim(line.substr(pos, next - pos)));
-    pos = next + delim.size();
-  }
+// "userId, movieId, rating" for a header error.
+std::string column_list(const std::vector<std::string_view>& fields) {
+  std::string out;
+  for (std::size_t i = 0; i < fields.size(); ++i) out += (i ? ", " : "") + show_field(fields[i]);
+  return out;
+}
+
+bool is_decimal(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
 }
 
 // A column wanted by the loader: by header name, or a 0-based position.
@@ -103,8 +98,8 @@ class DenseIds {
 Interactions parse_delimited(const std::string& path, std::string_view delim, const DelimitedOptions& opt) {
   skipped_rows = 0;
   LL_CHECK(!delim.empty(), path, ": empty delimiter");
-  LL_CHECK(delim != " " && delim != "\r" && delim != "\n", path, ": delimiter ", show_field(delim),
-           " is not supported (fields are trimmed of spaces)");
+  LL_CHECK(delim != " " && delim != "\r" && delim != "\n" && delim != "\"", path, ": delimiter ", show_field(delim),
+           " is not supported (fields are trimmed of spaces; quotes quote fields)");
   const std::string text = read_whole_file(path);
   Column user{"user", opt.user_column}, item{"item", opt.item_column},
       time{"timestamp", opt.timestamp_column}, rating{"rating", opt.rating_column};
@@ -112,27 +107,12 @@ Interactions parse_delimited(const std::string& path, std::string_view delim, co
   LL_CHECK(item.present(), path, ": no item column given");
   Column* columns[] = {&user, &item, &time, &rating};
 
-  std::string_view rest(text);
-  std::size_t line_no = 0;
-  std::string_view line;
-  // The next non-blank line, with line_no pointing at it.
-  auto next_line = [&]() {
-    while (!rest.empty()) {
-      const std::size_t nl = rest.find('\n');
-      line = rest.substr(0, nl);
-      rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
-      ++line_no;
-      if (!trim(line).empty()) return true;
-    }
-    return false;
-  };
-
+  data::DelimitedReader reader(text, delim, path);
   std::vector<std::string_view> fields;
   std::size_t expected = 0;  // columns per row, from the header or the first row
-  bool have_row = next_line();
-  LL_CHECK(have_row, path, ":", line_no + 1, ": empty file, no interactions");
+  bool have_row = reader.next(fields);
+  LL_CHECK(have_row, path, ":", reader.current_line(), ": empty file, no interactions");
   if (opt.header) {
-    split_fields(line, delim, fields);
     expected = fields.size();
     for (Column* c : columns) {
       if (!c->present()) continue;
@@ -140,16 +120,17 @@ Interactions parse_delimited(const std::string& path, std::string_view delim, co
       for (std::size_t i = 0; i < fields.size() && !found; ++i)
         if (fields[i] == c->spec) c->index = i, found = true;
       if (!found && is_position(c->spec)) c->index = std::stoul(c->spec), found = true;
-      LL_CHECK(found, path, ":", line_no, ": header has no ", c->role, " column ", show_field(c->spec));
-      LL_CHECK(c->index < expected, path, ":", line_no, ": ", c->role, " column ", c->spec,
+      LL_CHECK(found, path, ":", reader.line(), ": header has no ", c->role, " column ", show_field(c->spec),
+               " (the header's columns: ", column_list(fields), ")");
+      LL_CHECK(c->index < expected, path, ":", reader.line(), ": ", c->role, " column ", c->spec,
                " is past the header's ", expected, " columns");
     }
-    have_row = next_line();
-    LL_CHECK(have_row, path, ":", line_no + 1, ": no data rows after the header");
+    have_row = reader.next(fields);
+    LL_CHECK(have_row, path, ":", reader.current_line(), ": no data rows after the header");
   } else {
     for (Column* c : columns) {
       if (!c->present()) continue;
-      LL_CHECK(is_position(c->spec), path, ":", line_no, ": ", c->role, " column ", show_field(c->spec),
+      LL_CHECK(is_position(c->spec), path, ":", reader.line(), ": ", c->role, " column ", show_field(c->spec),
                " is a name but the file has no header; give a 0-based position");
       c->index = std::stoul(c->spec);
     }
@@ -165,8 +146,8 @@ Interactions parse_delimited(const std::string& path, std::string_view delim, co
   if (rating.present()) out.ratings.reserve(approx_rows);
 
   std::string problem;
-  for (; have_row; have_row = next_line()) {
-    split_fields(line, delim, fields);
+  for (; have_row; have_row = reader.next(fields)) {
+    const std::size_t line_no = reader.line();
     if (expected == 0) {
       expected = fields.size();
       for (Column* c : columns)
@@ -182,6 +163,10 @@ Interactions parse_delimited(const std::string& path, std::string_view delim, co
       problem = "empty user id";
     } else if (fields[item.index].empty()) {
       problem = "empty item id";
+    } else if (opt.numeric_ids && !is_decimal(fields[user.index])) {
+      problem = "user id " + show_field(fields[user.index]) + " is not a non-negative integer (this format's ids are numeric)";
+    } else if (opt.numeric_ids && !is_decimal(fields[item.index])) {
+      problem = "item id " + show_field(fields[item.index]) + " is not a non-negative integer (this format's ids are numeric)";
     } else {
       if (time.present()) {
         const std::string_view f = fields[time.index];
@@ -206,7 +191,7 @@ Interactions parse_delimited(const std::string& path, std::string_view delim, co
     if (time.present()) out.timestamps.push_back(ts);
     if (rating.present()) out.ratings.push_back(value);
   }
-  LL_CHECK(!out.user_ids.empty(), path, ":", line_no, ": no valid rows (", skipped_rows,
+  LL_CHECK(!out.user_ids.empty(), path, ":", reader.current_line(), ": no valid rows (", skipped_rows,
            " malformed rows skipped)");
   out.num_users = users.count();
   out.num_items = items.count();
@@ -226,31 +211,29 @@ Interactions load_delimited(const std::string& path, const DelimitedOptions& opt
   return parse_delimited(path, std::string_view(&options.delimiter, 1), options);
 }
 
-Interactions load_movielens(const std::string& path) {
+std::string movielens_ratings_file(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   LL_CHECK(fs::exists(path, ec), "load_movielens: ", path, " does not exist");
-  std::string file = path;
-  if (fs::is_directory(path, ec)) {
-    file.clear();
-    for (const char* name : {"u.data", "ratings.dat", "ratings.csv"}) {
-      const fs::path candidate = fs::path(path) / name;
-      if (fs::is_regular_file(candidate, ec)) {
-        file = candidate.string();
-        break;
-      }
-    }
-    LL_CHECK(!file.empty(), "load_movielens: ", path,
-             " holds none of u.data (100K), ratings.dat (1M/10M), ratings.csv (latest)");
+  if (!fs::is_directory(path, ec)) return path;
+  for (const char* name : {"u.data", "ratings.dat", "ratings.csv"}) {
+    const fs::path candidate = fs::path(path) / name;
+    if (fs::is_regular_file(candidate, ec)) return candidate.string();
   }
+  detail::fail("load_movielens: ", path, " holds none of u.data (100K), ratings.dat (1M/10M), ratings.csv (latest)");
+}
+
+Interactions load_movielens(const std::string& path) {
+  const std::string file = movielens_ratings_file(path);
   // MovieLens 100K, 1M and 10M: user item rating timestamp, no header.
-  const DelimitedOptions positional{'\t', false, "0", "1", "3", "2", false};
+  const DelimitedOptions positional{'\t', false, "0", "1", "3", "2", false, true};
   if (ends_with(file, ".data")) return load_delimited(file, positional);
   if (ends_with(file, ".dat")) return parse_delimited(file, "::", positional);
   LL_CHECK(ends_with(file, ".csv"), "load_movielens: ", file,
            " is not a MovieLens ratings file (u.data, ratings.dat or ratings.csv)");
   DelimitedOptions opt;
   opt.rating_column = "rating";
+  opt.numeric_ids = true;
   return load_delimited(file, opt);
 }
 

@@ -4,7 +4,9 @@
 
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "io/json.hpp"
@@ -30,7 +32,9 @@ std::map<std::string, std::string> model_metadata(const ImplicitSequenceModel& m
   md["embedding_dim"] = std::to_string(c.embedding_dim);
   md["padding_idx"] = "0";
   md["loss"] = c.loss;
-  md["n_iter"] = std::to_string(c.n_iter);
+  // The epochs the parameters were trained for (over every fit call and
+  // resumed run); the configured count for a model not trained here.
+  md["n_iter"] = std::to_string(model.epochs_trained() > 0 ? model.epochs_trained() : c.n_iter);
   md["batch_size"] = std::to_string(c.batch_size);
   md["l2"] = json::dump(json::Value(c.l2));
   md["learning_rate"] = json::dump(json::Value(c.learning_rate));
@@ -94,7 +98,7 @@ struct Meta {
     } catch (const Error& e) {
       detail::fail(source, ": metadata '", key, "' = '", text(key), "' is not an integer");
     }
-    LL_CHECK(v >= lo && v <= hi, source, ": metadata '", key, "' = ", v, " is outside [", lo, ", ", hi, "]");
+    LL_CHECK(v >= lo && v <= hi, source, ": metadata '", key, "' = ", v, " is out of range [", lo, ", ", hi, "]");
     return v;
   }
   bool boolean(const std::string& key) const {
@@ -166,7 +170,8 @@ constexpr const char* checksum_key = "limelight_crc32";
 // then of every metadata entry but the checksum itself (sorted, key and value
 // each followed by a zero byte). safetensors has no checksum; files limelight
 // writes carry this one, so that a flipped bit is refused, not served.
-std::uint32_t model_crc32(const std::vector<const Parameter*>& params, const std::map<std::string, std::string>& md) {
+std::uint32_t model_crc32(const std::vector<const Parameter*>& params, const std::vector<const Tensor*>& extra,
+                          const std::map<std::string, std::string>& md) {
   static const auto table = [] {
     std::array<std::uint32_t, 256> t{};
     for (std::uint32_t i = 0; i < 256; ++i) {
@@ -182,6 +187,7 @@ std::uint32_t model_crc32(const std::vector<const Parameter*>& params, const std
     for (std::size_t i = 0; i < n; ++i) crc = table[(crc ^ bytes[i]) & 0xFFu] ^ (crc >> 8);
   };
   for (const Parameter* p : params) add(p->value.raw(), p->value.nbytes());
+  for (const Tensor* t : extra) add(t->raw(), t->nbytes());
   for (const auto& [key, value] : md) {
     if (key == checksum_key) continue;
     add(key.c_str(), key.size() + 1);
@@ -190,30 +196,78 @@ std::uint32_t model_crc32(const std::vector<const Parameter*>& params, const std
   return crc ^ 0xFFFFFFFFu;
 }
 
-std::vector<io::WriteEntry> parameter_entries(const ImplicitSequenceModel& model,
-                                              const std::vector<std::string>& item_labels) {
+constexpr const char* exp_avg_prefix = "optimizer.exp_avg.";
+constexpr const char* exp_avg_sq_prefix = "optimizer.exp_avg_sq.";
+
+std::string hex64(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// Everything one file holds: tensors (pointing into the model and `state`)
+// and metadata with its checksum.
+struct FileContents {
+  std::vector<io::WriteEntry> entries;
+  std::map<std::string, std::string> metadata;
+};
+
+FileContents file_contents(const ImplicitSequenceModel& model, const SaveOptions& options, const TrainingState* state) {
   LL_CHECK(model.initialized(), "save_model: the model has not been fitted or initialised");
+  const std::vector<std::string>& item_labels = options.item_labels;
   LL_CHECK(item_labels.empty() || static_cast<std::int64_t>(item_labels.size()) == model.num_items(),
            "save_model: ", item_labels.size(), " item labels for a model of ", model.num_items(), " items");
-  std::vector<io::WriteEntry> entries;
-  for (const Parameter* p : model.parameters())
-    entries.push_back({p->name, DType::f32, p->value.shape().to_vector(), p->value.raw()});
-  return entries;
+  FileContents out;
+  out.metadata = model_metadata(model, item_labels);
+  for (const auto& [key, value] : options.metadata) {
+    LL_CHECK(out.metadata.count(key) == 0 && key != checksum_key, "save_model: extra metadata '", key,
+             "' would replace an entry the library writes");
+    out.metadata[key] = value;
+  }
+  const std::vector<const Parameter*> params = model.parameters();
+  for (const Parameter* p : params)
+    out.entries.push_back({p->name, DType::f32, p->value.shape().to_vector(), p->value.raw()});
+  std::vector<const Tensor*> extra;
+  if (state != nullptr) {
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const std::vector<std::int64_t> shape = params[i]->value.shape().to_vector();
+      out.entries.push_back({exp_avg_prefix + params[i]->name, DType::f32, shape, state->exp_avg[i].raw()});
+      out.entries.push_back({exp_avg_sq_prefix + params[i]->name, DType::f32, shape, state->exp_avg_sq[i].raw()});
+      extra.push_back(&state->exp_avg[i]);
+      extra.push_back(&state->exp_avg_sq[i]);
+    }
+    out.metadata["optimizer_steps"] = std::to_string(state->optimizer_steps);
+    json::Value rng = json::Value::array();
+    for (std::uint64_t word : state->rng_state) rng.push_back(json::Value(hex64(word)));
+    out.metadata["rng_state"] = json::dump(rng);
+    out.metadata["epochs_trained"] = std::to_string(state->epochs);
+  }
+  out.metadata[checksum_key] = std::to_string(model_crc32(params, extra, out.metadata));
+  return out;
 }
+
 }  // namespace
 
+std::string serialize_model(const ImplicitSequenceModel& model, const SaveOptions& options) {
+  std::optional<TrainingState> state;
+  if (options.training_state) state = model.training_state();
+  const FileContents c = file_contents(model, options, state ? &*state : nullptr);
+  return io::serialize_safetensors(c.entries, c.metadata);
+}
+
 std::string serialize_model(const ImplicitSequenceModel& model, const std::vector<std::string>& item_labels) {
-  std::vector<io::WriteEntry> entries = parameter_entries(model, item_labels);
-  auto metadata = model_metadata(model, item_labels);
-  metadata[checksum_key] = std::to_string(model_crc32(model.parameters(), metadata));
-  return io::serialize_safetensors(entries, metadata);
+  return serialize_model(model, SaveOptions{item_labels, {}, false});
+}
+
+void save_model(const std::string& path, const ImplicitSequenceModel& model, const SaveOptions& options) {
+  std::optional<TrainingState> state;
+  if (options.training_state) state = model.training_state();
+  const FileContents c = file_contents(model, options, state ? &*state : nullptr);
+  io::write_safetensors(path, c.entries, c.metadata);
 }
 
 void save_model(const std::string& path, const ImplicitSequenceModel& model, const std::vector<std::string>& item_labels) {
-  std::vector<io::WriteEntry> entries = parameter_entries(model, item_labels);
-  auto metadata = model_metadata(model, item_labels);
-  metadata[checksum_key] = std::to_string(model_crc32(model.parameters(), metadata));
-  io::write_safetensors(path, entries, metadata);
+  save_model(path, model, SaveOptions{item_labels, {}, false});
 }
 
 namespace {
@@ -248,7 +302,7 @@ LoadedModel load_from(const io::SafetensorsFile& file) {
     LL_CHECK(file.info(name).shape == shape, src, ": parameter '", name, "' has shape ",
              Shape(file.info(name).shape).str(), ", expected ", Shape(shape).str(), " for this configuration");
   }
-  LoadedModel out{ImplicitSequenceModel(config), {}};
+  LoadedModel out{ImplicitSequenceModel(config), {}, {}, std::nullopt};
   out.model.initialize(static_cast<std::int32_t>(num_items));
   for (Parameter* p : out.model.parameters()) {
     LL_CHECK(file.contains(p->name), src, ": parameter '", p->name, "' of a ", config.representation,
@@ -266,13 +320,48 @@ LoadedModel load_from(const io::SafetensorsFile& file) {
                ", expected finite values");
     std::memcpy(p->value.raw(), values.data(), values.size() * sizeof(float));
   }
+  // The optimizer state, when saved: both moments of every parameter.
+  std::optional<TrainingState> state;
+  if (m.has("optimizer_steps")) {
+    state.emplace();
+    for (const Parameter* p : std::as_const(out.model).parameters()) {
+      for (const char* prefix : {exp_avg_prefix, exp_avg_sq_prefix}) {
+        const std::string name = prefix + p->name;
+        LL_CHECK(file.contains(name), src, ": the optimizer state lacks '", name, "'");
+        const io::TensorInfo& info = file.info(name);
+        LL_CHECK(info.dtype == DType::f32 && info.shape == p->value.shape().to_vector(), src, ": '", name,
+                 "' has shape ", Shape(info.shape).str(), ", expected ", p->value.shape().str());
+        Tensor t = file.tensor(name);
+        (prefix == exp_avg_prefix ? state->exp_avg : state->exp_avg_sq).push_back(std::move(t));
+      }
+    }
+    state->optimizer_steps = m.integer("optimizer_steps", 0, INT64_MAX);
+    state->epochs = static_cast<int>(m.integer("epochs_trained", 0, 1 << 30));
+    try {
+      const json::Value words = m.value("rng_state");
+      LL_CHECK(words.size() == 4, "4 words expected");
+      for (std::size_t i = 0; i < 4; ++i) {
+        const std::string& w = words[i].as_string();
+        LL_CHECK(w.size() == 16 && w.find_first_not_of("0123456789abcdef") == std::string::npos, "not hex");
+        state->rng_state[i] = std::stoull(w, nullptr, 16);
+      }
+    } catch (const Error& e) {
+      detail::fail(src, ": metadata 'rng_state' is not 4 hexadecimal 64-bit words: ", e.what());
+    }
+  }
   // Files this library writes always carry the checksum; others (written
   // from PyTorch) may not, and are checked when they do.
   LL_CHECK(m.has(checksum_key) || !m.has("format") || m.text("format") != model_format, src, ": a ", model_format,
            " file without its '", checksum_key, "' entry: the file is corrupt");
   if (m.has(checksum_key)) {
     const std::int64_t expected = m.integer(checksum_key, 0, 0xFFFFFFFFll);
-    const std::uint32_t actual = model_crc32(std::as_const(out.model).parameters(), file.metadata());
+    std::vector<const Tensor*> extra;
+    if (state)
+      for (std::size_t i = 0; i < state->exp_avg.size(); ++i) {
+        extra.push_back(&state->exp_avg[i]);
+        extra.push_back(&state->exp_avg_sq[i]);
+      }
+    const std::uint32_t actual = model_crc32(std::as_const(out.model).parameters(), extra, file.metadata());
     LL_CHECK(actual == static_cast<std::uint32_t>(expected), src, ": the checksum of the parameters and metadata is ",
              actual, " where the file records ", expected, ": the file is corrupt");
   }
@@ -287,6 +376,8 @@ LoadedModel load_from(const io::SafetensorsFile& file) {
     LL_CHECK(static_cast<std::int64_t>(out.item_labels.size()) == num_items, src, ": metadata 'item_ids' has ",
              out.item_labels.size(), " entries for ", num_items, " items");
   }
+  out.metadata = file.metadata();
+  out.training_state = std::move(state);
   return out;
 }
 }  // namespace

@@ -214,7 +214,7 @@ RankingMetrics evaluate_sequences(const SequenceScorer& scorer, const SequenceIn
                                   bool exclude_preceding) {
   const char* op = "evaluate_sequences";
   check_test_set(scorer, test, op);
-  LL_CHECK(k >= 1, op, ": k is ", k, ", must be at least 1");
+  check_k(test, k, op);
   RankingMetrics m;
   m.k = k;
   m.num_sequences = test.num_sequences;
@@ -231,13 +231,9 @@ RankingMetrics evaluate_sequences(const SequenceScorer& scorer, const SequenceIn
   m.mrr = rr_sum / count;
   m.ndcg_at_k = ndcg_sum / count;
   m.hit_rate_at_k = hit_sum / count;
-  if (k < test.max_sequence_length) {
-    const PrecisionRecall pr = precision_recall_pass(scorer, test, k, exclude_preceding, op);
-    m.precision_at_k = mean(pr.precision);
-    m.recall_at_k = mean(pr.recall);
-  } else {  // the last k items would leave no input
-    m.precision_at_k = m.recall_at_k = std::numeric_limits<double>::quiet_NaN();
-  }
+  const PrecisionRecall pr = precision_recall_pass(scorer, test, k, exclude_preceding, op);
+  m.precision_at_k = mean(pr.precision);
+  m.recall_at_k = mean(pr.recall);
   return m;
 }
 

@@ -149,6 +149,40 @@ std::int32_t ImplicitSequenceModel::num_items() const { return impl_->network().
 std::int64_t ImplicitSequenceModel::optimizer_steps() const { return impl_->adam ? impl_->adam->steps() : 0; }
 int ImplicitSequenceModel::epochs_trained() const { return impl_->epochs; }
 
+namespace {
+// Files are written from the host, wherever the moments live.
+Tensor host_copy(const Tensor& t) { return t.device() == Device::cpu ? t.clone() : t.to(Device::cpu); }
+}  // namespace
+
+TrainingState ImplicitSequenceModel::training_state() const {
+  const Impl& m = *impl_;
+  LL_CHECK(m.adam != nullptr, "training_state: the model is not initialised (call fit or initialize first)");
+  TrainingState state;
+  state.epochs = m.epochs;
+  state.optimizer_steps = m.adam->steps();
+  const std::size_t n = m.net->parameters().size();
+  for (std::size_t i = 0; i < n; ++i) {
+    state.exp_avg.push_back(host_copy(m.adam->exp_avg(i)));
+    state.exp_avg_sq.push_back(host_copy(m.adam->exp_avg_sq(i)));
+  }
+  state.rng_state = m.rng.state();
+  return state;
+}
+
+void ImplicitSequenceModel::restore_training_state(const TrainingState& state) {
+  Impl& m = *impl_;
+  LL_CHECK(m.adam != nullptr, "restore_training_state: the model is not initialised");
+  LL_CHECK(state.epochs >= 0, "restore_training_state: negative epoch count ", state.epochs);
+  m.adam->restore(state.optimizer_steps, state.exp_avg, state.exp_avg_sq);
+  m.rng = Rng::from_state(state.rng_state);
+  m.epochs = state.epochs;
+}
+
+void ImplicitSequenceModel::set_epochs_trained(int epochs) {
+  LL_CHECK(epochs >= 0, "set_epochs_trained: negative epoch count ", epochs);
+  impl_->epochs = epochs;
+}
+
 std::vector<Parameter*> ImplicitSequenceModel::parameters() { return impl_->network().parameters(); }
 std::vector<const Parameter*> ImplicitSequenceModel::parameters() const {
   std::vector<const Parameter*> out;

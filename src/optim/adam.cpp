@@ -17,6 +17,23 @@ Adam::Adam(std::vector<Parameter*> params, AdamOptions options) : params_(std::m
   }
 }
 
+void Adam::restore(std::int64_t steps, const std::vector<Tensor>& exp_avg, const std::vector<Tensor>& exp_avg_sq) {
+  LL_CHECK(steps >= 0, "Adam::restore: negative step count ", steps);
+  LL_CHECK(exp_avg.size() == params_.size() && exp_avg_sq.size() == params_.size(), "Adam::restore: moments for ",
+           exp_avg.size(), " and ", exp_avg_sq.size(), " parameters, the optimizer has ", params_.size());
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    for (const Tensor* t : {&exp_avg[i], &exp_avg_sq[i]})
+      LL_CHECK(t->dtype() == DType::f32 && t->shape() == params_[i]->value.shape(), "Adam::restore: a moment of '",
+               params_[i]->name, "' has shape ", t->shape().str(), ", the parameter ",
+               params_[i]->value.shape().str());
+    // Owned copies on the parameter's device: the caller's tensors stay theirs.
+    const Device device = params_[i]->value.device();
+    exp_avg_[i] = exp_avg[i].device() == device ? exp_avg[i].clone() : exp_avg[i].to(device);
+    exp_avg_sq_[i] = exp_avg_sq[i].device() == device ? exp_avg_sq[i].clone() : exp_avg_sq[i].to(device);
+  }
+  steps_ = steps;
+}
+
 void Adam::zero_grad() {
   for (Parameter* p : params_) p->zero_grad();
 }

@@ -5,7 +5,9 @@
 // with a non-zero exit status.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <set>
 #include <sstream>
@@ -222,14 +224,35 @@ TEST_CASE("fit on synthetic data, then info, predict, recommend and evaluate on 
   CHECK(excl.out.find("mrr") != std::string::npos);
 }
 
-TEST_CASE("k at or above the window length: precision and recall are null, the rest is reported") {
-  const Result fit = run(concat({"fit", "--json", "--n-iter", "1", "--max-sequence-length", "5", "--k", "5"}, kTinyData));
+TEST_CASE("k at or above the window length is refused before training; the default k is below it") {
+  const auto start = std::chrono::steady_clock::now();
+  const Result fit = run(concat({"fit", "--n-iter", "50", "--max-sequence-length", "5", "--k", "5"}, kTinyData));
+  check_error(fit, "--k 5 must be below --max-sequence-length 5");
+  CHECK(fit.out.find("epoch") == std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
+  // The default k follows a short window down: every metric is a number.
+  const Result short_window = run(concat({"fit", "--json", "--n-iter", "1", "--max-sequence-length", "3"}, kTinyData));
+  REQUIRE_MESSAGE(short_window.status == 0, short_window.err);
+  const json::Value summary = json::parse(short_window.out_lines().back());
+  CHECK(summary.at("k").as_int() == 2);
+  for (const char* key : {"mrr", "precision_at_k", "recall_at_k", "ndcg_at_k", "hit_rate_at_k"}) {
+    CAPTURE(key);
+    CHECK(summary.at(key).is_number());
+  }
+}
+
+TEST_CASE("the quick start's output (fit with every default) shows every metric, no n/a") {
+  const Result fit = run({"fit"});
   REQUIRE_MESSAGE(fit.status == 0, fit.err);
-  const json::Value summary = json::parse(fit.out_lines().back());
-  CHECK(summary.at("precision_at_k").is_null());
-  CHECK(summary.at("recall_at_k").is_null());
-  CHECK(summary.at("mrr").as_double() > 0);
-  CHECK(summary.at("hit_rate_at_k").as_double() >= summary.at("ndcg_at_k").as_double());
+  CHECK(fit.out.find("n/a") == std::string::npos);
+  for (const char* metric : {"mrr ", "precision@5 ", "recall@5 ", "ndcg@5 ", "hit_rate@5 "}) {
+    CAPTURE(metric);
+    const std::size_t at = fit.out.find(metric);
+    REQUIRE(at != std::string::npos);
+    const double value = std::stod(fit.out.substr(fit.out.find_first_not_of(' ', at + std::strlen(metric))));
+    CHECK(value > 0);
+    CHECK(value <= 1);
+  }
 }
 
 TEST_CASE("--test-fraction 0 trains on every user and skips evaluation") {
@@ -306,7 +329,10 @@ TEST_CASE("bad input: one error line and a non-zero exit status") {
   check_error(run({"fit", "stray"}), "positional");
   check_error(run({"fit", "--k"}), "option --k needs a value");
   check_error(run({"fit", "--k", "ten"}), "--k: 'ten' is not an integer");
-  check_error(run({"fit", "--k", "0"}), "--k: 0 is outside");
+  check_error(run({"fit", "--k", "0"}), "--k: 0 is out of range [1, 1048576]");
+  check_error(run({"fit", "--n-iter", "99999999999999999999"}), "--n-iter: '99999999999999999999' is out of range [1, 1073741824]");
+  check_error(run({"fit", "--learning-rate", "1e999"}), "--learning-rate: '1e999' is out of range");
+  check_error(run({"fit", "--test-fraction", "2"}), "--test-fraction: 2 is out of range [0, 1]");
   check_error(run({"fit", "--learning-rate", "fast"}), "--learning-rate: 'fast' is not a number");
   check_error(run({"fit", "--test-fraction", "1.5"}), "--test-fraction");
   check_error(run({"fit", "--kernel-width", "3,,5"}), "--kernel-width");
@@ -331,7 +357,7 @@ TEST_CASE("bad input: one error line and a non-zero exit status") {
   check_error(run({"recommend", "--model", garbage}, "1\n"), "garbage.safetensors");
   check_error(run({"recommend", "--model", fixture, "--k", "-1"}), "--k");
   check_error(run({"evaluate"}), "needs --model");
-  check_error(run({"evaluate", "--model", fixture, "--test-fraction", "0"}), "--test-fraction 0");
+  check_error(run({"evaluate", "--model", fixture, "--synthetic", "--test-fraction", "0"}), "--test-fraction 0");
   check_error(run({"evaluate", "--model", fixture, "--synthetic-items", "20", "--synthetic-users", "5"}));
 }
 
@@ -347,8 +373,15 @@ TEST_CASE("--help and --version") {
   }
   const Result fit_help = run({"fit", "--help"});
   for (const char* opt : {"--synthetic-users", "--movielens", "--csv", "--max-sequence-length", "--test-fraction",
-                          "--representation", "--kernel-width", "--num-mixtures", "--device", "--out", "--json"})
+                          "--representation", "--kernel-width", "--num-mixtures", "--device", "--out", "--json",
+                          "--init", "--save-optimizer", "--synthetic", "--threads"})
     CHECK_MESSAGE(fit_help.out.find(opt) != std::string::npos, opt);
+  for (const char* cmd : {"recommend", "predict"}) {
+    const Result help = run({cmd, "--help"});
+    for (const char* opt : {"--user ID", "--user-column", "--item-names", "--movielens", "--csv"})
+      CHECK_MESSAGE(help.out.find(opt) != std::string::npos, cmd, " ", opt);
+  }
+  CHECK(run({"recommend", "--help"}).out.find("--on-error") != std::string::npos);
   const Result version = run({"--version"});
   CHECK(version.status == 0);
   CHECK(version.out.rfind("limelight ", 0) == 0);

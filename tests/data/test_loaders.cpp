@@ -187,3 +187,75 @@ TEST_CASE("load_movielens detects the 1M/10M and latest formats") {
   CHECK_THROWS_WITH_AS(limelight::load_movielens((dir.path / "ml-1m/bad.dat").string()),
                        doctest::Contains("bad.dat:1: timestamp column 3 is past"), limelight::Error);
 }
+
+TEST_CASE("RFC 4180: quoted fields, doubled quotes, embedded delimiters and line breaks") {
+  TempDir dir;
+  DelimitedOptions opt;
+  opt.user_column = "user";
+  opt.item_column = "item";
+  opt.timestamp_column = "ts";
+  const auto plain = limelight::load_delimited(dir.write("plain.csv", "user,item,ts\n1,10,1\n1,11,2\n2,10,3\n"), opt);
+  const auto quoted = limelight::load_delimited(
+      dir.write("quoted.csv", "\"user\",\"item\",\"ts\"\r\n\"1\",\"10\",1\r\n \"1\" , \"11\" ,\"2\"\r\n2,\"10\",3\r\n"), opt);
+  CHECK(quoted.user_ids == plain.user_ids);
+  CHECK(quoted.item_ids == plain.item_ids);
+  CHECK(quoted.timestamps == plain.timestamps);
+  CHECK(quoted.user_labels == plain.user_labels);
+  CHECK(quoted.item_labels == plain.item_labels);
+
+  // Inside quotes: the delimiter, a line break and "" are data; line numbers count the break.
+  const auto odd = limelight::load_delimited(
+      dir.write("odd.csv", "user,item,ts\nann,\"tea, green\",1\nann,\"the \"\"best\"\"\njam\",2\nbob,\"\",3\nbob,x,y\n"),
+      [&] {
+        DelimitedOptions o = opt;
+        o.skip_malformed = true;
+        return o;
+      }());
+  CHECK(odd.item_labels == std::vector<std::string>{"", "tea, green", "the \"best\"\njam"});
+  CHECK(limelight::last_skipped_rows() == 2);  // the empty item, and the bad timestamp
+  auto fails_with = [&](const std::string& name, const std::string& text, const std::string& what) {
+    const auto path = dir.write(name, text);
+    CAPTURE(name);
+    CHECK_THROWS_WITH_AS(limelight::load_delimited(path, opt), doctest::Contains((name + what).c_str()), limelight::Error);
+  };
+  fails_with("line_count.csv", "user,item,ts\n1,\"a\nb\",1\n1,b,zz\n", ":4: timestamp 'zz' is not an integer");
+  fails_with("unclosed.csv", "user,item,ts\n1,2,3\n1,\"2,4\n5,6,7\n", ":3: a quoted field opened on this line is never closed");
+  fails_with("after_quote.csv", "user,item,ts\n1,\"2\"x,3\n", ":2: text after the closing quote");
+  fails_with("header_typo.csv", "user,itme,ts\n1,2,3\n",
+             ":1: header has no item column 'item' (the header's columns: 'user', 'itme', 'ts')");
+}
+
+TEST_CASE("MovieLens ids must be numeric: an error names the line") {
+  TempDir dir;
+  fs::create_directories(dir.path / "ml");
+  dir.write("ml/u.data", "1\t10\t3\t100\n2\tx7\t4\t101\n");
+  CHECK_THROWS_WITH_AS(limelight::load_movielens((dir.path / "ml").string()),
+                       doctest::Contains("u.data:2: item id 'x7' is not a non-negative integer"), limelight::Error);
+  dir.write("ml/u.data", "1\t10\t3\t100\nbob\t7\t4\t101\n");
+  CHECK_THROWS_WITH_AS(limelight::load_movielens((dir.path / "ml/u.data").string()),
+                       doctest::Contains("u.data:2: user id 'bob'"), limelight::Error);
+  fs::create_directories(dir.path / "latest");
+  dir.write("latest/ratings.csv", "userId,movieId,rating,timestamp\n1,31,2.5,1\n1,-4,3,2\n");
+  CHECK_THROWS_WITH_AS(limelight::load_movielens((dir.path / "latest").string()),
+                       doctest::Contains("ratings.csv:3: item id '-4'"), limelight::Error);
+}
+
+TEST_CASE("item names: u.item (Latin-1), movies.csv (quoted), found beside the ratings") {
+  const auto names = limelight::load_item_names(movielens_dir());
+  CHECK(names.size() == 1682);
+  CHECK(names.at("50") == "Star Wars (1977)");
+  CHECK(names.at("543") == "Mis\xc3\xa9rables, Les (1995)");  // Latin-1 0xE9 as UTF-8
+  CHECK(limelight::find_item_names_file(movielens_dir() + "/u.data") == movielens_dir() + "/u.item");
+  TempDir dir;
+  fs::create_directories(dir.path / "latest");
+  dir.write("latest/ratings.csv", "userId,movieId,rating,timestamp\n");
+  dir.write("latest/movies.csv", "movieId,title,genres\n1,Toy Story (1995),Animation\n11,\"American President, The (1995)\",Comedy\n");
+  const auto latest = limelight::load_item_names((dir.path / "latest/ratings.csv").string());
+  CHECK(latest.at("11") == "American President, The (1995)");
+  CHECK(latest.at("1") == "Toy Story (1995)");
+  dir.write("dup.csv", "id,name\n1,a\n1,b\n");
+  CHECK_THROWS_WITH_AS(limelight::load_item_names((dir.path / "dup.csv").string()),
+                       doctest::Contains("dup.csv:3: item id '1' is named twice"), limelight::Error);
+  CHECK_THROWS_WITH_AS(limelight::load_item_names((dir.path / "other").string()), doctest::Contains("does not exist"),
+                       limelight::Error);
+}

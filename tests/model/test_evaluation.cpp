@@ -294,12 +294,13 @@ TEST_CASE("bad input is rejected with a clear error") {
     CHECK_THROWS_WITH_AS(sequence_precision_recall_score(scorer, test, 4),
                          doctest::Contains("max_sequence_length (4)"), Error);
     CHECK_THROWS_WITH_AS(evaluate_sequences(scorer, test, 0), doctest::Contains("k is 0"), Error);
-    // k >= max_sequence_length: no precision/recall (NaN), the next-item metrics still count.
-    const RankingMetrics wide_k = evaluate_sequences(scorer, test, 10);
-    CHECK(std::isnan(wide_k.precision_at_k));
-    CHECK(std::isnan(wide_k.recall_at_k));
-    CHECK(wide_k.hit_rate_at_k == 1.0);
-    CHECK(wide_k.mrr == doctest::Approx(evaluate_sequences(scorer, test, 2).mrr));
+    // docs/api.md: evaluate_sequences requires k < max_sequence_length, as
+    // precision and recall do, so no metric it returns is ever NaN.
+    CHECK_THROWS_WITH_AS(evaluate_sequences(scorer, test, 4), doctest::Contains("max_sequence_length (4)"), Error);
+    CHECK_THROWS_WITH_AS(evaluate_sequences(scorer, test, 10), doctest::Contains("k is 10"), Error);
+    const RankingMetrics widest = evaluate_sequences(scorer, test, 3);
+    CHECK_FALSE(std::isnan(widest.precision_at_k));
+    CHECK_FALSE(std::isnan(widest.recall_at_k));
   }
   SUBCASE("num_items mismatch") {
     MatrixScorer wide(std::vector<float>(4 * 7, 0.0f), 4, 7);
