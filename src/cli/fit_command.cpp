@@ -41,6 +41,8 @@ std::vector<OptionSpec> fit_specs() {
       {"residual", "", "cnn: residual connections (the default)"},
       {"no-residual", "", "cnn: no residual connections"},
       {"num-mixtures", "N", "mixture: number of mixture components (default 4)"},
+      {"bloom-compression", "X", "Bloom item embeddings: table rows = int(X * items) (default: off)"},
+      {"bloom-hashes", "N", "Bloom item embeddings: hash functions, 1..24 (default 4)"},
       {"seed", "N", "seed of the synthetic data, the split and the model (default 42)"},
       {"threads", "N", "BLAS threads (default: the BLAS library's choice)"},
       {"device", "NAME", "cpu | cuda (default cpu)"},
@@ -71,6 +73,9 @@ ModelConfig model_config(const Args& args) {
   LL_CHECK(!(args.flag("residual") && args.flag("no-residual")), "--residual and --no-residual exclude each other");
   c.cnn.residual = !args.flag("no-residual");
   c.num_mixtures = static_cast<int>(args.integer("num-mixtures", c.num_mixtures, 1, 64));
+  c.bloom.compression_ratio = args.number("bloom-compression", 0.0, 1e-30, 1e30);
+  c.bloom.num_hash_functions = static_cast<int>(args.integer("bloom-hashes", c.bloom.num_hash_functions, 1, 24));
+  LL_CHECK(c.bloom.enabled() || !args.has("bloom-hashes"), "--bloom-hashes needs --bloom-compression");
   c.seed = static_cast<std::uint64_t>(args.integer("seed", 42, 0, INT64_MAX));
   c.threads = static_cast<int>(args.integer("threads", 0, 0, 4096));
   c.device = args.text("device", c.device);

@@ -42,6 +42,9 @@ json::Value config_json(const ModelConfig& c, std::int32_t num_items) {
         .set("residual_connections", json::Value(c.cnn.residual));
   }
   if (c.representation == "mixture") o.set("num_mixtures", json::Value(c.num_mixtures));
+  if (c.bloom.enabled())
+    o.set("bloom_compression_ratio", json::Value(c.bloom.compression_ratio))
+        .set("bloom_num_hash_functions", json::Value(c.bloom.num_hash_functions));
   return o;
 }
 
