@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "limelight/bloom.hpp"
@@ -160,4 +161,21 @@ TEST_CASE("bloom: bad settings are refused with the setting named") {
   ImplicitSequenceModel m(c);
   CHECK_THROWS_WITH_AS(m.initialize(50), Contains("gives 0 rows; at least 2 are needed"), Error);
   CHECK_THROWS_WITH_AS(bloom_hash_table(10, 1, 2), Contains("compressed rows must be in [2, 2^31), got 1"), Error);
+}
+
+TEST_CASE("bloom: serving threads share one rebuild of the summed table after a change") {
+  ModelConfig c = bloom_config("lstm", false);
+  ImplicitSequenceModel m(c);
+  m.initialize(64);
+  const std::vector<std::int32_t> seq{5, 9, 33, 2};
+  const std::vector<float> before = m.predict(seq);
+  // A write through the accessor invalidates the table; the threads below race to rebuild it.
+  m.parameter("item_embeddings.embeddings.weight").value.f32()[6 * 3 + 1] += 0.5f;
+  std::vector<std::vector<float>> results(8);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < results.size(); ++i)
+    threads.emplace_back([&, i] { results[i] = m.predict(seq); });
+  for (std::thread& t : threads) t.join();
+  for (const auto& r : results) CHECK(r == results[0]);
+  CHECK(results[0] != before);
 }
