@@ -1,15 +1,24 @@
 #!/usr/bin/env python3
 """Sums test cases over meson test logs (testlog.json, one or more): doctest
 executables report their own case counts; any other test (a script) counts
-as one case."""
+as one case. A JUnit XML file (pytest's --junitxml) counts each of its test
+cases: failures and errors as failed, the rest (skips included) as passed."""
 import json
 import re
 import sys
+import xml.etree.ElementTree as ElementTree
 
 SUMMARY = re.compile(r"\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed")
 
 passed = failed = 0
 for path in sys.argv[1:]:
+    if path.endswith(".xml"):
+        for case in ElementTree.parse(path).getroot().iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed += 1
+            else:
+                passed += 1
+        continue
     with open(path) as log:
         for line in log:
             test = json.loads(line)

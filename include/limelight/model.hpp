@@ -30,6 +30,14 @@ struct CnnOptions {
   bool residual = true;
 };
 
+// Bloom-compressed item embeddings (include/limelight/bloom.hpp); off while
+// compression_ratio is 0. The reference's BloomEmbedding defaults are 0.2 and 4.
+struct BloomOptions {
+  double compression_ratio = 0.0;  // 0: a plain (num_items, D) table
+  int num_hash_functions = 4;
+  bool enabled() const { return compression_ratio != 0.0; }
+};
+
 struct ModelConfig {
   std::string representation = "pooling";  // pooling | cnn | lstm | mixture
   std::string loss = "pointwise";          // pointwise | bpr | hinge | adaptive_hinge
@@ -44,6 +52,7 @@ struct ModelConfig {
   int num_negative_samples = 5;    // adaptive_hinge only
   CnnOptions cnn;
   int num_mixtures = 4;
+  BloomOptions bloom;
   std::string device = "cpu";
   int threads = 0;                 // CPU threads for fit (process-wide); 0: OpenMP's default (OMP_NUM_THREADS, else all cores)
 
@@ -117,6 +126,9 @@ class ImplicitSequenceModel : public SequenceScorer {
 
   const ModelConfig& config() const;
   // Parameters in the reference's state_dict order, named as it names them.
+  // Writing through the non-const accessors is allowed until the next
+  // predict/recommend/score_batch call (a Bloom model rebuilds its summed item
+  // table then); call the accessor again before writing after serving.
   std::vector<Parameter*> parameters();
   std::vector<const Parameter*> parameters() const;
   Parameter& parameter(const std::string& name);

@@ -51,6 +51,8 @@ std::vector<OptionSpec> fit_specs() {
       {"residual", "", "cnn: residual connections (the default)"},
       {"no-residual", "", "cnn: no residual connections"},
       {"num-mixtures", "N", "mixture: number of mixture components (default 4)"},
+      {"bloom-compression", "X", "Bloom item embeddings: table rows = int(X * items) (default: off)"},
+      {"bloom-hashes", "N", "Bloom item embeddings: hash functions, 1..24 (default 4)"},
       {"seed", "N", "seed of the synthetic data, the split and the model (default 42)"},
       {"threads", "N", "CPU threads (default: OpenMP's choice); recorded in the model file"},
       {"device", "NAME", "cpu | cuda (default cpu); recorded in the model file"},
@@ -85,6 +87,9 @@ ModelConfig model_config(const Args& args, const ModelConfig& base) {
   if (args.flag("residual")) c.cnn.residual = true;
   if (args.flag("no-residual")) c.cnn.residual = false;
   c.num_mixtures = static_cast<int>(args.integer("num-mixtures", c.num_mixtures, 1, 64));
+  c.bloom.compression_ratio = args.number("bloom-compression", c.bloom.compression_ratio, 1e-30, 1e30);
+  c.bloom.num_hash_functions = static_cast<int>(args.integer("bloom-hashes", c.bloom.num_hash_functions, 1, 24));
+  LL_CHECK(c.bloom.enabled() || !args.has("bloom-hashes"), "--bloom-hashes needs --bloom-compression");
   c.seed = static_cast<std::uint64_t>(args.integer("seed", static_cast<std::int64_t>(c.seed), 0, INT64_MAX));
   c.threads = static_cast<int>(args.integer("threads", 0, 0, 4096));
   c.device = args.text("device", "cpu");

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "io/json.hpp"
+#include "limelight/bloom.hpp"
 #include "limelight/safetensors.hpp"
 
 namespace limelight {
@@ -55,6 +56,12 @@ std::map<std::string, std::string> model_metadata(const ImplicitSequenceModel& m
     md["residual_connections"] = c.cnn.residual ? "true" : "false";
   }
   if (c.representation == "mixture") md["num_mixtures"] = std::to_string(c.num_mixtures);
+  if (c.bloom.enabled()) {
+    md["bloom_compression_ratio"] = json::dump(json::Value(c.bloom.compression_ratio));
+    md["bloom_num_hash_functions"] = std::to_string(c.bloom.num_hash_functions);
+    md["bloom_compressed_num_embeddings"] =
+        std::to_string(bloom_compressed_rows(c.bloom.compression_ratio, model.num_items()));
+  }
   json::Value order = json::Value::array();
   json::Value shapes = json::Value::object();
   for (const Parameter* p : model.parameters()) {
@@ -152,6 +159,12 @@ ModelConfig config_from(const Meta& m) {
     c.cnn.residual = m.boolean("residual_connections");
   }
   if (c.representation == "mixture") c.num_mixtures = static_cast<int>(m.integer("num_mixtures", 1, 64));
+  if (m.has("bloom_compression_ratio")) {
+    c.bloom.compression_ratio = m.number("bloom_compression_ratio");
+    LL_CHECK(c.bloom.enabled(), m.source, ": metadata 'bloom_compression_ratio' is 0");
+    c.bloom.num_hash_functions =
+        static_cast<int>(m.integer("bloom_num_hash_functions", 1, bloom_max_hash_functions));
+  }
   try {
     c.validate();
   } catch (const Error& e) {
@@ -286,7 +299,24 @@ LoadedModel load_from(const io::SafetensorsFile& file) {
   // model allocates them, so a small file cannot claim a terabyte-sized
   // model: these tensors lie inside the file, which bounds what follows.
   const std::int64_t D = config.embedding_dim;
-  std::vector<std::pair<std::string, std::vector<std::int64_t>>> sizing{{"item_embeddings.weight", {num_items, D}}};
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> sizing;
+  if (config.bloom.enabled()) {
+    std::int64_t rows = 0;
+    try {
+      rows = bloom_compressed_rows(config.bloom.compression_ratio, num_items);
+    } catch (const Error& e) {
+      detail::fail(src, ": ", e.what());
+    }
+    // The reference records the row count too; a file that disagrees was not written by its formula.
+    if (m.has("bloom_compressed_num_embeddings"))
+      LL_CHECK(m.integer("bloom_compressed_num_embeddings", 0, INT32_MAX) == rows, src,
+               ": metadata 'bloom_compressed_num_embeddings' = ", m.text("bloom_compressed_num_embeddings"),
+               ", but int(", m.text("bloom_compression_ratio"), " * ", num_items, ") = ", rows);
+    sizing.push_back({"item_embeddings.embeddings.weight", {rows, D}});
+  } else {
+    sizing.push_back({"item_embeddings.weight", {num_items, D}});
+  }
+  sizing.push_back({"item_biases.weight", {num_items, 1}});
   if (config.representation == "lstm" || config.representation == "mixture")
     sizing.push_back({"lstm.weight_ih_l0", {4 * D, D}});
   if (config.representation == "mixture")

@@ -13,6 +13,7 @@
 
 #include "backend/backend.hpp"
 #include "limelight/adam.hpp"
+#include "limelight/bloom.hpp"
 #include "limelight/ops.hpp"
 #include "limelight/random.hpp"
 #include "model/network.hpp"
@@ -65,6 +66,14 @@ void ModelConfig::validate() const {
     LL_CHECK(c.nonlinearity == "tanh" || c.nonlinearity == "relu", "ImplicitSequenceModel: cnn nonlinearity must be ",
              "tanh or relu, got '", c.nonlinearity, "'");
   }
+  if (bloom.enabled()) {
+    LL_CHECK(std::isfinite(bloom.compression_ratio) && bloom.compression_ratio > 0.0,
+             "ImplicitSequenceModel: bloom compression_ratio must be a finite number > 0 (0 turns Bloom off), got ",
+             bloom.compression_ratio);
+    LL_CHECK(bloom.num_hash_functions >= 1 && bloom.num_hash_functions <= bloom_max_hash_functions,
+             "ImplicitSequenceModel: bloom num_hash_functions must be in [1, ", bloom_max_hash_functions, "], got ",
+             bloom.num_hash_functions);
+  }
   if (representation == "mixture")
     LL_CHECK(num_mixtures >= 1 && num_mixtures <= 64, "ImplicitSequenceModel: num_mixtures must be in [1, 64], got ",
              num_mixtures);
@@ -108,8 +117,7 @@ struct ImplicitSequenceModel::Impl {
       negs = negatives.reshape(Shape{1, B, L});
     }
     // The states (B, L+1, W): step t scores item t; the last is the final state.
-    Var states = n.states(tape, sequences);
-    return n.loss(tape, states, sequences, negs, kind);
+    return n.training_loss(tape, sequences, negs, kind);
   }
 
   double gradients(const Tensor& sequences, const Tensor& negatives) {
@@ -183,7 +191,10 @@ void ImplicitSequenceModel::set_epochs_trained(int epochs) {
   impl_->epochs = epochs;
 }
 
-std::vector<Parameter*> ImplicitSequenceModel::parameters() { return impl_->network().parameters(); }
+std::vector<Parameter*> ImplicitSequenceModel::parameters() {
+  impl_->network().parameters_changed();  // the caller may write through them
+  return impl_->network().parameters();
+}
 std::vector<const Parameter*> ImplicitSequenceModel::parameters() const {
   std::vector<const Parameter*> out;
   for (Parameter* p : impl_->network().parameters()) out.push_back(p);
@@ -191,6 +202,7 @@ std::vector<const Parameter*> ImplicitSequenceModel::parameters() const {
 }
 
 Parameter& ImplicitSequenceModel::parameter(const std::string& name) {
+  impl_->network().parameters_changed();
   Parameter* p = impl_->network().find(name);
   LL_CHECK(p != nullptr, "ImplicitSequenceModel: no parameter named '", name, "' in a ",
            impl_->config.representation, " model");
@@ -204,6 +216,7 @@ double ImplicitSequenceModel::compute_gradients(const Tensor& sequences, const T
 double ImplicitSequenceModel::train_step(const Tensor& sequences, const Tensor& negatives) {
   const double loss = impl_->gradients(sequences, negatives);
   impl_->adam->step();
+  impl_->net->parameters_changed();
   return loss;
 }
 
@@ -266,7 +279,7 @@ Tape& serving_tape() {
 // scores (rows, V) from final states (rows, W).
 void score_all(model::Network& net, Tape& tape, const float* states, std::int64_t rows, float* scores) {
   const ModelConfig& config = net.config();
-  const Tensor& E = net.item_embeddings().value;
+  const Tensor& E = net.item_table();  // Bloom: the summed rows
   backend::get(E.device())
       .score_catalogue(states, rows, E.f32(), net.item_biases().value.f32(), net.num_items(), config.embedding_dim,
                        config.representation == "mixture" ? config.num_mixtures : 0, scores, tape.arena());

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "limelight/bloom.hpp"
+
 namespace limelight::model {
 
 namespace {
@@ -41,9 +43,19 @@ Network::Network(const ModelConfig& config, std::int32_t num_items, Rng& rng)
            num_items);
   const std::int64_t D = config.embedding_dim;
   // Item embeddings ~ N(0, (1/D)^2) with the padding row zero; biases zero.
-  Tensor emb = normal_tensor({num_items, D}, 1.0 / static_cast<double>(D), rng);
-  for (std::int64_t d = 0; d < D; ++d) emb.f32()[d] = 0.0f;
-  add("item_embeddings.weight", emb, config.sparse);
+  // A Bloom table has the compressed row count and the reference's nested name.
+  if (bloom()) {
+    const std::int64_t rows = bloom_compressed_rows(config.bloom.compression_ratio, num_items);
+    const int H = config.bloom.num_hash_functions;
+    bloom_hashes_ = Tensor::from_vector(bloom_hash_table(num_items, rows, H), Shape{num_items, H});
+    Tensor emb = normal_tensor({rows, D}, 1.0 / static_cast<double>(D), rng);
+    for (std::int64_t d = 0; d < D; ++d) emb.f32()[d] = 0.0f;
+    add("item_embeddings.embeddings.weight", emb, config.sparse);
+  } else {
+    Tensor emb = normal_tensor({num_items, D}, 1.0 / static_cast<double>(D), rng);
+    for (std::int64_t d = 0; d < D; ++d) emb.f32()[d] = 0.0f;
+    add("item_embeddings.weight", emb, config.sparse);
+  }
   add("item_biases.weight", Tensor::zeros({num_items, 1}), config.sparse);
   state_width_ = D;
   const std::string& rep = config.representation;
@@ -86,9 +98,95 @@ Var Network::lstm_states(Tape& tape, Var embedded) {
   return ops::lstm(tape, x, param(tape, 2), param(tape, 3), param(tape, 4), param(tape, 5));
 }
 
+Var Network::embed(Tape& tape, const Tensor& ids) {
+  if (!bloom()) return ops::embedding(tape, param(tape, 0), ids);
+  if (!tape.recording()) return ops::embedding(tape, tape.constant(item_table()), ids);
+  // Sum over the hash axis of the compressed rows each id hashes to.
+  LL_CHECK(ids.dtype() == DType::i32, "embedding: ids must be i32, got ", dtype_name(ids.dtype()));
+  const std::int64_t H = bloom_hashes_.dim(1), V = num_items_;
+  Tensor hashed = tape.arena().tensor(ids.shape().appended(H), DType::i32);
+  const std::int32_t* id = ids.i32();
+  for (std::int64_t i = 0; i < ids.numel(); ++i) {
+    LL_CHECK(id[i] >= 0 && id[i] < V, "embedding: item id ", id[i], " at position ", i, " is outside [0, ", V, ")");
+    std::copy_n(bloom_hashes_.i32() + id[i] * H, H, hashed.i32() + i * H);
+  }
+  return ops::sum_dim(tape, ops::embedding(tape, param(tape, 0), hashed), ids.rank());
+}
+
+const Tensor& Network::item_table() const {
+  if (!bloom()) return params_[0].value;
+  if (item_table_valid_.load(std::memory_order_acquire)) return item_table_;
+  std::lock_guard<std::mutex> lock(item_table_mutex_);
+  if (!item_table_valid_.load(std::memory_order_relaxed)) {
+    const std::int64_t V = num_items_, D = config_.embedding_dim, H = bloom_hashes_.dim(1);
+    if (!item_table_.defined() || item_table_.numel() != V * D) item_table_ = Tensor::empty({V, D});
+    // In chunks of items, so the (items, H, D) gather stays small for large catalogues.
+    constexpr std::int64_t chunk = 8192;
+    Tape tape(false);
+    for (std::int64_t i0 = 0; i0 < V; i0 += chunk) {
+      const std::int64_t n = std::min(chunk, V - i0);
+      tape.reset();
+      Var table = tape.constant(params_[0].value);
+      Tensor hashes = Tensor::borrow(bloom_hashes_.i32() + i0 * H, Shape{n, H}, DType::i32);
+      const Tensor& rows = tape.value(ops::sum_dim(tape, ops::embedding(tape, table, hashes), 1));
+      std::copy_n(rows.f32(), n * D, item_table_.f32() + i0 * D);
+    }
+    item_table_valid_.store(true, std::memory_order_release);
+  }
+  return item_table_;
+}
+
+Var Network::training_loss(Tape& tape, const Tensor& sequences, const Tensor& negatives, ops::LossKind kind) {
+  if (!bloom()) return loss(tape, states(tape, sequences), sequences, negatives, kind);
+  // With Bloom embeddings the step works on the batch's own items: the U
+  // distinct ids of sequences and negatives (the padding id first, so local id
+  // 0 is still padding), their summed embeddings (U, D) and biases (U, 1), and
+  // the batch renumbered into 0..U-1. The ops then run unchanged, and the
+  // gradients reach only the compressed rows and biases the batch used.
+  thread_local std::vector<std::int32_t> local_of;  // -1 for ids not in the batch
+  if (local_of.size() < static_cast<std::size_t>(num_items_)) local_of.assign(static_cast<std::size_t>(num_items_), -1);
+  const std::int64_t n_seq = sequences.numel(), n_neg = negatives.numel();
+  Tensor ids = tape.arena().tensor(Shape{n_seq + n_neg + 1}, DType::i32);
+  Tensor local_seq = tape.arena().tensor(sequences.shape(), DType::i32);
+  Tensor local_neg = tape.arena().tensor(negatives.shape(), DType::i32);
+  std::int32_t count = 0;
+  auto renumber = [&](const Tensor& in, const Tensor& out) {
+    for (std::int64_t i = 0; i < in.numel(); ++i) {
+      const std::int32_t id = in.i32()[i];
+      LL_CHECK(id >= 0 && id < num_items_, "train_step: item id ", id, " at position ", i, " is outside [0, ",
+               num_items_, ")");
+      std::int32_t& local = local_of[static_cast<std::size_t>(id)];
+      if (local < 0) {
+        local = count;
+        ids.i32()[count++] = id;
+      }
+      out.i32()[i] = local;
+    }
+  };
+  local_of[0] = count;
+  ids.i32()[count++] = 0;
+  try {
+    renumber(sequences, local_seq);
+    renumber(negatives, local_neg);
+  } catch (...) {
+    for (std::int32_t i = 0; i < count; ++i) local_of[static_cast<std::size_t>(ids.i32()[i])] = -1;
+    throw;
+  }
+  for (std::int32_t i = 0; i < count; ++i) local_of[static_cast<std::size_t>(ids.i32()[i])] = -1;
+  const Tensor batch_ids = Tensor::borrow(ids.raw(), Shape{count}, DType::i32);
+  Var table = embed(tape, batch_ids);                           // (U, D)
+  Var bias = ops::embedding(tape, param(tape, 1), batch_ids);   // (U, 1)
+  Var all = states_from_embedded(tape, ops::embedding(tape, table, local_seq));
+  const std::int64_t M = config_.representation == "mixture" ? config_.num_mixtures : 0;
+  return ops::sequence_loss(tape, all, table, bias, local_seq, local_neg, kind, M);
+}
+
 Var Network::states(Tape& tape, const Tensor& sequences) {
   LL_CHECK(sequences.rank() == 2, "user_representation: sequences must be (B, L), got ", sequences.shape().str());
-  Var emb = ops::embedding(tape, param(tape, 0), sequences);  // (B, L, D)
+  return states_from_embedded(tape, embed(tape, sequences));  // (B, L, D)
+}
+
+Var Network::states_from_embedded(Tape& tape, Var emb) {
   const std::string& rep = config_.representation;
   if (rep == "pooling") return ops::running_pool(tape, emb);
   if (rep == "lstm") return lstm_states(tape, emb);
@@ -131,7 +229,7 @@ Tensor Network::final_states(Tape& tape, const Tensor& sequences) {
   }
   const std::int64_t steps = input.dim(1) + 1;
   if (rep == "mixture") {
-    Var h = lstm_states(tape, ops::embedding(tape, param(tape, 0), input));
+    Var h = lstm_states(tape, embed(tape, input));
     Var last = ops::slice(tape, h, 1, steps - 1, 1);
     return tape.value(ops::linear(tape, last, param(tape, 6), param(tape, 7))).reshape(Shape{B, state_width_});
   }
@@ -140,6 +238,7 @@ Tensor Network::final_states(Tape& tape, const Tensor& sequences) {
 }
 
 Var Network::loss(Tape& tape, Var states, const Tensor& targets, const Tensor& negatives, ops::LossKind kind) {
+  LL_CHECK(!bloom(), "Network::loss: a Bloom network scores through training_loss");
   const std::int64_t M = config_.representation == "mixture" ? config_.num_mixtures : 0;
   return ops::sequence_loss(tape, states, param(tape, 0), param(tape, 1), targets, negatives, kind, M);
 }

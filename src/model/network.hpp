@@ -3,7 +3,9 @@
 // item sequence to per-step user states, and target scoring.
 #pragma once
 
+#include <atomic>
 #include <deque>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,21 @@ class Network {
   Tensor final_states(Tape& tape, const Tensor& sequences);
   // The masked training loss of states (B, L+1, W) against targets (B, L).
   Var loss(Tape& tape, Var states, const Tensor& targets, const Tensor& negatives, ops::LossKind kind);
+  // A training step's loss for sequences (B, L) and negatives (N, B, L):
+  // states() then loss(), or, with Bloom embeddings, the same on the batch's
+  // own items (see training_loss in network.cpp).
+  Var training_loss(Tape& tape, const Tensor& sequences, const Tensor& negatives, ops::LossKind kind);
+
+  // The (num_items, D) item embeddings serving reads: the table itself, or,
+  // with Bloom embeddings, the sums of hashed rows, built on first use after
+  // parameters_changed(). Safe to call from several serving threads at once.
+  const Tensor& item_table() const;
+  // Call after the parameter values change (an optimizer step, a load, a
+  // caller's write through the model's parameter accessors).
+  void parameters_changed() { item_table_valid_.store(false, std::memory_order_release); }
+  bool bloom() const { return config_.bloom.enabled(); }
+  // (num_items, num_hash_functions) i32, the compressed rows of each item (Bloom only).
+  const Tensor& bloom_hashes() const { return bloom_hashes_; }
 
   std::vector<Parameter*> parameters();
   Parameter* find(const std::string& name);
@@ -38,6 +55,12 @@ class Network {
  private:
   Parameter& add(const std::string& name, Tensor value, bool sparse = false);
   Var lstm_states(Tape& tape, Var embedded);
+  // The representation's states (B, L+1, W) from embedded sequences (B, L, D).
+  Var states_from_embedded(Tape& tape, Var embedded);
+  // The embeddings (..., D) of ids (...): a table lookup, or with Bloom the sum
+  // of the hashed rows, differentiable into the compressed table.
+  Var embed(Tape& tape, const Tensor& ids);
+
   // Serving tapes do not record: parameters enter them as constants.
   Var param(Tape& tape, std::size_t index) {
     return tape.recording() ? tape.parameter(params_[index]) : tape.constant(params_[index].value);
@@ -47,6 +70,10 @@ class Network {
   std::int32_t num_items_;
   std::int64_t state_width_;
   std::deque<Parameter> params_;  // a deque keeps addresses stable as it grows
+  Tensor bloom_hashes_;
+  mutable Tensor item_table_;  // Bloom: the summed rows, rebuilt when invalid
+  mutable std::atomic<bool> item_table_valid_{false};
+  mutable std::mutex item_table_mutex_;
 };
 
 }  // namespace limelight::model

@@ -386,3 +386,24 @@ TEST_CASE("--help and --version") {
   CHECK(version.status == 0);
   CHECK(version.out.rfind("limelight ", 0) == 0);
 }
+
+TEST_CASE("--bloom-compression and --bloom-hashes: a Bloom model is fitted, saved and shown") {
+  TempDir dir;
+  const std::string model_path = dir.file("bloom.safetensors");
+  const Result fit = run(concat({"fit", "--n-iter", "1", "--representation", "lstm", "--bloom-compression", "0.25",
+                                 "--bloom-hashes", "3", "--out", model_path}, kTinyData));
+  REQUIRE_MESSAGE(fit.status == 0, fit.err);
+  const limelight::LoadedModel loaded = limelight::load_model(model_path);
+  CHECK(loaded.model.config().bloom.compression_ratio == 0.25);
+  CHECK(loaded.model.config().bloom.num_hash_functions == 3);
+  const Result info = run({"info", model_path});
+  CHECK(info.out.find("bloom_num_hash_functions: 3") != std::string::npos);
+  CHECK(info.out.find("item_embeddings.embeddings.weight [") != std::string::npos);
+  const Result lonely = run(concat({"fit", "--n-iter", "1", "--bloom-hashes", "3"}, kTinyData));
+  CHECK(lonely.status != 0);
+  CHECK(lonely.err.find("--bloom-hashes needs --bloom-compression") != std::string::npos);
+  const Result too_many = run(concat({"fit", "--n-iter", "1", "--bloom-compression", "0.5", "--bloom-hashes", "30"},
+                                     kTinyData));
+  CHECK(too_many.status != 0);
+  CHECK(too_many.err.find("bloom-hashes") != std::string::npos);
+}

@@ -1,4 +1,4 @@
-// Reference parity: for every fixture case, load the reference's initial
+// Reference parity: for every fixture case (plain and Bloom embeddings), load the reference's initial
 // weights and reproduce its representations, predictions, each loss and
 // every parameter's gradient, two Adam steps, and predict() scores. Values
 // are compared element by element with the fixture README's float32
@@ -54,8 +54,11 @@ std::vector<float> channel_first(const Tensor& t) {
   return out;
 }
 
+// The bloom/ cases are the same checks with Spotlight's BloomEmbedding as the item embedding layer.
 const char* cases[] = {"case_pooling", "case_lstm", "case_mixture", "case_cnn_k3_l1_tanh_res",
-                       "case_cnn_k3x5_d1x2_l2_relu_res", "case_cnn_k2_d1_l2_tanh_nores"};
+                       "case_cnn_k3x5_d1x2_l2_relu_res", "case_cnn_k2_d1_l2_tanh_nores",
+                       "bloom/case_bloom_pooling", "bloom/case_bloom_lstm", "bloom/case_bloom_mixture",
+                       "bloom/case_bloom_cnn_k3x3_d1x2_l2_relu_res"};
 
 LoadedModel load_with(const std::string& path, const std::string& loss, double l2) {
   LoadedModel loaded = load_model(path);

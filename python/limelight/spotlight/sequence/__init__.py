@@ -1,0 +1,1 @@
+"""Sequence models, as spotlight.sequence."""

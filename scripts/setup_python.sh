@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Python package into a virtual environment (default .venv, or
+# the first argument): Debian's python3-venv and python3-dev plus the C++
+# build packages when missing, then `pip install .` (meson-python and
+# nanobind come from PyPI as build requirements; numpy at run time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(g++ pkg-config libopenblas-dev python3-venv python3-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "limelight: installing ${missing[*]}" >&2
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+venv=$(realpath -m "${1:-.venv}")
+[ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q .
+echo "limelight: installed into $venv (try: $venv/bin/python examples/spotlight_sequence.py)" >&2
