@@ -143,6 +143,10 @@ void check_same_configuration(const ModelConfig& saved, const ModelConfig& asked
   }
   if (saved.representation == "mixture" && saved.num_mixtures != asked.num_mixtures)
     differ("num-mixtures", saved.num_mixtures, asked.num_mixtures);
+  if (saved.bloom.compression_ratio != asked.bloom.compression_ratio)
+    differ("bloom-compression", saved.bloom.compression_ratio, asked.bloom.compression_ratio);
+  if (saved.bloom.enabled() && saved.bloom.num_hash_functions != asked.bloom.num_hash_functions)
+    differ("bloom-hashes", saved.bloom.num_hash_functions, asked.bloom.num_hash_functions);
 }
 
 // The epochs a saved model's parameters were trained for, as its file says.
