@@ -271,7 +271,7 @@ class CaseList {
 
   void elementwise() {
     for (Shape s : {Shape{3, 4}, Shape{1, 1}, Shape{2, 3, 5}}) {
-      const std::string at = " " + s.str();
+      const std::string at = std::string(" ").append(s.str());
       Tensor a = r(s), b = r(s);
       auto binary = [&](const char* name, auto op, auto f) {
         add({name + at, name, {a, b}, {}, [op](Tape& t, auto& v, auto&) { return op(t, v[0], v[1]); },
@@ -325,7 +325,10 @@ class CaseList {
     for (Lin l : {Lin{{2, 3, 4}, {5, 4}, true}, Lin{{2, 40, 4}, {5, 4}, true}, Lin{{1, 4}, {2, 4}, false},
                   Lin{{2, 3, 4}, {3, 4, 1}, true}, Lin{{1, 1, 4}, {2, 4, 1}, false}, Lin{{1, 1, 3}, {1, 3}, true}}) {
       const std::int64_t K = l.w[1], N = l.w[0];
-      std::vector<Tensor> in = {r(l.x), r(l.w, 0.5f)};
+      std::vector<Tensor> in;
+      in.reserve(3);
+      in.push_back(r(l.x));
+      in.push_back(r(l.w, 0.5f));
       if (l.bias) in.push_back(r({N}));
       add({"linear x " + l.x.str() + " w " + l.w.str() + (l.bias ? " + bias" : ""), "linear", in, {},
            [b = l.bias](Tape& t, auto& v, auto&) { return ops::linear(t, v[0], v[1], b ? v[2] : Var{}); },
@@ -337,7 +340,7 @@ class CaseList {
     for (Shape s : {Shape{2, 3, 4}, Shape{1, 1, 3}}) {
       Tensor x = r(s);
       const auto dims = s.to_vector();
-      const std::string at = " " + s.str();
+      const std::string at = std::string(" ").append(s.str());
       add({"sum" + at, "sum", {x}, {}, [](Tape& t, auto& v, auto&) { return ops::sum(t, v[0]); },
            [](auto& x) { return Values{sum_dim(x[0], {1, static_cast<std::int64_t>(x[0].size()), 1})[0]}; }});
       add({"mean" + at, "mean", {x}, {}, [](Tape& t, auto& v, auto&) { return ops::mean(t, v[0]); }, [](auto& x) {
@@ -377,7 +380,7 @@ class CaseList {
       const auto dims = s.to_vector();
       for (int dim = 0; dim < 3; ++dim) {
         const Split3 sp = split(dims, dim);
-        const std::string d = " " + s.str() + " dim " + std::to_string(dim);
+        const std::string d = std::string(" ").append(s.str()).append(" dim ").append(std::to_string(dim));
         add({"pad_left" + d, "pad_left", {x}, {}, [dim](Tape& t, auto& v, auto&) { return ops::pad_left(t, v[0], dim, 2); },
              [sp](auto& x) { return place_band(x[0], sp, sp.n + 2, 2); }});
         const std::int64_t start = sp.n > 1 ? 1 : 0, len = 1;
@@ -574,7 +577,10 @@ class CaseList {
     for (const Mix& m : {Mix{ids, 3, true}, Mix{one, 1, true}, Mix{ids, 2, false}, Mix{one, 4, false}}) {
       const auto v_ids = ids_of(m.ids);
       const std::int64_t M = m.M;
-      std::vector<Tensor> in = {r(m.ids.shape().appended(2 * M * D)), table};
+      std::vector<Tensor> in;
+      in.reserve(3);
+      in.push_back(r(m.ids.shape().appended(2 * M * D)));
+      in.push_back(table);
       if (m.bias) in.push_back(bias);
       std::vector<ZeroGradient> zero = {{1, 0, D}};
       if (m.bias) zero.push_back({2, 0, 1});
