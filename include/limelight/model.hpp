@@ -118,6 +118,14 @@ class ImplicitSequenceModel : public SequenceScorer {
   std::size_t recommend_into(std::span<const std::int32_t> sequence, int k, bool exclude_seen,
                              std::span<Recommendation> out) const;
 
+  // recommend() for `rows` sequences of `length` ids each (row-major, padding
+  // allowed) in one blocked pass over the catalogue for all rows, never
+  // writing a (rows, num_items) score matrix: row r's results go to
+  // out[r * k, ...), and counts[r] says how many. Allocation-free after a
+  // thread's first call of the largest size.
+  void recommend_batch(const std::int32_t* sequences, std::int64_t rows, std::int64_t length, int k,
+                       bool exclude_seen, Recommendation* out, std::size_t* counts) const;
+
   // SequenceScorer: scores of every item for each row. Allocation-free after
   // a thread's first call of the largest size.
   std::int32_t num_items() const override;

@@ -210,6 +210,13 @@ class Backend {
   // item: a dot product (M = 0) or the mixture head.
   virtual void score_catalogue(const float* states, std::int64_t rows, const float* table, const float* bias,
                                std::int64_t V, std::int64_t D, std::int64_t M, float* scores, Arena& scratch) = 0;
+  // score_catalogue and top_k fused: the k best items of each row, best first,
+  // into out (rows, k) with counts[r] found for row r, never an item whose
+  // `excluded` flag (V, shared by the rows) is set; the (rows, V) scores are
+  // never written out. The same scores as score_catalogue.
+  virtual void top_k_catalogue(const float* states, std::int64_t rows, const float* table, const float* bias,
+                               std::int64_t V, std::int64_t D, std::int64_t M, const unsigned char* excluded, int k,
+                               ScoredItem* out, std::size_t* counts, Arena& scratch) = 0;
   // The k best of V scores, best first (higher score, then lower id), never
   // an item whose `excluded` flag is set; returns how many were found.
   virtual std::size_t top_k(const float* scores, std::int64_t V, const unsigned char* excluded, int k,

@@ -144,6 +144,8 @@ ImplicitSequenceModel::ImplicitSequenceModel(ImplicitSequenceModel&&) noexcept =
 ImplicitSequenceModel& ImplicitSequenceModel::operator=(ImplicitSequenceModel&&) noexcept = default;
 
 void ImplicitSequenceModel::initialize(std::int32_t num_items) {
+  // The configured thread count already applies to building the tables.
+  if (impl_->config.threads > 0) backend::get(Device::cpu).set_threads(impl_->config.threads);
   impl_->net = std::make_unique<model::Network>(impl_->config, num_items, impl_->rng);
   AdamOptions options;
   options.lr = impl_->config.learning_rate;
@@ -321,30 +323,90 @@ std::vector<Recommendation> ImplicitSequenceModel::recommend(std::span<const std
   return out;
 }
 
+namespace {
+
+// The fused catalogue pass: the k best of each row's final state.
+void top_k_all(model::Network& net, Tape& tape, const float* states, std::int64_t rows, const unsigned char* excluded,
+               int k, backend::ScoredItem* out, std::size_t* counts) {
+  const ModelConfig& config = net.config();
+  const Tensor& E = net.item_embeddings().value;
+  backend::get(E.device())
+      .top_k_catalogue(states, rows, E.f32(), net.item_biases().value.f32(), net.num_items(), config.embedding_dim,
+                       config.representation == "mixture" ? config.num_mixtures : 0, excluded, k, out, counts,
+                       tape.arena());
+}
+
+}  // namespace
+
 std::size_t ImplicitSequenceModel::recommend_into(std::span<const std::int32_t> sequence, int k, bool exclude_seen,
                                                   std::span<Recommendation> out) const {
   LL_CHECK(k >= 1, "recommend: k must be >= 1, got ", k);
+  model::Network& net = impl_->network();
   const std::int32_t V = num_items();
   LL_CHECK(out.size() >= static_cast<std::size_t>(std::min<std::int64_t>(k, V)), "recommend: room for ", out.size(),
            " results, k is ", k);
   LL_CHECK(!sequence.empty(), "recommend: the sequence is empty");
+  const auto length = static_cast<std::int64_t>(sequence.size());
+  impl_->check_ids(sequence.data(), length, "score_batch");
   // Per-thread buffers: they grow to the largest catalogue once.
-  thread_local std::vector<float> scores;
   thread_local std::vector<unsigned char> seen;
-  scores.resize(static_cast<std::size_t>(V));
+  thread_local std::vector<backend::ScoredItem> best;
   seen.resize(static_cast<std::size_t>(V));
-  score_batch(sequence.data(), 1, static_cast<std::int64_t>(sequence.size()), scores.data());
+  best.resize(static_cast<std::size_t>(k));
+  Tape& tape = serving_tape();
+  Tensor seq = Tensor::borrow(const_cast<std::int32_t*>(sequence.data()), Shape{1, length}, DType::i32);
+  Tensor final_states = net.final_states(tape, seq);
   seen[0] = 1;  // padding is never recommended
   if (exclude_seen)
     for (std::int32_t id : sequence) seen[static_cast<std::size_t>(id)] = 1;
-  thread_local std::vector<backend::ScoredItem> best;
-  best.resize(static_cast<std::size_t>(std::min<std::int64_t>(k, V)));
-  const std::size_t n = backend::get(Device::cpu).top_k(scores.data(), V, seen.data(), k, best.data());
+  std::size_t n = 0;
+  top_k_all(net, tape, final_states.f32(), 1, seen.data(), k, best.data(), &n);
   for (std::size_t i = 0; i < n; ++i) out[i] = Recommendation{best[i].item, best[i].score};
   seen[0] = 0;
   if (exclude_seen)
     for (std::int32_t id : sequence) seen[static_cast<std::size_t>(id)] = 0;
   return n;
+}
+
+void ImplicitSequenceModel::recommend_batch(const std::int32_t* sequences, std::int64_t rows, std::int64_t length,
+                                            int k, bool exclude_seen, Recommendation* out,
+                                            std::size_t* counts) const {
+  LL_CHECK(k >= 1, "recommend_batch: k must be >= 1, got ", k);
+  LL_CHECK(length >= 1, "recommend_batch: sequences must have length >= 1, got ", length);
+  LL_CHECK(rows >= 0, "recommend_batch: negative row count ", rows);
+  if (rows == 0) return;
+  model::Network& net = impl_->network();
+  const std::int32_t V = num_items();
+  impl_->check_ids(sequences, rows * length, "recommend_batch");
+  // Seen items differ by row: each row's best k + length (padding excluded)
+  // hold its best k unseen ones, which are then picked out.
+  const std::int64_t wanted = exclude_seen ? k + length : k;
+  thread_local std::vector<unsigned char> padding_only;
+  thread_local std::vector<backend::ScoredItem> candidates;
+  thread_local std::vector<std::size_t> found;
+  thread_local std::vector<std::int32_t> row_seen;
+  padding_only.assign(static_cast<std::size_t>(V), 0);
+  padding_only[0] = 1;
+  candidates.resize(static_cast<std::size_t>(rows * wanted));
+  found.resize(static_cast<std::size_t>(rows));
+  Tape& tape = serving_tape();
+  Tensor seq = Tensor::borrow(const_cast<std::int32_t*>(sequences), Shape{rows, length}, DType::i32);
+  Tensor final_states = net.final_states(tape, seq);
+  top_k_all(net, tape, final_states.f32(), rows, padding_only.data(), static_cast<int>(wanted), candidates.data(),
+            found.data());
+  for (std::int64_t r = 0; r < rows; ++r) {
+    if (exclude_seen) {
+      row_seen.assign(sequences + r * length, sequences + (r + 1) * length);
+      std::sort(row_seen.begin(), row_seen.end());
+    }
+    std::size_t n = 0;
+    const backend::ScoredItem* cand = candidates.data() + r * wanted;
+    for (std::size_t i = 0; i < found[static_cast<std::size_t>(r)] && n < static_cast<std::size_t>(k); ++i) {
+      if (exclude_seen && std::binary_search(row_seen.begin(), row_seen.end(), cand[i].item)) continue;
+      out[r * k + static_cast<std::int64_t>(n++)] = Recommendation{cand[i].item, cand[i].score};
+    }
+    counts[r] = n;
+  }
 }
 
 std::pair<Tensor, Tensor> ImplicitSequenceModel::user_representation(const Tensor& sequences) const {

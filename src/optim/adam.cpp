@@ -11,9 +11,13 @@ Adam::Adam(std::vector<Parameter*> params, AdamOptions options) : params_(std::m
   LL_CHECK(options_.beta1 >= 0.0 && options_.beta1 < 1.0 && options_.beta2 >= 0.0 && options_.beta2 < 1.0,
            "Adam: betas must lie in [0, 1), got ", options_.beta1, ", ", options_.beta2);
   LL_CHECK(options_.weight_decay >= 0.0, "Adam: weight decay (l2) must be >= 0, got ", options_.weight_decay);
+  // The moments are zeroed by the backend's fill, across threads for big tables.
   for (Parameter* p : params_) {
-    exp_avg_.push_back(Tensor::zeros(p->value.shape(), DType::f32, p->value.device()));
-    exp_avg_sq_.push_back(Tensor::zeros(p->value.shape(), DType::f32, p->value.device()));
+    for (auto* moments : {&exp_avg_, &exp_avg_sq_}) {
+      Tensor t = Tensor::empty(p->value.shape(), DType::f32, p->value.device());
+      backend::get(t.device()).fill(t.f32(), t.numel(), 0.0f);
+      moments->push_back(t);
+    }
   }
 }
 
@@ -35,7 +39,14 @@ void Adam::restore(std::int64_t steps, const std::vector<Tensor>& exp_avg, const
 }
 
 void Adam::zero_grad() {
-  for (Parameter* p : params_) p->zero_grad();
+  // Dense gradients through the backend, whose fill splits a catalogue-sized
+  // table across threads; sparse ones forget their touched rows.
+  for (Parameter* p : params_) {
+    if (p->sparse || p->grad.numel() == 0)
+      p->zero_grad();
+    else
+      backend::get(p->grad.device()).fill(p->grad.f32(), p->grad.numel(), 0.0f);
+  }
 }
 
 void Adam::step() {

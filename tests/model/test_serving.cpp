@@ -139,3 +139,18 @@ TEST_CASE("reproducibility: training in two fit calls equals one model trained t
   b.fit(data);
   CHECK(serialize_model(a) == serialize_model(b));
 }
+
+TEST_CASE("reproducibility: initial weights depend on the seed, not on the thread count") {
+  auto table = [](int threads, std::uint64_t seed) {
+    ModelConfig c = small_config("lstm", threads);
+    c.seed = seed;
+    ImplicitSequenceModel model(c);
+    model.initialize(70000);  // 34 blocks of normal draws: split across threads
+    const Tensor& e = model.parameter("item_embeddings.weight").value;
+    return std::vector<float>(e.f32(), e.f32() + e.numel());
+  };
+  const std::vector<float> one = table(1, 7);
+  CHECK(same_floats(one, table(2, 7)));
+  CHECK(same_floats(one, table(3, 7)));
+  CHECK_FALSE(same_floats(one, table(2, 8)));
+}

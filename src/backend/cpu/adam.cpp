@@ -1,8 +1,12 @@
 // Adam on the CPU, following PyTorch 1.13's single-tensor implementation
-// operation by operation so that results match to rounding.
+// operation by operation so that results match to rounding. Every element is
+// updated independently, so splitting the elements (dense) or the touched
+// rows (lazy) across threads gives the same bytes for any thread count.
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.hpp"
+#include "backend/cpu/parallel.hpp"
 
 namespace limelight::cpu {
 
@@ -15,20 +19,29 @@ inline void adam_element(float& p, float g, float& m, float& v, const backend::A
   const float denom = std::sqrt(v) / static_cast<float>(c.bias_correction2_sqrt) + c.eps;
   p = p + c.neg_step_size * m / denom;
 }
+
+// Below this many elements a second thread costs more than it saves.
+constexpr std::int64_t min_parallel_elements = 1 << 16;
 }  // namespace
 
 void CpuBackend::adam_dense(const AdamStep& c, float* w, const float* g, float* m, float* v, std::int64_t n) {
-  for (std::int64_t k = 0; k < n; ++k) adam_element(w[k], g[k], m[k], v[k], c);
+  parallel_chunks(num_threads(), n, min_parallel_elements, [&](int, std::int64_t k0, std::int64_t k1) {
+    for (std::int64_t k = k0; k < k1; ++k) adam_element(w[k], g[k], m[k], v[k], c);
+  });
 }
 
 void CpuBackend::adam_lazy(const AdamStep& c, float* w, float* m, float* v, std::int64_t D, const SparseRows& grad) {
   const auto& rows = grad.rows();
   const float* g = grad.values();
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    const std::int64_t base = static_cast<std::int64_t>(rows[r]) * D;
-    for (std::int64_t d = 0; d < D; ++d)
-      adam_element(w[base + d], g[static_cast<std::int64_t>(r) * D + d], m[base + d], v[base + d], c);
-  }
+  const auto count = static_cast<std::int64_t>(rows.size());
+  parallel_chunks(num_threads(), count, min_parallel_elements / std::max<std::int64_t>(D, 1),
+                  [&](int, std::int64_t r0, std::int64_t r1) {
+                    for (std::int64_t r = r0; r < r1; ++r) {
+                      const std::int64_t base = static_cast<std::int64_t>(rows[static_cast<std::size_t>(r)]) * D;
+                      for (std::int64_t d = 0; d < D; ++d)
+                        adam_element(w[base + d], g[r * D + d], m[base + d], v[base + d], c);
+                    }
+                  });
 }
 
 }  // namespace limelight::cpu

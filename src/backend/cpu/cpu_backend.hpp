@@ -99,6 +99,9 @@ class CpuBackend final : public backend::Backend {
   void adam_lazy(const AdamStep& c, float* w, float* m, float* v, std::int64_t D, const SparseRows& grad) override;
   void score_catalogue(const float* states, std::int64_t rows, const float* table, const float* bias, std::int64_t V,
                        std::int64_t D, std::int64_t M, float* scores, Arena& scratch) override;
+  void top_k_catalogue(const float* states, std::int64_t rows, const float* table, const float* bias, std::int64_t V,
+                       std::int64_t D, std::int64_t M, const unsigned char* excluded, int k, ScoredItem* out,
+                       std::size_t* counts, Arena& scratch) override;
   std::size_t top_k(const float* scores, std::int64_t V, const unsigned char* excluded, int k,
                     ScoredItem* out) override;
 };

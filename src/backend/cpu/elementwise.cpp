@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "backend/cpu/cpu_backend.hpp"
+#include "backend/cpu/parallel.hpp"
 
 namespace limelight::cpu {
 
@@ -14,7 +15,13 @@ inline void accumulate(float* __restrict dst, const float* __restrict src, std::
 }
 }  // namespace
 
-void CpuBackend::fill(float* x, std::int64_t n, float value) { std::fill(x, x + n, value); }
+// Catalogue-sized fills (gradient zeroing) are bound by memory bandwidth,
+// which one core does not saturate.
+void CpuBackend::fill(float* x, std::int64_t n, float value) {
+  parallel_chunks(num_threads(), n, 1 << 18, [&](int, std::int64_t i0, std::int64_t i1) {
+    std::fill(x + i0, x + i1, value);
+  });
+}
 
 void CpuBackend::axpy(float alpha, const float* x, float* y, std::int64_t n) {
   if (alpha == 1.0f)

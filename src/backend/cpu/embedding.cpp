@@ -32,21 +32,23 @@ void CpuBackend::gather_rows(const float* table, std::int64_t D, const std::int3
 
 void CpuBackend::scatter_add_rows(const float* grad, std::int64_t D, const std::int32_t* ids, std::int64_t n,
                                   const TableGrad& d_table) {
-  if (d_table.sparse) {
+  // A row-sparse gradient gets its rows in id order on one thread first, so
+  // that the threads below only look rows up.
+  if (d_table.sparse)
     for (std::int64_t i = 0; i < n; ++i)
-      if (ids[i] != 0) accumulate(d_table.sparse->row(ids[i]), grad + i * D, D);
-    return;
-  }
+      if (ids[i] != 0) d_table.sparse->row(ids[i]);
   // Thread k adds the rows whose id is k modulo the thread count: no two
   // threads touch one row, and each row sums in a fixed order.
-  float* dst = d_table.dense;
+  auto row_of = [&](std::int32_t id) {
+    return d_table.dense ? d_table.dense + static_cast<std::int64_t>(id) * D : d_table.sparse->row(id);
+  };
   const int parts = n * D >= 65536 ? num_threads() : 1;
   const IdPartition partition(parts);
   parallel_chunks(parts, parts, 2, [&](int, std::int64_t p0, std::int64_t p1) {
     for (std::int64_t i = 0; i < n; ++i) {
       const std::int32_t id = ids[i];
       if (id == 0 || partition.owner(id) < p0 || partition.owner(id) >= p1) continue;
-      accumulate(dst + static_cast<std::int64_t>(id) * D, grad + i * D, D);
+      accumulate(row_of(id), grad + i * D, D);
     }
   });
 }

@@ -128,9 +128,18 @@ void CpuBackend::sequence_loss_backward(const LossShape& s, float d_loss, const 
   }
 
   if (!d_table.wanted() && !d_bias.wanted()) return;
-  // Thread k applies the entries whose item id is k modulo the thread count;
-  // a sparse gradient (one shared row map) is applied by one thread.
-  const int parts = d_table.sparse || d_bias.sparse ? 1 : num_threads();
+  // Thread k applies the entries whose item id is k modulo the thread count.
+  // A row-sparse gradient first gets its rows in entry order on one thread
+  // (cheap: no arithmetic), so the threads then only look rows up.
+  if (d_table.sparse || d_bias.sparse)
+    for (std::int64_t j = 0; j <= s.N; ++j)
+      for (std::int64_t r = 0; r < BL; ++r) {
+        const std::int32_t id = id_of(j, r);
+        if (id == 0 || coef[j * BL + r] * d_loss == 0.0f) continue;
+        if (d_table.sparse) d_table.sparse->row(id);
+        if (d_bias.sparse) d_bias.sparse->row(id);
+      }
+  const int parts = num_threads();
   const IdPartition partition(parts);
   parallel_chunks(parts, parts, 2, [&](int, std::int64_t p0, std::int64_t p1) {
     float w[64], sm[64];

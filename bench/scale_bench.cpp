@@ -1,0 +1,286 @@
+// limelight-scale-bench: the CPU at catalogue scale, each figure beside its
+// baseline measured in the same process (docs/benchmarks.md, "Catalogue
+// scale"). Sections, chosen with --sections (default all):
+//   adam     dense Adam and the gradient zeroing over a (V, D) table, 1 thread
+//            against N; model initialisation (all tables and Adam moments)
+//            at V items, 1 thread against N.
+//   train    train_step on random sequences (B 256, length 50) at each --items
+//            catalogue size, dense and --sparse, median step time.
+//   serve    one-sequence recommend (k 10, 199 items of history) over each
+//            --serve-items size, against the unfused single-threaded path
+//            (score every item into a buffer on one thread, then a heap pass
+//            over it: the serving path before the fused one); and a batch of
+//            64 sequences through recommend_batch against cblas_sgemm alone at
+//            the same shape (64 x V x D) on N threads.
+// Every figure is the median of --repeats runs; ratios are of medians.
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "backend/backend.hpp"
+#include "limelight/error.hpp"
+#include "limelight/model.hpp"
+#include "limelight/random.hpp"
+#include "limelight/tape.hpp"
+
+namespace {
+
+using namespace limelight;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::vector<std::int64_t> items{10'000, 100'000, 1'000'000, 10'000'000};
+  std::vector<std::int64_t> serve_items{1'683, 100'000, 1'000'000};
+  std::int64_t adam_items = 10'000'000;
+  int threads = 2, repeats = 5, steps = 8;
+  std::string sections = "adam,train,serve";
+  std::vector<std::string> representations{"pooling", "lstm"};
+};
+
+std::vector<std::int64_t> parse_list(const std::string& s) {
+  std::vector<std::int64_t> out;
+  std::size_t at = 0;
+  while (at <= s.size()) {
+    const std::size_t comma = std::min(s.find(',', at), s.size());
+    out.push_back(std::stoll(s.substr(at, comma - at)));
+    at = comma + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> parse_names(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at <= s.size()) {
+    const std::size_t comma = std::min(s.find(',', at), s.size());
+    out.push_back(s.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
+
+double seconds_of(const std::function<void()>& fn) {
+  const auto t0 = Clock::now();
+  fn();
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double median_seconds(int repeats, const std::function<void()>& fn) {
+  std::vector<double> t;
+  for (int i = 0; i < repeats; ++i) t.push_back(seconds_of(fn));
+  return median(t);
+}
+
+void set_threads(int n) { backend::get(Device::cpu).set_threads(n); }
+
+ModelConfig config_for(const std::string& representation, int threads, bool sparse) {
+  ModelConfig c;
+  c.representation = representation;
+  c.loss = "bpr";
+  c.embedding_dim = 32;
+  c.batch_size = 256;
+  c.learning_rate = 1e-2;
+  c.sparse = sparse;
+  c.seed = 42;
+  c.threads = threads;
+  return c;
+}
+
+void bench_adam(const Options& o) {
+  const std::int64_t D = 32, n = o.adam_items * D;
+  std::printf("== adam, zeroing and initialisation at %lld items x %lld (median of %d) ==\n",
+              static_cast<long long>(o.adam_items), static_cast<long long>(D), o.repeats);
+  std::vector<float> w(n), g(n), m(n, 0.0f), v(n, 0.0f);
+  Rng rng(1);
+  for (std::int64_t i = 0; i < n; ++i) {
+    w[i] = static_cast<float>(rng.uniform() - 0.5);
+    g[i] = static_cast<float>(rng.uniform() - 0.5);
+  }
+  backend::Backend& be = backend::get(Device::cpu);
+  const auto step = backend::AdamStep::make(1e-2, 0.9, 0.999, 1e-8, 0.0, 1);
+  double adam[2], zero[2];
+  const int counts[2] = {1, o.threads};
+  for (int t = 0; t < 2; ++t) {
+    set_threads(counts[t]);
+    be.adam_dense(step, w.data(), g.data(), m.data(), v.data(), n);  // warm
+    adam[t] = median_seconds(o.repeats, [&] { be.adam_dense(step, w.data(), g.data(), m.data(), v.data(), n); });
+    zero[t] = median_seconds(o.repeats, [&] { be.fill(m.data(), n, 0.0f); });
+  }
+  std::printf("dense adam step:    1 thread %8.1f ms   %d threads %8.1f ms   x%.2f\n", adam[0] * 1e3, o.threads,
+              adam[1] * 1e3, adam[0] / adam[1]);
+  std::printf("gradient zeroing:   1 thread %8.1f ms   %d threads %8.1f ms   x%.2f\n", zero[0] * 1e3, o.threads,
+              zero[1] * 1e3, zero[0] / zero[1]);
+  w = {}; g = {}; m = {}; v = {};
+  double init[2];
+  for (int t = 0; t < 2; ++t) {
+    std::vector<double> times;
+    for (int r = 0; r < std::max(3, o.repeats / 2); ++r) {
+      ImplicitSequenceModel model(config_for("pooling", counts[t], false));
+      times.push_back(seconds_of([&] { model.initialize(static_cast<std::int32_t>(o.adam_items)); }));
+    }
+    init[t] = median(times);
+  }
+  std::printf("initialize (pooling): 1 thread %6.0f ms   %d threads %8.0f ms   x%.2f\n", init[0] * 1e3, o.threads,
+              init[1] * 1e3, init[0] / init[1]);
+}
+
+// Random (B, L) windows of items in [1, V) and uniform negatives, like fit's.
+void random_batch(Rng& rng, std::int64_t V, std::vector<std::int32_t>& seq, std::vector<std::int32_t>& neg) {
+  for (auto& x : seq) x = static_cast<std::int32_t>(1 + rng.uniform_int(V - 1));
+  for (auto& x : neg) x = static_cast<std::int32_t>(rng.uniform_int(V));
+}
+
+void bench_train(const Options& o) {
+  const std::int64_t B = 256, L = 50;
+  std::printf("== train_step, B %lld, length %lld, bpr, %d threads (median of %d steps after 2) ==\n",
+              static_cast<long long>(B), static_cast<long long>(L), o.threads, o.steps);
+  std::printf("%-10s %10s %12s %12s %10s\n", "model", "items", "dense ms", "sparse ms", "sparse/dense");
+  for (const std::string& rep : o.representations)
+    for (std::int64_t V : o.items) {
+      double ms[2];
+      for (int sparse = 0; sparse < 2; ++sparse) {
+        ImplicitSequenceModel model(config_for(rep, o.threads, sparse != 0));
+        model.initialize(static_cast<std::int32_t>(V));
+        Rng rng(7);
+        std::vector<std::int32_t> seq(B * L), neg(B * L);
+        std::vector<double> times;
+        for (int s = 0; s < o.steps + 2; ++s) {
+          random_batch(rng, V, seq, neg);
+          const Tensor st = Tensor::borrow(seq.data(), Shape{B, L}, DType::i32);
+          const Tensor nt = Tensor::borrow(neg.data(), Shape{B, L}, DType::i32);
+          const double t = seconds_of([&] { model.train_step(st, nt); });
+          if (s >= 2) times.push_back(t);
+        }
+        ms[sparse] = median(times) * 1e3;
+      }
+      std::printf("%-10s %10lld %12.2f %12.2f %10.2f\n", rep.c_str(), static_cast<long long>(V), ms[0], ms[1],
+                  ms[1] / ms[0]);
+      std::fflush(stdout);
+    }
+}
+
+void bench_serve(const Options& o) {
+  std::printf("== serving, %d threads (median of %d rounds) ==\n", o.threads, o.repeats);
+  std::printf("%-10s %10s %14s %14s %8s\n", "model", "items", "unfused 1t ms", "recommend ms", "x");
+  for (const std::string& rep : o.representations)
+    for (std::int64_t V : o.serve_items) {
+      ImplicitSequenceModel model(config_for(rep, o.threads, false));
+      model.initialize(static_cast<std::int32_t>(V));
+      Rng rng(3);
+      std::vector<std::int32_t> history(199);
+      for (auto& x : history) x = static_cast<std::int32_t>(1 + rng.uniform_int(V - 1));
+      const int calls = V >= 1'000'000 ? 20 : V >= 100'000 ? 200 : 2000;
+      std::vector<float> scores(static_cast<std::size_t>(V));
+      std::vector<unsigned char> seen(static_cast<std::size_t>(V), 0);
+      std::vector<backend::ScoredItem> top(10);
+      std::vector<Recommendation> recs(10);
+      auto unfused = [&] {
+        model.score_batch(history.data(), 1, 199, scores.data());
+        seen[0] = 1;
+        backend::get(Device::cpu).top_k(scores.data(), V, seen.data(), 10, top.data());
+      };
+      auto fused = [&] { model.recommend_into(history, 10, false, recs); };
+      unfused();
+      fused();
+      double base, ours;
+      {
+        std::vector<double> a, b;
+        for (int r = 0; r < o.repeats; ++r) {
+          set_threads(1);
+          a.push_back(seconds_of([&] { for (int i = 0; i < calls; ++i) unfused(); }) / calls);
+          set_threads(o.threads);
+          b.push_back(seconds_of([&] { for (int i = 0; i < calls; ++i) fused(); }) / calls);
+        }
+        base = median(a);
+        ours = median(b);
+      }
+      // The two paths must agree.
+      for (int i = 0; i < 10; ++i)
+        LL_CHECK(top[static_cast<std::size_t>(i)].item == recs[static_cast<std::size_t>(i)].item,
+                 "scale-bench: fused and unfused recommend disagree at rank ", i);
+      std::printf("%-10s %10lld %14.3f %14.3f %8.2f\n", rep.c_str(), static_cast<long long>(V), base * 1e3,
+                  ours * 1e3, base / ours);
+      std::fflush(stdout);
+    }
+  // A batch of 64 over the largest catalogue against cblas_sgemm alone at that shape.
+  const std::int64_t V = o.serve_items.back(), D = 32, R = 64, L = 50;
+  ImplicitSequenceModel model(config_for("pooling", o.threads, false));
+  model.initialize(static_cast<std::int32_t>(V));
+  Rng rng(5);
+  std::vector<std::int32_t> seqs(R * L);
+  for (auto& x : seqs) x = static_cast<std::int32_t>(1 + rng.uniform_int(V - 1));
+  std::vector<Recommendation> out(R * 10);
+  std::vector<std::size_t> counts(R);
+  const Parameter& E = model.parameter("item_embeddings.weight");
+  std::vector<float> states(R * D), C(R * V);
+  for (auto& x : states) x = static_cast<float>(rng.uniform() - 0.5);
+  auto sgemm = [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, static_cast<blasint>(V), D, 1.0f, states.data(), D,
+                E.value.f32(), D, 0.0f, C.data(), static_cast<blasint>(V));
+  };
+  auto batch = [&] { model.recommend_batch(seqs.data(), R, L, 10, true, out.data(), counts.data()); };
+  set_threads(o.threads);  // also puts OpenBLAS in single-threaded mode; the baseline sets its own
+  batch();
+  std::vector<double> a, b;
+  for (int r = 0; r < o.repeats; ++r) {
+    openblas_set_num_threads(o.threads);
+    sgemm();
+    a.push_back(seconds_of(sgemm));
+    openblas_set_num_threads(1);
+    b.push_back(seconds_of(batch));
+  }
+  const double flops = 2.0 * R * V * D;
+  std::printf("batch of %lld over %lld items: sgemm alone (%d threads) %.2f ms = %.1f GFLOP/s; recommend_batch "
+              "(k 10, exclude seen) %.2f ms = %.1f GFLOP/s = %.0f%% of sgemm\n",
+              static_cast<long long>(R), static_cast<long long>(V), o.threads, median(a) * 1e3,
+              flops / median(a) * 1e-9, median(b) * 1e3, flops / median(b) * 1e-9, 100.0 * median(a) / median(b));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      auto value = [&]() -> std::string {
+        LL_CHECK(i + 1 < argc, "limelight-scale-bench: ", a, " needs a value");
+        return argv[++i];
+      };
+      if (a == "--items") o.items = parse_list(value());
+      else if (a == "--serve-items") o.serve_items = parse_list(value());
+      else if (a == "--adam-items") o.adam_items = std::stoll(value());
+      else if (a == "--threads") o.threads = std::stoi(value());
+      else if (a == "--repeats") o.repeats = std::stoi(value());
+      else if (a == "--steps") o.steps = std::stoi(value());
+      else if (a == "--sections") o.sections = value();
+      else if (a == "--representations") o.representations = parse_names(value());
+      else {
+        std::printf("usage: limelight-scale-bench [--sections adam,train,serve] [--items LIST] [--serve-items LIST]\n"
+                    "  [--adam-items N] [--threads N] [--repeats N] [--steps N] [--representations LIST]\n");
+        return a == "--help" ? 0 : 2;
+      }
+    }
+    if (o.sections.find("adam") != std::string::npos) bench_adam(o);
+    if (o.sections.find("train") != std::string::npos) bench_train(o);
+    if (o.sections.find("serve") != std::string::npos) bench_serve(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

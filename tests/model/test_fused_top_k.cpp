@@ -1,0 +1,106 @@
+// The fused catalogue top-k (recommend, recommend_batch) against the scores
+// of predict ranked by a full sort: the same items and the same float scores,
+// for each representation, with and without seen items excluded, at a
+// catalogue large enough to be split into blocks across threads, and for
+// thread counts 1, 2 and 3 (the split must not change the answer).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "backend/backend.hpp"
+#include "limelight/model.hpp"
+#include "limelight/random.hpp"
+
+using namespace limelight;
+
+namespace {
+
+// Scores ranked by (higher score, lower id), skipping padding and, with
+// exclude_seen, the sequence's items.
+std::vector<Recommendation> ranked(const std::vector<float>& scores, const std::vector<std::int32_t>& seq, int k,
+                                   bool exclude_seen) {
+  std::vector<std::int32_t> ids(scores.size());
+  std::iota(ids.begin(), ids.end(), 0);
+  std::sort(ids.begin(), ids.end(), [&](std::int32_t a, std::int32_t b) {
+    return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
+  });
+  std::vector<Recommendation> out;
+  for (std::int32_t id : ids) {
+    if (id == 0 || (exclude_seen && std::find(seq.begin(), seq.end(), id) != seq.end())) continue;
+    out.push_back({id, scores[static_cast<std::size_t>(id)]});
+    if (static_cast<int>(out.size()) == k) break;
+  }
+  return out;
+}
+
+int mismatches(const std::vector<Recommendation>& want, const Recommendation* got, std::size_t count) {
+  if (count != want.size()) return 1000;
+  int bad = 0;
+  for (std::size_t i = 0; i < count; ++i)
+    bad += want[i].item != got[i].item || std::memcmp(&want[i].score, &got[i].score, sizeof(float)) != 0;
+  return bad;
+}
+
+}  // namespace
+
+TEST_CASE("fused top-k: recommend and recommend_batch match predict ranked by a full sort") {
+  const std::int32_t V = 40009;  // 78 blocks of 512 and a partial one; one row of D 16 is split across threads
+  const int k = 17;
+  for (const std::string rep : {"pooling", "cnn", "lstm", "mixture"}) {
+    ModelConfig c;
+    c.representation = rep;
+    c.embedding_dim = 16;
+    c.num_mixtures = 3;
+    c.seed = 11;
+    ImplicitSequenceModel model(c);
+    model.initialize(V);
+    Rng rng(5);
+    const std::int64_t rows = 6, length = 9;
+    std::vector<std::int32_t> seqs(rows * length);
+    for (auto& x : seqs) x = static_cast<std::int32_t>(rng.uniform_int(V));  // padding included
+    for (int threads : {1, 2, 3}) {
+      backend::get(Device::cpu).set_threads(threads);
+      for (bool exclude : {false, true}) {
+        std::vector<Recommendation> batch(static_cast<std::size_t>(rows * k));
+        std::vector<std::size_t> counts(static_cast<std::size_t>(rows));
+        model.recommend_batch(seqs.data(), rows, length, k, exclude, batch.data(), counts.data());
+        // A batch's scores are score_batch's (its GEMM may round unlike one row's GEMV).
+        std::vector<float> all(static_cast<std::size_t>(rows * V));
+        model.score_batch(seqs.data(), rows, length, all.data());
+        for (std::int64_t r = 0; r < rows; ++r) {
+          const std::vector<std::int32_t> seq(seqs.begin() + r * length, seqs.begin() + (r + 1) * length);
+          const std::vector<float> row_scores(all.begin() + r * V, all.begin() + (r + 1) * V);
+          const std::vector<Recommendation> want = ranked(model.predict(seq), seq, k, exclude);
+          const std::vector<Recommendation> one = model.recommend(seq, k, exclude);
+          CAPTURE(rep);
+          CAPTURE(threads);
+          CAPTURE(exclude);
+          CAPTURE(r);
+          CHECK(mismatches(want, one.data(), one.size()) == 0);
+          CHECK(mismatches(ranked(row_scores, seq, k, exclude), batch.data() + r * k,
+                           counts[static_cast<std::size_t>(r)]) == 0);
+        }
+      }
+    }
+    backend::get(Device::cpu).set_threads(0);
+  }
+}
+
+TEST_CASE("fused top-k: k beyond the catalogue returns every recommendable item") {
+  ModelConfig c;
+  c.representation = "pooling";
+  c.embedding_dim = 4;
+  ImplicitSequenceModel model(c);
+  model.initialize(6);
+  const std::vector<std::int32_t> seq{0, 2, 3};
+  CHECK(model.recommend(seq, 50, true).size() == 3);  // items 1, 4, 5
+  std::vector<Recommendation> out(50);
+  std::size_t count = 0;
+  model.recommend_batch(seq.data(), 1, 3, 50, false, out.data(), &count);
+  CHECK(count == 5);
+  CHECK(mismatches(ranked(model.predict(seq), seq, 50, false), out.data(), count) == 0);
+}
