@@ -2,8 +2,9 @@
 // each representation, catalogue scoring and top-k from a session's state,
 // and the session byte format. The step math is written here on raw arrays
 // (one event is a handful of small matrix-vector products, where a BLAS call
-// costs more than it computes); scoring the catalogue uses the same GEMV/GEMM
-// calls as the model's predict.
+// costs more than it computes), and so is scoring, on a copy of the item
+// embeddings blocked for it (see block_dots): sgemv on the row-major table,
+// and sgemm's packing for the mixture, took several times longer.
 //
 // Session::floats_ layouts (D = embedding_dim, N = max_events, M = mixtures):
 //   pooling   unbounded [sum D | count D | state D]; bounded [count D | state D], sums_ = window sums (double)
@@ -21,7 +22,6 @@
 #include <cstring>
 #include <string>
 
-#include "backend/cpu.hpp"
 #include "backend/cpu_math.hpp"
 #include "limelight/error.hpp"
 
@@ -145,7 +145,7 @@ LL_SIMD_CLONES void mixture_mix(const float* __restrict dots, std::int64_t V, st
     }
     for (std::int64_t m = 0; m < M; ++m) {
       const float* __restrict att = dots + (M + m) * V + v0;
-      for (std::int64_t i = 0; i < n; ++i) mx[i] = std::max(mx[i], att[i]);
+      for (std::int64_t i = 0; i < n; ++i) mx[i] = att[i] > mx[i] ? att[i] : mx[i];  // a blend, not std::max's branch
     }
     for (std::int64_t m = 0; m < M; ++m) {
       const float* __restrict att = dots + (M + m) * V + v0;
@@ -158,6 +158,71 @@ LL_SIMD_CLONES void mixture_mix(const float* __restrict dots, std::int64_t V, st
     }
     for (std::int64_t i = 0; i < n; ++i) out[v0 + i] = s[i] / z[i] + bias[v0 + i];
   }
+}
+
+// Scoring reads the item embeddings blocked by 16 items, component-major
+// inside a block (blocked[(b * D + d) * 16 + i] = E[16 b + i, d]), so that
+// every product runs along 16 contiguous items with one state value
+// broadcast: the R state vectors' dot products with a whole block stay in
+// registers. out[r * stride + v] = sum_d reps[r, d] E[v, d] (+ bias[v] when
+// bias is given, R = 1).
+constexpr std::int64_t kBlock = 16;
+
+// 16 floats as one value: GCC and Clang vector extensions, one register under
+// AVX-512 and four under SSE. (Written as plain loops, GCC vectorised along
+// the wrong axis, with permutes, and ran 5x slower.)
+typedef float Lanes __attribute__((vector_size(kBlock * sizeof(float))));
+
+// The first v' >= v, in steps of 16, whose block of 16 scores holds one
+// above `worst`, or the last start at or before `end - 16` (the caller
+// finishes the tail one by one). The heap's threshold only rises, so blocks
+// skipped here could never enter it.
+LL_SIMD_CLONES std::int64_t skip_blocks(const float* __restrict scores, std::int64_t v, std::int64_t end,
+                                        float worst) {
+  for (; v + kBlock <= end; v += kBlock) {
+    int any = 0;
+    for (std::int64_t i = 0; i < kBlock; ++i) any |= scores[v + i] > worst ? 1 : 0;
+    if (any) return v;
+  }
+  return v;
+}
+
+// G blocks at a time give R * G independent accumulators: enough to hide
+// the latency of the multiply-adds when R is small.
+template <int FixedR, int G>
+LL_SIMD_CLONES void block_dots(const float* __restrict blocked, std::int64_t blocks, std::int64_t D,
+                               const float* __restrict reps, std::int64_t runtime_r, const float* __restrict bias,
+                               float* __restrict out, std::int64_t stride) {
+  const std::int64_t R = FixedR > 0 ? FixedR : runtime_r;
+  constexpr std::int64_t kMaxR = FixedR > 0 ? FixedR : 128;
+  Lanes acc[kMaxR][G];
+  std::int64_t b = 0;
+  auto run = [&](auto groups) {
+    constexpr std::int64_t n = decltype(groups)::value;
+    for (std::int64_t r = 0; r < R; ++r)
+      for (std::int64_t g = 0; g < n; ++g) acc[r][g] = Lanes{};
+    const float* __restrict e = blocked + b * D * kBlock;
+    for (std::int64_t d = 0; d < D; ++d) {
+      Lanes row[n];
+      for (std::int64_t g = 0; g < n; ++g) std::memcpy(&row[g], e + (g * D + d) * kBlock, sizeof(Lanes));
+      for (std::int64_t r = 0; r < R; ++r) {
+        const float w = reps[r * D + d];
+        for (std::int64_t g = 0; g < n; ++g) acc[r][g] += w * row[g];
+      }
+    }
+    for (std::int64_t r = 0; r < R; ++r)
+      for (std::int64_t g = 0; g < n; ++g) {
+        if (bias != nullptr) {
+          Lanes bv;
+          std::memcpy(&bv, bias + (b + g) * kBlock, sizeof bv);
+          acc[r][g] += bv;
+        }
+        std::memcpy(out + r * stride + (b + g) * kBlock, &acc[r][g], sizeof(Lanes));
+      }
+    b += n;
+  };
+  while (b + G <= blocks) run(std::integral_constant<std::int64_t, G>{});
+  while (b < blocks) run(std::integral_constant<std::int64_t, 1>{});
 }
 
 // Per-thread buffers that only grow: scoring and step scratch.
@@ -222,6 +287,9 @@ struct SessionPlan {
   std::int64_t V = 0, D = 0, M = 0, W = 0;
   const float* E = nullptr;
   const float* bias = nullptr;
+  std::int64_t padded_v = 0;        // V rounded up to whole blocks of 16
+  std::vector<float> blocked_E;     // E laid out for scoring (see block_dots)
+  std::vector<float> padded_bias;   // bias, zero past V
   std::int64_t trained_steps = 0;
   std::uint64_t fingerprint = 0;
   // lstm, mixture: W_ih^T and W_hh^T (D, 4D), b_ih + b_hh, the state after the zero step.
@@ -460,17 +528,20 @@ struct SessionPlan {
   }
 
   // ---- scoring ----
+  // Scores of ids 0..padded_v-1 into out (padded_v floats; past V they are junk).
   void score_all(const Session& s, float* out) const {
     const float* u = s.floats_.data() + state_offset(s.max_events_);
+    const std::int64_t blocks = padded_v / kBlock;
     if (rep != Rep::mixture) {
-      // The same GEMV as the model's predict.
-      std::memcpy(out, bias, sizeof(float) * static_cast<std::size_t>(V));
-      cpu::gemv(false, V, D, 1.0f, E, D, u, 1.0f, out);
+      block_dots<1, 8>(blocked_E.data(), blocks, D, u, 1, padded_bias.data(), out, padded_v);
       return;
     }
-    float* dots = work_buffer(static_cast<std::size_t>(2 * M * V));
-    cpu::gemm(false, true, 2 * M, V, D, 1.0f, u, D, E, D, 0.0f, dots, V);
-    mixture_mix(dots, V, M, bias, 0, V, out);
+    float* dots = work_buffer(static_cast<std::size_t>(2 * M * padded_v));
+    if (2 * M == 8)
+      block_dots<8, 1>(blocked_E.data(), blocks, D, u, 8, nullptr, dots, padded_v);
+    else
+      block_dots<0, 1>(blocked_E.data(), blocks, D, u, 2 * M, nullptr, dots, padded_v);
+    mixture_mix(dots, padded_v, M, padded_bias.data(), 0, padded_v, out);
   }
 
   std::size_t top_k(const Session& s, const float* scores, int k, bool exclude_seen, Recommendation* out) const {
@@ -493,21 +564,12 @@ struct SessionPlan {
       }
     };
     // Once the heap is full, most blocks of 16 hold no score above its worst
-    // (an equal score cannot win: earlier ids are lower); that test vectorises.
-    constexpr std::int32_t B = 16;
-    std::int32_t v = 1;  // the padding id is never recommended
+    // (an equal score cannot win: earlier ids are lower), and are skipped.
+    std::int64_t v = 1;  // the padding id is never recommended
     while (v < V) {
-      const std::int32_t end = static_cast<std::int32_t>(std::min<std::int64_t>(V, v + B));
-      if (n == cap && end - v == B) {
-        const float worst = out[0].score;
-        bool any = false;
-        for (std::int32_t i = 0; i < B; ++i) any |= scores[v + i] > worst;
-        if (!any) {
-          v = end;
-          continue;
-        }
-      }
-      for (; v < end; ++v) offer(v);
+      if (n == cap) v = skip_blocks(scores, v, V, out[0].score);
+      const std::int64_t end = std::min<std::int64_t>(V, v + kBlock);
+      for (; v < end; ++v) offer(static_cast<std::int32_t>(v));
     }
     std::sort_heap(out, out + n, better);
     return n;
@@ -603,13 +665,15 @@ void Session::scores_into(std::span<float> out) const {
   const SessionPlan& plan = plan_of(plan_);
   LL_CHECK(out.size() >= static_cast<std::size_t>(plan.V), "Session::scores_into: room for ", out.size(),
            " scores, the catalogue has ", plan.V);
-  plan.score_all(*this, out.data());
+  float* scores = detail::score_buffer(static_cast<std::size_t>(plan.padded_v));
+  plan.score_all(*this, scores);
+  std::memcpy(out.data(), scores, sizeof(float) * static_cast<std::size_t>(plan.V));
 }
 
 std::vector<float> Session::scores() const {
   const SessionPlan& plan = plan_of(plan_);
   std::vector<float> out(static_cast<std::size_t>(plan.V));
-  plan.score_all(*this, out.data());
+  scores_into(out);
   return out;
 }
 
@@ -626,7 +690,7 @@ std::size_t Session::recommend_into(int k, bool exclude_seen, std::span<Recommen
   LL_CHECK(k >= 1, "Session::recommend: k must be >= 1, got ", k);
   LL_CHECK(out.size() >= static_cast<std::size_t>(std::min<std::int64_t>(k, plan.V)), "Session::recommend: room for ",
            out.size(), " results, k is ", k);
-  float* scores = detail::score_buffer(static_cast<std::size_t>(plan.V));
+  float* scores = detail::score_buffer(static_cast<std::size_t>(plan.padded_v));
   plan.score_all(*this, scores);
   return plan.top_k(*this, scores, k, exclude_seen, out.data());
 }
@@ -680,6 +744,14 @@ SessionModel::SessionModel(const ImplicitSequenceModel& model) : plan_(std::make
   const std::int64_t V = p.V, D = p.D, G = 4 * D;
   p.E = find_parameter(params, "item_embeddings.weight", {V, D}, r.c_str()).value.f32();
   p.bias = find_parameter(params, "item_biases.weight", {V, 1}, r.c_str()).value.f32();
+  p.padded_v = (V + detail::kBlock - 1) / detail::kBlock * detail::kBlock;
+  p.blocked_E.assign(static_cast<std::size_t>(p.padded_v * D), 0.0f);
+  for (std::int64_t v = 0; v < V; ++v)
+    for (std::int64_t d = 0; d < D; ++d)
+      p.blocked_E[static_cast<std::size_t>(((v / detail::kBlock) * D + d) * detail::kBlock + v % detail::kBlock)] =
+          p.E[v * D + d];
+  p.padded_bias.assign(static_cast<std::size_t>(p.padded_v), 0.0f);
+  std::copy(p.bias, p.bias + V, p.padded_bias.begin());
 
   detail::Hasher h;
   h.bytes(r.data(), r.size());
