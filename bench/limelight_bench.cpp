@@ -336,8 +336,8 @@ std::string run_stream_configuration(const Options& o, const std::string& repres
   const StreamTimes t = time_stream(model, history, next, o);
   std::ostringstream j;
   j << "{\"tool\":\"limelight\",\"mode\":\"stream\",\"representation\":\"" << representation
-    << "\",\"num_items\":" << items << ",\"embedding_dim\":" << o.embedding_dim << ",\"threads\":" << o.threads
-    << ",\"history_events\":" << history.size() + 1 << "," << stream_json(t) << "}";
+    << "\",\"num_items\":" << items << ",\"embedding_dim\":" << o.embedding_dim
+    << ",\"threads\":" << (o.threads > 0 ? o.threads : 1) << ",\"history_events\":" << history.size() + 1 << "," << stream_json(t) << "}";
   return j.str();
 }
 
