@@ -22,7 +22,7 @@
 #include <cstring>
 #include <string>
 
-#include "backend/cpu_math.hpp"
+#include "backend/cpu/cpu_math.hpp"
 #include "limelight/error.hpp"
 
 static_assert(std::endian::native == std::endian::little, "the session format is written little-endian");
@@ -60,7 +60,7 @@ class Hasher {
       word(w);
     }
     std::uint64_t tail = 0;
-    std::memcpy(&tail, p + i, n - i);
+    if (n > i) std::memcpy(&tail, p + i, n - i);
     word(tail ^ (static_cast<std::uint64_t>(n - i) << 56));
   }
   void u64(std::uint64_t v) { word(v); }
@@ -912,12 +912,13 @@ Session SessionModel::restore(std::span<const std::uint8_t> bytes) const {
            "Session::restore: the session's layout does not fit this model (corrupted)");
   Session s = start(SessionOptions{max_events});
   s.events_ = events;
-  std::memcpy(s.floats_.data(), bytes.data() + at, 4 * n_floats);
-  at += 4 * n_floats;
-  std::memcpy(s.sums_.data(), bytes.data() + at, 8 * n_sums);
-  at += 8 * n_sums;
-  std::memcpy(s.window_.data(), bytes.data() + at, 4 * n_window);
-  at += 4 * n_window;
+  auto read_array = [&](void* to, std::size_t n) {
+    if (n > 0) std::memcpy(to, bytes.data() + at, n);  // an empty vector's data() may be null
+    at += n;
+  };
+  read_array(s.floats_.data(), 4 * n_floats);
+  read_array(s.sums_.data(), 8 * n_sums);
+  read_array(s.window_.data(), 4 * n_window);
   auto check_item = [&](std::int32_t item) {
     LL_CHECK(item >= 0 && item < p.V, "Session::restore: item id ", item, " is outside the model's catalogue [0, ",
              p.V, ") (corrupted)");

@@ -42,7 +42,7 @@ TEST_CASE("recommend --stream answers each event with the session's top k, as re
   std::vector<std::pair<std::string, std::int32_t>> events;
   std::string input;
   for (int i = 0; i < 400; ++i) {
-    const std::string session = "user" + std::to_string(rng() % 7);
+    const std::string session = std::string("user").append(std::to_string(rng() % 7));
     const auto item = static_cast<std::int32_t>(1 + rng() % 49);
     events.emplace_back(session, item);
     input += session + (i % 2 ? "\t" : " ") + std::to_string(item) + "\n";
@@ -81,7 +81,7 @@ TEST_CASE("recommend --stream answers each event with the session's top k, as re
   REQUIRE(lines.size() == 3);
   CHECK(lines[2].rfind("a ", 0) == 0);
   const auto best = loaded.model.recommend(std::vector<std::int32_t>{4, 6}, 3);
-  CHECK(lines[2].find(" " + std::to_string(best[0].item) + ":") != std::string::npos);
+  CHECK(lines[2].find(std::string(" ").append(std::to_string(best[0].item)).append(":")) != std::string::npos);
   CHECK(text.err.find("3 lines, 3 answered, 0 errors; sessions: 2 started, 0 evicted, 2 in memory") !=
         std::string::npos);
 }
@@ -119,7 +119,7 @@ TEST_CASE("recommend --stream answers a bad line with an error naming it and goe
     CAPTURE(bad_lines[i]);
     CHECK(e.at("line").as_int() == bad_lines[i]);
     const std::string message = e.at("error").as_string();
-    CHECK(message.find("line " + std::to_string(bad_lines[i]) + ": ") == 0);
+    CHECK(message.find(std::string("line ").append(std::to_string(bad_lines[i])).append(": ")) == 0);
     CHECK(message.find(reasons[i]) != std::string::npos);
   }
   // The bad lines changed no session: a's history is 3 then 7.
