@@ -6,6 +6,10 @@
 // steps of history, and records the peak resident memory. Each configuration
 // runs in a fresh child process (this program re-executed) so that its peak
 // memory is its own. Prints a table, or with --json one object per line.
+// Every configuration also times streaming sessions (include/limelight/
+// session.hpp): one new event's state update plus top-10 against a full
+// recommend on the same 200-event history. --stream instead sweeps catalogue
+// sizes (1.7K, 100K, 1M items) on freshly initialised models, one thread.
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -30,6 +34,8 @@
 #include "limelight/error.hpp"
 #include "limelight/evaluation.hpp"
 #include "limelight/model.hpp"
+#include "limelight/random.hpp"
+#include "limelight/session.hpp"
 
 #ifndef LIMELIGHT_SOURCE_ROOT
 #define LIMELIGHT_SOURCE_ROOT "."
@@ -64,6 +70,8 @@ struct Options {
   std::uint64_t seed = 42;
   std::string export_dir;
   std::string child;  // "dataset:representation:loss" in a child process
+  bool stream = false;
+  std::vector<long> stream_items{1683, 100000, 1000000};
   bool help = false;
 };
 
@@ -82,6 +90,10 @@ const char* const kUsage =
     "  --learning-rate X       Adam learning rate (default 0.01)\n"
     "  --seed N                model seed (default 42)\n"
     "  --export-sequences DIR  write each dataset's train/test sequences for compare_pytorch.py\n"
+    "  --stream                only the streaming-session sweep: event-to-top-10 latency per\n"
+    "                          representation and catalogue size on initialised models (one\n"
+    "                          thread unless --threads), against a full recommend\n"
+    "  --stream-items LIST     catalogue sizes of the sweep (default 1683,100000,1000000)\n"
     "  --json                  one JSON object per configuration per line instead of a table\n";
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -144,6 +156,12 @@ Options parse_options(int argc, char** argv) {
       o.export_dir = value();
     } else if (a == "--json") {
       o.json = true;
+    } else if (a == "--stream") {
+      o.stream = true;
+    } else if (a == "--stream-items") {
+      o.stream_items.clear();
+      for (const std::string& n : split_list(value())) o.stream_items.push_back(parse_int(a, n, 2, 1L << 28));
+      LL_CHECK(!o.stream_items.empty(), "limelight-bench: --stream-items needs at least one size");
     } else if (a == "--child") {
       o.child = value();
     } else if (a == "--help" || a == "-h") {
@@ -226,13 +244,66 @@ std::string json_number(double v) {
   return buf;
 }
 
-// One configuration, in the child process: the result as one JSON line.
-std::string run_configuration(const Options& o, const std::string& dataset_name, const std::string& representation,
-                              const std::string& loss) {
-  const auto load_start = Clock::now();
-  Dataset data = load_dataset(dataset_name, o);
-  const double load_s = std::chrono::duration<double>(Clock::now() - load_start).count();
+// Streaming: a session that has seen `history` takes one more event and
+// answers its top 10, against the model's recommend on the same history plus
+// that event. Each timed call starts from a copy of the same session (the copy
+// is not timed), so both sides always see 200 events. Microseconds.
+struct StreamTimes {
+  std::vector<double> update_us, score_us, event_us, full_us;
+};
 
+StreamTimes time_stream(const limelight::ImplicitSequenceModel& model, const std::vector<std::int32_t>& history,
+                        const std::vector<std::int32_t>& next_items, const Options& o) {
+  const limelight::SessionModel serving(model);
+  const limelight::Session start = serving.start(history);
+  limelight::Session s = start;
+  std::vector<std::int32_t> full(history);
+  full.push_back(0);
+  limelight::Recommendation top[10];
+  volatile float sink = 0;
+  StreamTimes t;
+  const auto begin = Clock::now();
+  const int warmup = 50;
+  for (int i = 0; i < warmup + o.repetitions; ++i) {
+    const std::int32_t item = next_items[static_cast<std::size_t>(i) % next_items.size()];
+    s = start;
+    const auto t0 = Clock::now();
+    s.push(item);
+    const auto t1 = Clock::now();
+    s.recommend_into(10, false, top);
+    const auto t2 = Clock::now();
+    sink = sink + top[0].score;
+    full.back() = item;
+    const auto t3 = Clock::now();
+    model.recommend_into(full, 10, false, top);
+    const auto t4 = Clock::now();
+    sink = sink + top[0].score;
+    if (i < warmup) continue;
+    auto us = [](auto a, auto b) { return std::chrono::duration<double, std::micro>(b - a).count(); };
+    t.update_us.push_back(us(t0, t1));
+    t.score_us.push_back(us(t1, t2));
+    t.event_us.push_back(us(t0, t2));
+    t.full_us.push_back(us(t3, t4));
+    if (i - warmup >= 99 && std::chrono::duration<double>(t4 - begin).count() > 2 * o.latency_budget_s) break;
+  }
+  return t;
+}
+
+std::string stream_json(const StreamTimes& t) {
+  std::ostringstream j;
+  j << "\"stream_events\":" << t.event_us.size()
+    << ",\"stream_event_p50_us\":" << json_number(percentile(t.event_us, 0.5))
+    << ",\"stream_event_p99_us\":" << json_number(percentile(t.event_us, 0.99))
+    << ",\"stream_update_p50_us\":" << json_number(percentile(t.update_us, 0.5))
+    << ",\"stream_update_p99_us\":" << json_number(percentile(t.update_us, 0.99))
+    << ",\"stream_score_p50_us\":" << json_number(percentile(t.score_us, 0.5))
+    << ",\"stream_score_p99_us\":" << json_number(percentile(t.score_us, 0.99))
+    << ",\"full_recommend_p50_us\":" << json_number(percentile(t.full_us, 0.5))
+    << ",\"full_recommend_p99_us\":" << json_number(percentile(t.full_us, 0.99));
+  return j.str();
+}
+
+limelight::ModelConfig bench_config(const Options& o, const std::string& representation, const std::string& loss) {
   limelight::ModelConfig config;
   config.representation = representation;
   config.loss = loss;
@@ -250,7 +321,34 @@ std::string run_configuration(const Options& o, const std::string& dataset_name,
     config.cnn.residual = true;
   }
   config.num_mixtures = 4;
-  limelight::ImplicitSequenceModel model(config);
+  return config;
+}
+
+// The sweep's configuration, in the child process: an initialised (untrained)
+// model of `items` ids; latency does not depend on the weights' values.
+std::string run_stream_configuration(const Options& o, const std::string& representation, long items) {
+  limelight::ImplicitSequenceModel model(bench_config(o, representation, "bpr"));
+  model.initialize(static_cast<std::int32_t>(items));
+  limelight::Rng rng(o.seed);
+  std::vector<std::int32_t> history(kMaxLength - 1), next(4096);
+  for (std::int32_t& v : history) v = static_cast<std::int32_t>(1 + rng.uniform_int(items - 1));
+  for (std::int32_t& v : next) v = static_cast<std::int32_t>(1 + rng.uniform_int(items - 1));
+  const StreamTimes t = time_stream(model, history, next, o);
+  std::ostringstream j;
+  j << "{\"tool\":\"limelight\",\"mode\":\"stream\",\"representation\":\"" << representation
+    << "\",\"num_items\":" << items << ",\"embedding_dim\":" << o.embedding_dim
+    << ",\"threads\":" << (o.threads > 0 ? o.threads : 1) << ",\"history_events\":" << history.size() + 1 << "," << stream_json(t) << "}";
+  return j.str();
+}
+
+// One configuration, in the child process: the result as one JSON line.
+std::string run_configuration(const Options& o, const std::string& dataset_name, const std::string& representation,
+                              const std::string& loss) {
+  const auto load_start = Clock::now();
+  Dataset data = load_dataset(dataset_name, o);
+  const double load_s = std::chrono::duration<double>(Clock::now() - load_start).count();
+
+  limelight::ImplicitSequenceModel model(bench_config(o, representation, loss));
 
   std::vector<double> epoch_s;
   double last_loss = 0;
@@ -284,6 +382,11 @@ std::string run_configuration(const Options& o, const std::string& dataset_name,
   volatile float sink = 0;
   const std::vector<double> predict_ms = time_calls([&] { sink = sink + model.predict(history)[1]; }, o);
   const std::vector<double> recommend_ms = time_calls([&] { sink = sink + model.recommend(history, 10)[0].score; }, o);
+  // The events that follow come from the test users' windows.
+  std::vector<std::int32_t> next;
+  for (std::int32_t v : data.test.sequences)
+    if (v != 0) next.push_back(v);
+  const StreamTimes stream = time_stream(model, history, next, o);
 
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -307,7 +410,7 @@ std::string run_configuration(const Options& o, const std::string& dataset_name,
     << ",\"recommend_calls\":" << recommend_ms.size()
     << ",\"recommend_ms_median\":" << json_number(percentile(recommend_ms, 0.5))
     << ",\"recommend_ms_p99\":" << json_number(percentile(recommend_ms, 0.99))
-    << ",\"peak_rss_mib\":" << json_number(peak_mib) << "}";
+    << "," << stream_json(stream) << ",\"peak_rss_mib\":" << json_number(peak_mib) << "}";
   return j.str();
 }
 
@@ -385,6 +488,44 @@ void print_row(const std::string& line) {
               json_double(line, "recommend_ms_p99"), json_double(line, "peak_rss_mib"));
 }
 
+// --stream: one child per representation x catalogue size, one thread by
+// default (the serving figure: sessions scale by running one per thread).
+int run_stream_sweep(int argc, char** argv, const Options& o) {
+  const std::string threads = std::to_string(o.threads > 0 ? o.threads : 1);
+  setenv("OPENBLAS_NUM_THREADS", threads.c_str(), 1);
+  setenv("OMP_NUM_THREADS", threads.c_str(), 1);
+  if (!o.json) {
+    std::printf("limelight-bench --stream: embedding %d, threads %s, 200-event history, microseconds per event\n",
+                o.embedding_dim, threads.c_str());
+    std::printf("%-8s %8s %9s %9s %9s %9s %9s %9s %9s %7s\n", "model", "items", "event_med", "event_p99", "update",
+                "top10", "full_med", "full_p99", "", "x");
+    std::printf("%-8s %8s %9s %9s %9s %9s %9s %9s %9s %7s\n", "", "", "us", "us", "med us", "med us", "us", "us", "",
+                "(med)");
+    std::fflush(stdout);
+  }
+  int failures = 0;
+  for (long items : o.stream_items)
+    for (const std::string& r : o.representations) {
+      const std::string line = run_child(argc, argv, "stream:" + r + ":" + std::to_string(items));
+      if (line.empty()) {
+        ++failures;
+        std::fprintf(stderr, "limelight-bench: stream configuration %s/%ld failed\n", r.c_str(), items);
+        continue;
+      }
+      if (o.json) {
+        std::printf("%s\n", line.c_str());
+      } else {
+        const double event = json_double(line, "stream_event_p50_us"), full = json_double(line, "full_recommend_p50_us");
+        std::printf("%-8s %8ld %9.2f %9.2f %9.2f %9.2f %9.1f %9.1f %9s %7.1f\n", r.c_str(), items, event,
+                    json_double(line, "stream_event_p99_us"), json_double(line, "stream_update_p50_us"),
+                    json_double(line, "stream_score_p50_us"), full, json_double(line, "full_recommend_p99_us"), "",
+                    full / event);
+      }
+      std::fflush(stdout);
+    }
+  return failures == 0 ? 0 : 1;
+}
+
 int run(int argc, char** argv) {
   const Options o = parse_options(argc, argv);
   if (o.help) {
@@ -400,7 +541,10 @@ int run(int argc, char** argv) {
       return p;
     }();
     LL_CHECK(parts.size() == 3, "limelight-bench: bad --child '", o.child, "'");
-    std::printf("%s\n", run_configuration(o, parts[0], parts[1], parts[2]).c_str());
+    if (parts[0] == "stream")
+      std::printf("%s\n", run_stream_configuration(o, parts[1], std::stol(parts[2])).c_str());
+    else
+      std::printf("%s\n", run_configuration(o, parts[0], parts[1], parts[2]).c_str());
     return 0;
   }
   if (!o.export_dir.empty()) {
@@ -411,6 +555,7 @@ int run(int argc, char** argv) {
       export_sequences(data.test, o.export_dir + "/" + d + "_test.txt");
     }
   }
+  if (o.stream) return run_stream_sweep(argc, argv, o);
   // Children inherit the thread settings through the environment, so the
   // libraries' pools start at that size.
   if (o.threads > 0) {

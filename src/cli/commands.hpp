@@ -11,6 +11,7 @@ namespace limelight::cli {
 int run_fit(int argc, char** argv, int first);
 int run_evaluate(int argc, char** argv, int first);
 int run_recommend(int argc, char** argv, int first);
+int run_recommend_stream(int argc, char** argv, int first);  // recommend --stream
 int run_predict(int argc, char** argv, int first);
 int run_info(int argc, char** argv, int first);
 

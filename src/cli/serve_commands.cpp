@@ -172,6 +172,8 @@ std::string recommendation_line(const std::vector<Recommendation>& top, const La
 }  // namespace
 
 int run_recommend(int argc, char** argv, int first) {
+  for (int i = first; i < argc; ++i)  // session streaming: src/cli/stream_command.cpp
+    if (std::string(argv[i]) == "--stream") return run_recommend_stream(argc, argv, first);
   std::vector<OptionSpec> specs = {
       {"model", "FILE", "the model file (required)"},
       {"k", "N", "recommendations per sequence (default 10)"},
@@ -189,7 +191,8 @@ int run_recommend(int argc, char** argv, int first) {
                  "next items with their scores, best first, as 'id:score' pairs or, with --json, a JSON\n"
                  "object. A bad line is reported on standard error with its line number; --on-error\n"
                  "decides whether the run goes on. With --user, the user's latest history from the\n"
-                 "data is the one sequence.\n\noptions:\n"
+                 "data is the one sequence. With --stream, lines are 'SESSION_ID ITEM' events\n"
+                 "(limelight recommend --stream --help).\n\noptions:\n"
               << args.options_help();
     return 0;
   }

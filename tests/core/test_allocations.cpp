@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "limelight/model.hpp"
+#include "limelight/session.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define LL_COUNTING 0  // the sanitizer owns malloc
@@ -134,6 +135,46 @@ TEST_CASE("predict and recommend make no heap allocation after the first call") 
     }
     CHECK_MESSAGE(probe.count() == 0, probe.count(), " allocations in 20 predict + recommend calls");
   }
+}
+
+TEST_CASE("a session's push and recommend make no heap allocation after the first") {
+  if (!LL_COUNTING) {
+    MESSAGE("skipped: the sanitizer build owns malloc");
+    return;
+  }
+  for (const char* rep : {"pooling", "cnn", "lstm", "mixture"})
+    for (std::int64_t bound : {0, 3, 40}) {
+      const std::string name = rep;
+      CAPTURE(name);
+      CAPTURE(bound);
+      ImplicitSequenceModel m = make_model(rep, "bpr", false);
+      const SessionModel serving(m);
+      Session s = serving.start(SessionOptions{bound});
+      Recommendation top[10];
+      s.push(1);
+      s.recommend_into(10, true, top);
+      // An unbounded session's set of seen items grows with the distinct
+      // items: 7 of them fit its first capacity; a bounded one never grows.
+      const std::int32_t distinct = bound == 0 ? 7 : 299;
+      Probe probe;
+      for (int i = 0; i < 3000; ++i) {
+        s.push(1 + (i * 7919) % distinct);
+        if (i % 10 == 0) CHECK(s.recommend_into(10, true, top) == 10);
+      }
+      CHECK_MESSAGE(probe.count() == 0, probe.count(), " allocations in 3000 pushes and 300 recommends");
+    }
+}
+
+TEST_CASE("an unbounded session's seen set grows by doubling, not per event") {
+  if (!LL_COUNTING) return;
+  ImplicitSequenceModel m = make_model("lstm", "bpr", false);
+  const SessionModel serving(m);
+  Session s = serving.start();
+  s.push(1);
+  Probe probe;
+  for (std::int32_t item = 2; item < 300; ++item) s.push(item);  // 298 new distinct items
+  // 16 slots hold 8 items at load 1/2; 299 items need 1024 slots: 6 doublings.
+  CHECK(probe.count() == 6);
 }
 
 TEST_CASE("the probe sees allocations: a check that can fail") {
