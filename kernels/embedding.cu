@@ -150,14 +150,14 @@ Layout layout(std::int64_t n) {
 void gather_rows(const float* table, std::int64_t V, std::int64_t D, const std::int32_t* ids, std::int64_t n,
                  float* out, int* fault, cudaStream_t stream) {
   if (n == 0 || D == 0) return;
-  gather_rows_kernel<<<grid_for(n, threads / warp_size), threads, 0, stream>>>(table, V, D, ids, n, out, fault);
+  LL_LAUNCH(gather_rows_kernel, grid_for(n, threads / warp_size), threads, 0, stream)(table, V, D, ids, n, out, fault);
   LL_LAUNCH_CHECK("gather_rows");
 }
 
 void scatter_add_rows(const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids, std::int64_t n,
                       float* table_grad, int* fault, cudaStream_t stream) {
   if (n == 0 || D == 0) return;
-  scatter_add_rows_kernel<<<grid_for(n, threads / warp_size), threads, 0, stream>>>(grad, V, D, ids, n, table_grad,
+  LL_LAUNCH(scatter_add_rows_kernel, grid_for(n, threads / warp_size), threads, 0, stream)(grad, V, D, ids, n, table_grad,
                                                                                      fault);
   LL_LAUNCH_CHECK("scatter_add_rows");
 }
@@ -184,17 +184,17 @@ void sparse_rows_sorted(const float* grad, std::int64_t V, std::int64_t D, const
   std::size_t temp_bytes = l.total - l.temp;
 
   const unsigned grid = grid_for(n + 1, threads);
-  iota_kernel<<<grid, threads, 0, stream>>>(positions_in, n);
+  LL_LAUNCH(iota_kernel, grid, threads, 0, stream)(positions_in, n);
   LL_LAUNCH_CHECK("sparse_rows_sorted iota");
   CUDA_CHECK(cub::DeviceRadixSort::SortPairs(base + l.temp, temp_bytes, reinterpret_cast<const std::uint32_t*>(ids),
                                              keys, positions_in, positions, n, 0, 32, stream));
-  run_heads_kernel<<<grid, threads, 0, stream>>>(keys, n, V, flags, fault);
+  LL_LAUNCH(run_heads_kernel, grid, threads, 0, stream)(keys, n, V, flags, fault);
   LL_LAUNCH_CHECK("sparse_rows_sorted run_heads");
   temp_bytes = l.total - l.temp;
   CUDA_CHECK(cub::DeviceScan::ExclusiveSum(base + l.temp, temp_bytes, flags, run_index, n + 1, stream));
-  run_starts_kernel<<<grid, threads, 0, stream>>>(flags, run_index, n, starts);
+  LL_LAUNCH(run_starts_kernel, grid, threads, 0, stream)(flags, run_index, n, starts);
   LL_LAUNCH_CHECK("sparse_rows_sorted run_starts");
-  run_sums_kernel<<<grid_for(n, threads / warp_size), threads, 0, stream>>>(grad, D, keys, positions, n, starts,
+  LL_LAUNCH(run_sums_kernel, grid_for(n, threads / warp_size), threads, 0, stream)(grad, D, keys, positions, n, starts,
                                                                             run_index + n, rows, values, count);
   LL_LAUNCH_CHECK("sparse_rows_sorted run_sums");
 }

@@ -93,7 +93,7 @@ __global__ void select_kernel(ScoreSource score, CandidateSource cand, int k, fl
                               std::int32_t* __restrict__ out_ids, std::int64_t out_stride) {
   __shared__ float keys[chunk];
   __shared__ std::int32_t ids[chunk];
-  extern __shared__ float user[];
+  LL_DYNAMIC_SHARED(float, user);
   const std::int64_t row = blockIdx.y;
   const std::int64_t begin = static_cast<std::int64_t>(blockIdx.x) * chunk;
   if constexpr (kScore) {
@@ -165,7 +165,7 @@ Layout layout(std::int64_t B, std::int64_t V, int k) {
 
 void add_column_bias(float* scores, std::int64_t B, std::int64_t V, const float* bias, cudaStream_t stream) {
   if (B * V == 0) return;
-  add_column_bias_kernel<<<grid_for(B * V, 256), 256, 0, stream>>>(scores, B, V, bias);
+  LL_LAUNCH(add_column_bias_kernel, grid_for(B * V, 256), 256, 0, stream)(scores, B, V, bias);
   LL_LAUNCH_CHECK("add_column_bias");
 }
 
@@ -184,7 +184,7 @@ void score_top_k(const float* users, std::int64_t B, const float* table, const f
   if (exclude_ids && X > 0) {
     auto* bits = reinterpret_cast<std::uint32_t*>(base + l.bits);
     CUDA_CHECK(cudaMemsetAsync(bits, 0, static_cast<std::size_t>(B * score.words) * sizeof(std::uint32_t), stream));
-    exclude_bits_kernel<<<grid_for(B * X, 256), 256, 0, stream>>>(exclude_ids, B, X, V, score.words, bits, fault);
+    LL_LAUNCH(exclude_bits_kernel, grid_for(B * X, 256), 256, 0, stream)(exclude_ids, B, X, V, score.words, bits, fault);
     LL_LAUNCH_CHECK("score_top_k exclude_bits");
     score.exclude_bits = bits;
   }
@@ -206,16 +206,14 @@ void score_top_k(const float* users, std::int64_t B, const float* table, const f
   std::int64_t stride;
   target(chunks, s_out, i_out, stride);
   const std::size_t user_bytes = static_cast<std::size_t>(D) * sizeof(float);
-  select_kernel<true><<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(B)), select_threads, user_bytes,
-                        stream>>>(score, CandidateSource{}, k, s_out, i_out, stride);
+  LL_LAUNCH(select_kernel<true>, dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(B)), select_threads, user_bytes, stream)(score, CandidateSource{}, k, s_out, i_out, stride);
   LL_LAUNCH_CHECK("score_top_k score_select");
   while (chunks > 1) {
     const CandidateSource cand{s_out, i_out, chunks * k};
     p ^= 1;
     chunks = chunks_of(cand.length);
     target(chunks, s_out, i_out, stride);
-    select_kernel<false><<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(B)), select_threads, 0,
-                           stream>>>(ScoreSource{}, cand, k, s_out, i_out, stride);
+    LL_LAUNCH(select_kernel<false>, dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(B)), select_threads, 0, stream)(ScoreSource{}, cand, k, s_out, i_out, stride);
     LL_LAUNCH_CHECK("score_top_k merge");
   }
 }

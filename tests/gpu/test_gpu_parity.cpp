@@ -211,9 +211,11 @@ GPU_TEST_CASE("gpu parity: fused masked sequence losses, forward and backward") 
       Var loss = ops::sequence_loss(t, t.parameter(states), t.parameter(table), t.parameter(bias), targets, negatives,
                                     kind, M);
       t.backward(loss);
+      // The row-sparse reference scores with the same bias as the GPU side:
+      // hinge losses touch an entry only where the margin is violated.
       Tape ts;
-      ts.backward(ops::sequence_loss(ts, ts.constant(states.value), ts.parameter(sparse_table), Var{}, targets,
-                                     negatives, kind, M));
+      ts.backward(ops::sequence_loss(ts, ts.constant(states.value), ts.parameter(sparse_table),
+                                     ts.constant(bias.value), targets, negatives, kind, M));
 
       const LossShape s{B, L, S, W, D, M, N, V};
       const std::int64_t entries = (N + 1) * B * L;
