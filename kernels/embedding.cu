@@ -210,8 +210,8 @@ void gather_rows(const float* table, std::int64_t V, std::int64_t D, const std::
 void scatter_add_rows(const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids, std::int64_t n,
                       float* table_grad, int* fault, cudaStream_t stream) {
   if (n == 0 || D == 0) return;
-  LL_LAUNCH(scatter_add_rows_kernel, grid_for(n, threads / warp_size), threads, 0, stream)(grad, V, D, ids, n, table_grad,
-                                                                                     fault);
+  LL_LAUNCH(scatter_add_rows_kernel, grid_for(n, threads / warp_size), threads, 0, stream)(grad, V, D, ids, n,
+                                                                                         table_grad, fault);
   LL_LAUNCH_CHECK("scatter_add_rows");
 }
 

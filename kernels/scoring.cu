@@ -254,7 +254,8 @@ Plan plan(std::int64_t B, std::int64_t V, std::int64_t D, int target_blocks) {
   p.tile_users = tile_users_for(D);
   p.tiles = (B + p.tile_users - 1) / p.tile_users;
   const std::int64_t max_slices = std::max<std::int64_t>(1, V / (8 * round_items));
-  p.slices = std::clamp<std::int64_t>((target_blocks + p.tiles - 1) / p.tiles, 1, std::min<std::int64_t>(max_slices, 65535));
+  const std::int64_t wanted = (target_blocks + p.tiles - 1) / p.tiles;
+  p.slices = std::clamp<std::int64_t>(wanted, 1, std::min<std::int64_t>(max_slices, 65535));
   p.slice_items = (V + p.slices - 1) / p.slices;
   p.slice_items = (p.slice_items + round_items - 1) / round_items * round_items;
   p.slices = (V + p.slice_items - 1) / p.slice_items;

@@ -232,7 +232,9 @@ cudaError_t cudaDriverGetVersion(int* version) {
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize() { return has_device() ? cudaSuccess : cuda_emulator::record_error(cudaErrorNoDevice); }
+cudaError_t cudaDeviceSynchronize() {
+  return has_device() ? cudaSuccess : cuda_emulator::record_error(cudaErrorNoDevice);
+}
 
 cudaError_t cudaMalloc(void** pointer, std::size_t bytes) { return allocate(pointer, bytes, Memory::device); }
 cudaError_t cudaFree(void* pointer) { return release(pointer, Memory::device); }
@@ -342,7 +344,8 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
   if (!events.count(start) || !events.count(end) || (events[start] & cudaEventDisableTiming) ||
       (events[end] & cudaEventDisableTiming))
     return cuda_emulator::record_error(cudaErrorInvalidResourceHandle);
-  if (!recorded.count(start) || !recorded.count(end)) return cuda_emulator::record_error(cudaErrorInvalidResourceHandle);
+  if (!recorded.count(start) || !recorded.count(end))
+    return cuda_emulator::record_error(cudaErrorInvalidResourceHandle);
   *ms = std::chrono::duration<float, std::milli>(recorded[end] - recorded[start]).count();
   return cudaSuccess;
 }

@@ -20,7 +20,8 @@ Discovery discover() {
   if (status != cudaSuccess) {
     cudaGetLastError();  // clear it so later runtime calls do not report it again
     d.count = 0;
-    d.problem = std::string("cudaGetDeviceCount: ") + cudaGetErrorString(status) + " (" + cudaGetErrorName(status) + ")";
+    d.problem =
+        std::string("cudaGetDeviceCount: ") + cudaGetErrorString(status) + " (" + cudaGetErrorName(status) + ")";
   } else if (d.count == 0) {
     d.problem = "cudaGetDeviceCount found no device";
   }
