@@ -54,7 +54,7 @@ __global__ void adam_lazy_kernel(AdamConstants c, float* __restrict__ w, float* 
 void adam_dense(const AdamConstants& c, float* w, const float* g, float* m, float* v, std::int64_t n,
                 cudaStream_t stream) {
   if (n == 0) return;
-  adam_dense_kernel<<<grid_for(n, threads), threads, 0, stream>>>(c, w, g, m, v, n);
+  LL_LAUNCH(adam_dense_kernel, grid_for(n, threads), threads, 0, stream)(c, w, g, m, v, n);
   LL_LAUNCH_CHECK("adam_dense");
 }
 
@@ -62,8 +62,8 @@ void adam_lazy(const AdamConstants& c, float* w, float* m, float* v, std::int64_
                const std::int32_t* rows, const float* values, std::int64_t num_rows, int* fault,
                cudaStream_t stream) {
   if (num_rows == 0 || D == 0) return;
-  adam_lazy_kernel<<<grid_for(num_rows * D, threads), threads, 0, stream>>>(c, w, m, v, V, D, rows, values, num_rows,
-                                                                            fault);
+  LL_LAUNCH(adam_lazy_kernel, grid_for(num_rows * D, threads), threads, 0, stream)(c, w, m, v, V, D, rows, values,
+                                                                                 num_rows, fault);
   LL_LAUNCH_CHECK("adam_lazy");
 }
 

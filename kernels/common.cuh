@@ -1,8 +1,17 @@
-// Device helpers shared by the kernel families: grid sizing for grid-stride
-// loops, warp reductions, and the scoring of one item against one state (a
-// dot product, or the mixture-of-tastes head) computed by a whole warp. Only
-// .cu files include this header; the per-family .cuh headers declare host
-// launchers and can be included from plain C++.
+// Device helpers shared by the kernel families: the launch macros, grid
+// sizing for grid-stride loops, warp reductions, and the scoring of one item
+// against one state (a dot product, or the mixture-of-tastes head) computed
+// by a whole warp. Only .cu files include this header; the per-family .cuh
+// headers declare host launchers and can be included from plain C++.
+//
+// Every launch and every dynamic shared array goes through the two macros
+// below, so that the same .cu files build with nvcc for a GPU and with g++
+// against the CPU emulator of tests/cuda_emulator (docs/gpu.md):
+//   LL_LAUNCH(kernel, grid, block, shared_bytes, stream)(args...);
+//   LL_DYNAMIC_SHARED(float, name);  // extern __shared__, 16-byte aligned
+// LL_LAUNCH first fails on an error left pending by earlier work, naming it
+// as such, so that the LL_LAUNCH_CHECK after the launch blames only this
+// kernel.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -11,6 +20,22 @@
 #include <cstdint>
 
 #include "backend/cuda/check.hpp"
+
+#if defined(__CUDACC__)
+#define LL_LAUNCH(kernel, grid, block, shared, stream)                                        \
+  if (::limelight::cuda::detail::check_before_launch(#kernel, __FILE__, __LINE__); false) { \
+  } else                                                                                      \
+    kernel<<<grid, block, shared, stream>>>
+#define LL_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
+#elif defined(LIMELIGHT_CUDA_EMULATOR)
+#define LL_LAUNCH(kernel, grid, block, shared, stream)                                        \
+  if (::limelight::cuda::detail::check_before_launch(#kernel, __FILE__, __LINE__); false) { \
+  } else                                                                                      \
+    ::cuda_emulator::launch(kernel, grid, block, shared, stream)
+#define LL_DYNAMIC_SHARED(type, name) type* const name = static_cast<type*>(::cuda_emulator::dynamic_shared_memory())
+#else
+#error "kernels/*.cu build with nvcc or against the CUDA emulator (tests/cuda_emulator/include)"
+#endif
 
 namespace limelight::cuda::kernels {
 

@@ -10,8 +10,11 @@
 // sparse_rows_sorted: the row-sparse gradient (rows, values) of the same sum,
 //   deterministic. The (id, position) pairs are radix-sorted by id (CUB's
 //   radix sort is stable, so positions stay ascending within an id); run
-//   heads are flagged and numbered by an exclusive scan; one warp per run
-//   then adds its rows in position order. Same input, same bits, every run.
+//   heads are flagged and numbered by an exclusive scan; runs are cut into
+//   segments of at most 128 entries (numbered the same way), one warp per
+//   segment adds its rows in position order, and one warp per run adds its
+//   segment sums in order. Same input, same bits, every run; a run of up to
+//   128 entries has the CPU's bits, a longer one rounds per segment.
 //   CPU reference: SparseRows filled as ops::embedding's backward does (the
 //   CPU keeps rows in first-touch order; this keeps them sorted by id).
 #include <cub/device/device_radix_sort.cuh>
@@ -92,31 +95,78 @@ __global__ void run_starts_kernel(const std::int32_t* __restrict__ flags, const 
     if (flags[i]) starts[run_index[i]] = static_cast<std::int32_t>(i);
 }
 
-// One warp per run: values[run, :] = sum of grad rows of the run, in order.
-__global__ void run_sums_kernel(const float* __restrict__ grad, std::int64_t D, const std::uint32_t* __restrict__ keys,
-                                const std::int32_t* __restrict__ positions, std::int64_t n,
+// A run longer than segment_length is summed by several warps, one segment
+// each, and the segment sums are then added in order: a popular id no
+// longer keeps one warp walking its whole run while the others idle. A run
+// of up to segment_length entries adds in position order, bit-identical to
+// the CPU; a longer one is deterministic but rounds per segment.
+constexpr std::int64_t segment_length = 128;
+
+__device__ __forceinline__ bool valid_key(std::uint32_t k, std::int64_t V) {
+  return k != 0 && k < static_cast<std::uint64_t>(V);
+}
+
+// seg_flags[i] = 1 where a segment starts: at every run head and every
+// segment_length-th entry of a run after it; seg_flags[n] = 0.
+__global__ void segment_heads_kernel(const std::uint32_t* __restrict__ keys, std::int64_t n, std::int64_t V,
+                                     const std::int32_t* __restrict__ flags, const std::int32_t* __restrict__ run_index,
+                                     const std::int32_t* __restrict__ starts, std::int32_t* __restrict__ seg_flags) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i <= n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    if (i == n || !valid_key(keys[i], V)) {
+      seg_flags[i] = 0;
+      continue;
+    }
+    const std::int64_t run = run_index[i] - 1 + flags[i];  // the exclusive scan counts this run's head after it
+    seg_flags[i] = (i - starts[run]) % segment_length == 0 ? 1 : 0;
+  }
+}
+
+// One warp per segment: partial[g, :] = the sum of its grad rows, in order.
+__global__ void segment_sums_kernel(const float* __restrict__ grad, std::int64_t D,
+                                    const std::uint32_t* __restrict__ keys, const std::int32_t* __restrict__ positions,
+                                    std::int64_t n, const std::int32_t* __restrict__ seg_starts,
+                                    const std::int32_t* __restrict__ seg_count, float* __restrict__ partial) {
+  const int lane = threadIdx.x % warp_size;
+  const std::int64_t segments = seg_count[0];
+  for (std::int64_t g = global_warp(); g < segments; g += warp_count()) {
+    const std::int64_t start = seg_starts[g];
+    const std::int64_t end = start + segment_length < n ? start + segment_length : n;
+    const std::uint32_t key = keys[start];
+    for (std::int64_t d = lane; d < D; d += warp_size) {
+      float acc = 0.0f;
+      for (std::int64_t j = start; j < end && keys[j] == key; ++j)
+        acc += grad[static_cast<std::int64_t>(positions[j]) * D + d];
+      partial[g * D + d] = acc;
+    }
+  }
+}
+
+// One warp per run: values[r, :] = its segment sums in order; rows[r] = id.
+__global__ void run_sums_kernel(std::int64_t D, const std::uint32_t* __restrict__ keys,
                                 const std::int32_t* __restrict__ starts, const std::int32_t* __restrict__ run_count,
-                                std::int32_t* __restrict__ rows, float* __restrict__ values, std::int32_t* count) {
+                                const std::int32_t* __restrict__ seg_index, const std::int32_t* __restrict__ seg_count,
+                                const float* __restrict__ partial, std::int32_t* __restrict__ rows,
+                                float* __restrict__ values, std::int32_t* count) {
   const int lane = threadIdx.x % warp_size;
   const std::int64_t runs = run_count[0];
   if (global_warp() == 0 && lane == 0) count[0] = static_cast<std::int32_t>(runs);
   for (std::int64_t r = global_warp(); r < runs; r += warp_count()) {
-    const std::int64_t start = starts[r];
-    const std::uint32_t key = keys[start];
-    if (lane == 0) rows[r] = static_cast<std::int32_t>(key);
-    for (std::int64_t d0 = 0; d0 < D; d0 += warp_size) {
-      const std::int64_t d = d0 + lane;
-      float acc = 0.0f;
-      for (std::int64_t j = start; j < n && keys[j] == key; ++j)
-        if (d < D) acc += grad[static_cast<std::int64_t>(positions[j]) * D + d];
-      if (d < D) values[r * D + d] = acc;
+    const std::int64_t first = seg_index[starts[r]];
+    const std::int64_t last = r + 1 < runs ? seg_index[starts[r + 1]] : seg_count[0];
+    if (lane == 0) rows[r] = static_cast<std::int32_t>(keys[starts[r]]);
+    for (std::int64_t d = lane; d < D; d += warp_size) {
+      float acc = partial[first * D + d];
+      for (std::int64_t g = first + 1; g < last; ++g) acc += partial[g * D + d];
+      values[r * D + d] = acc;
     }
   }
 }
 
 // Workspace layout, each part 256-byte aligned.
 struct Layout {
-  std::size_t keys, positions_in, positions_out, flags, run_index, starts, temp, total;
+  std::size_t keys, positions_in, positions_out, flags, run_index, starts, seg_flags, seg_index, seg_starts, partial,
+      temp, total;
 };
 
 std::size_t align(std::size_t x) { return (x + 255) / 256 * 256; }
@@ -132,14 +182,17 @@ std::size_t cub_temp_bytes(std::int64_t n) {
   return std::max(sort_bytes, scan_bytes);
 }
 
-Layout layout(std::int64_t n) {
+Layout layout(std::int64_t n, std::int64_t D) {
   const std::size_t ints = static_cast<std::size_t>(n + 1) * sizeof(std::int32_t);
   Layout l{};
   std::size_t at = 0;
-  for (std::size_t* part : {&l.keys, &l.positions_in, &l.positions_out, &l.flags, &l.run_index, &l.starts}) {
+  for (std::size_t* part : {&l.keys, &l.positions_in, &l.positions_out, &l.flags, &l.run_index, &l.starts,
+                            &l.seg_flags, &l.seg_index, &l.seg_starts}) {
     *part = at;
     at += align(ints);
   }
+  l.partial = at;
+  at += align(static_cast<std::size_t>(n * D) * sizeof(float));
   l.temp = at;
   l.total = at + align(cub_temp_bytes(n));
   return l;
@@ -150,19 +203,19 @@ Layout layout(std::int64_t n) {
 void gather_rows(const float* table, std::int64_t V, std::int64_t D, const std::int32_t* ids, std::int64_t n,
                  float* out, int* fault, cudaStream_t stream) {
   if (n == 0 || D == 0) return;
-  gather_rows_kernel<<<grid_for(n, threads / warp_size), threads, 0, stream>>>(table, V, D, ids, n, out, fault);
+  LL_LAUNCH(gather_rows_kernel, grid_for(n, threads / warp_size), threads, 0, stream)(table, V, D, ids, n, out, fault);
   LL_LAUNCH_CHECK("gather_rows");
 }
 
 void scatter_add_rows(const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids, std::int64_t n,
                       float* table_grad, int* fault, cudaStream_t stream) {
   if (n == 0 || D == 0) return;
-  scatter_add_rows_kernel<<<grid_for(n, threads / warp_size), threads, 0, stream>>>(grad, V, D, ids, n, table_grad,
-                                                                                     fault);
+  LL_LAUNCH(scatter_add_rows_kernel, grid_for(n, threads / warp_size), threads, 0, stream)(grad, V, D, ids, n,
+                                                                                         table_grad, fault);
   LL_LAUNCH_CHECK("scatter_add_rows");
 }
 
-std::size_t sparse_rows_workspace(std::int64_t n) { return layout(n).total; }
+std::size_t sparse_rows_workspace(std::int64_t n, std::int64_t D) { return layout(n, D).total; }
 
 void sparse_rows_sorted(const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids, std::int64_t n,
                         std::int32_t* rows, float* values, std::int32_t* count, void* workspace,
@@ -172,7 +225,7 @@ void sparse_rows_sorted(const float* grad, std::int64_t V, std::int64_t D, const
     CUDA_CHECK(cudaMemsetAsync(count, 0, sizeof(std::int32_t), stream));
     return;
   }
-  const Layout l = layout(n);
+  const Layout l = layout(n, D);
   LL_CHECK(workspace_bytes >= l.total, "sparse_rows_sorted: workspace of ", workspace_bytes, " bytes, needs ", l.total);
   auto* base = static_cast<char*>(workspace);
   auto* keys = reinterpret_cast<std::uint32_t*>(base + l.keys);
@@ -181,21 +234,35 @@ void sparse_rows_sorted(const float* grad, std::int64_t V, std::int64_t D, const
   auto* flags = reinterpret_cast<std::int32_t*>(base + l.flags);
   auto* run_index = reinterpret_cast<std::int32_t*>(base + l.run_index);
   auto* starts = reinterpret_cast<std::int32_t*>(base + l.starts);
+  auto* seg_flags = reinterpret_cast<std::int32_t*>(base + l.seg_flags);
+  auto* seg_index = reinterpret_cast<std::int32_t*>(base + l.seg_index);
+  auto* seg_starts = reinterpret_cast<std::int32_t*>(base + l.seg_starts);
+  auto* partial = reinterpret_cast<float*>(base + l.partial);
   std::size_t temp_bytes = l.total - l.temp;
 
   const unsigned grid = grid_for(n + 1, threads);
-  iota_kernel<<<grid, threads, 0, stream>>>(positions_in, n);
+  LL_LAUNCH(iota_kernel, grid, threads, 0, stream)(positions_in, n);
   LL_LAUNCH_CHECK("sparse_rows_sorted iota");
   CUDA_CHECK(cub::DeviceRadixSort::SortPairs(base + l.temp, temp_bytes, reinterpret_cast<const std::uint32_t*>(ids),
                                              keys, positions_in, positions, n, 0, 32, stream));
-  run_heads_kernel<<<grid, threads, 0, stream>>>(keys, n, V, flags, fault);
+  LL_LAUNCH(run_heads_kernel, grid, threads, 0, stream)(keys, n, V, flags, fault);
   LL_LAUNCH_CHECK("sparse_rows_sorted run_heads");
   temp_bytes = l.total - l.temp;
   CUDA_CHECK(cub::DeviceScan::ExclusiveSum(base + l.temp, temp_bytes, flags, run_index, n + 1, stream));
-  run_starts_kernel<<<grid, threads, 0, stream>>>(flags, run_index, n, starts);
+  LL_LAUNCH(run_starts_kernel, grid, threads, 0, stream)(flags, run_index, n, starts);
   LL_LAUNCH_CHECK("sparse_rows_sorted run_starts");
-  run_sums_kernel<<<grid_for(n, threads / warp_size), threads, 0, stream>>>(grad, D, keys, positions, n, starts,
-                                                                            run_index + n, rows, values, count);
+  LL_LAUNCH(segment_heads_kernel, grid, threads, 0, stream)(keys, n, V, flags, run_index, starts, seg_flags);
+  LL_LAUNCH_CHECK("sparse_rows_sorted segment_heads");
+  temp_bytes = l.total - l.temp;
+  CUDA_CHECK(cub::DeviceScan::ExclusiveSum(base + l.temp, temp_bytes, seg_flags, seg_index, n + 1, stream));
+  LL_LAUNCH(run_starts_kernel, grid, threads, 0, stream)(seg_flags, seg_index, n, seg_starts);
+  LL_LAUNCH_CHECK("sparse_rows_sorted segment_starts");
+  const unsigned warp_grid = grid_for(n, threads / warp_size);
+  LL_LAUNCH(segment_sums_kernel, warp_grid, threads, 0, stream)(grad, D, keys, positions, n, seg_starts,
+                                                                seg_index + n, partial);
+  LL_LAUNCH_CHECK("sparse_rows_sorted segment_sums");
+  LL_LAUNCH(run_sums_kernel, warp_grid, threads, 0, stream)(D, keys, starts, run_index + n, seg_index, seg_index + n,
+                                                            partial, rows, values, count);
   LL_LAUNCH_CHECK("sparse_rows_sorted run_sums");
 }
 

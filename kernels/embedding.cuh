@@ -24,8 +24,10 @@ void scatter_add_rows(const float* grad, std::int64_t V, std::int64_t D, const s
 // order into rows[0, count), and values[j, :] = the sum of grad[i, :] over
 // the i with ids[i] == rows[j], added in increasing i. *count (device) gets
 // the row count. rows and values need room for n rows. `workspace` holds
-// sparse_rows_workspace(n) bytes.
-std::size_t sparse_rows_workspace(std::int64_t n);
+// sparse_rows_workspace(n, D) bytes. Rows of up to 128 entries are summed
+// in position order (the CPU's bits); longer ones in segments of 128, then
+// the segment sums in order (deterministic, rounded per segment).
+std::size_t sparse_rows_workspace(std::int64_t n, std::int64_t D);
 void sparse_rows_sorted(const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids, std::int64_t n,
                         std::int32_t* rows, float* values, std::int32_t* count, void* workspace,
                         std::size_t workspace_bytes, int* fault, cudaStream_t stream);

@@ -189,9 +189,9 @@ void sequence_loss_forward(int kind, const LossShape& s, const float* states, co
                            const std::int32_t* ids, float* coef, float* result, double* partials, int* fault,
                            cudaStream_t stream) {
   const unsigned grid = forward_grid(s);
-  loss_forward_kernel<<<grid, threads, 0, stream>>>(kind, s, states, table, bias, ids, coef, partials, fault);
+  LL_LAUNCH(loss_forward_kernel, grid, threads, 0, stream)(kind, s, states, table, bias, ids, coef, partials, fault);
   LL_LAUNCH_CHECK("sequence_loss_forward");
-  loss_finish_kernel<<<1, warp_size, 0, stream>>>(partials, static_cast<int>(grid), result);
+  LL_LAUNCH(loss_finish_kernel, 1, warp_size, 0, stream)(partials, static_cast<int>(grid), result);
   LL_LAUNCH_CHECK("sequence_loss_finish");
 }
 
@@ -199,7 +199,7 @@ void sequence_loss_backward(const LossShape& s, const float* states, const float
                             const float* coef, const float* result, float d_loss, float* d_states, float* d_entries,
                             float* d_bias_entries, std::int32_t* entry_ids, cudaStream_t stream) {
   if (s.B * s.L == 0) return;
-  loss_backward_kernel<<<grid_for(s.B * s.L, warps_per_block), threads, 0, stream>>>(
+  LL_LAUNCH(loss_backward_kernel, grid_for(s.B * s.L, warps_per_block), threads, 0, stream)(
       s, states, table, ids, coef, result, d_loss, d_states, d_entries, d_bias_entries, entry_ids);
   LL_LAUNCH_CHECK("sequence_loss_backward");
 }

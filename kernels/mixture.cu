@@ -87,7 +87,7 @@ void mixture_score_forward(const float* rep, const float* table, const float* bi
                            std::int64_t M, const std::int32_t* ids, std::int64_t rows, float* out, float* weights,
                            int* fault, cudaStream_t stream) {
   if (rows == 0) return;
-  mixture_forward_kernel<<<grid_for(rows, threads / warp_size), threads, 0, stream>>>(
+  LL_LAUNCH(mixture_forward_kernel, grid_for(rows, threads / warp_size), threads, 0, stream)(
       rep, table, bias, V, D, static_cast<int>(M), ids, rows, out, weights, fault);
   LL_LAUNCH_CHECK("mixture_score_forward");
 }
@@ -96,7 +96,7 @@ void mixture_score_backward(const float* d_out, const float* rep, const float* t
                             std::int64_t D, std::int64_t M, const std::int32_t* ids, std::int64_t rows,
                             const float* weights, float* d_rep, float* d_entries, cudaStream_t stream) {
   if (rows == 0) return;
-  mixture_backward_kernel<<<grid_for(rows, threads / warp_size), threads, 0, stream>>>(
+  LL_LAUNCH(mixture_backward_kernel, grid_for(rows, threads / warp_size), threads, 0, stream)(
       d_out, rep, table, V, D, static_cast<int>(M), ids, rows, weights, d_rep, d_entries);
   LL_LAUNCH_CHECK("mixture_score_backward");
 }

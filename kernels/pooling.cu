@@ -58,14 +58,14 @@ __global__ void running_pool_backward_kernel(const float* __restrict__ g, const 
 void running_pool_forward(const float* x, std::int64_t B, std::int64_t T, std::int64_t D, float* out, float* div,
                           cudaStream_t stream) {
   if (B == 0 || D == 0) return;
-  running_pool_forward_kernel<<<grid_for(B * D, threads), threads, 0, stream>>>(x, B, T, D, out, div);
+  LL_LAUNCH(running_pool_forward_kernel, grid_for(B * D, threads), threads, 0, stream)(x, B, T, D, out, div);
   LL_LAUNCH_CHECK("running_pool_forward");
 }
 
 void running_pool_backward(const float* d_out, const float* div, std::int64_t B, std::int64_t T, std::int64_t D,
                            float* dx, cudaStream_t stream) {
   if (B == 0 || D == 0) return;
-  running_pool_backward_kernel<<<grid_for(B * D, threads), threads, 0, stream>>>(d_out, div, B, T, D, dx);
+  LL_LAUNCH(running_pool_backward_kernel, grid_for(B * D, threads), threads, 0, stream)(d_out, div, B, T, D, dx);
   LL_LAUNCH_CHECK("running_pool_backward");
 }
 

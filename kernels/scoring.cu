@@ -2,16 +2,24 @@
 //
 // add_column_bias: scores (B, V) += bias (V); one thread per element.
 // score_top_k: users (B, D), table (V, D), bias (V) -> the k best (id, score)
-//   per user. Scoring is fused with the selection so the (B, V) score matrix
-//   never reaches memory: a block owns a chunk of 2048 items of one user
-//   (grid = chunks x B), each thread scores items against the user vector
-//   held in shared memory (float4 loads when rows allow), the chunk is
-//   bitonic-sorted in shared memory (better = higher score, then lower id)
-//   and its first k written out as candidates. Merge passes then sort
-//   chunks of 2048 candidates down to k each until one chunk is left, whose
-//   k are the answer: each pass divides the candidates by 2048 / k.
-//   Deterministic (a total order on (score, id)); NaN scores have no
-//   defined place. Scores differ from the CPU's by dot-product rounding.
+//   per user, without the (B, V) score matrix ever reaching memory.
+//   Scoring pass: block (t, c) holds a tile of up to 8 users in shared
+//   memory and scans slice c of the catalogue; each warp scores one item row
+//   at a time against every user of the tile (lanes over D: the row is read
+//   coalesced, once per tile), and the blocks of all tiles for a slice run
+//   side by side (tile is the fast grid index), so the row comes from DRAM
+//   about once per call and from L2 for the other tiles. Each user of the
+//   tile keeps a candidate list in shared memory and a running threshold,
+//   its k-th best so far: an item that does not beat it costs one compare.
+//   When a list fills it is sorted (bitonic) and cut back to k, raising the
+//   threshold. Excluded ids (a linear scan of the user's exclusion list) are
+//   checked only for items that beat the threshold. Each block writes its k
+//   best per user; merge passes sort chunks of 2048 candidates down to k
+//   until one chunk is left. Workspace: B x slices x k candidates, twice;
+//   slices are chosen from the device's multiprocessor count, not V.
+//   Deterministic (a total order on (score, id): higher score, then lower
+//   id); NaN scores never beat a threshold and are not returned. Scores
+//   differ from the CPU's by dot-product rounding.
 // CPU reference: ImplicitSequenceModel::recommend_into (src/model/model.cpp),
 //   whose heap uses the same order and also never returns id 0.
 #include "kernels/common.cuh"
@@ -22,8 +30,14 @@ namespace limelight::cuda::kernels {
 
 namespace {
 
-constexpr int chunk = 2048;
-constexpr int select_threads = 512;
+constexpr int chunk = 2048;  // merge pass: candidates sorted per block
+constexpr int merge_threads = 512;
+constexpr int tile_threads = 256;
+constexpr int tile_warps = tile_threads / warp_size;
+constexpr int max_tile_users = 8;
+constexpr int list_capacity = 256;                // candidates per user of a tile, a power of two
+constexpr int round_items = 4 * tile_warps;       // items a block scores between two threshold checks
+constexpr int compact_at = list_capacity - round_items;  // a list this full is cut back before the next round
 
 __device__ __forceinline__ bool better(float sa, std::int32_t ia, float sb, std::int32_t ib) {
   return sa > sb || (sa == sb && static_cast<std::uint32_t>(ia) < static_cast<std::uint32_t>(ib));
@@ -36,29 +50,24 @@ __global__ void add_column_bias_kernel(float* __restrict__ scores, std::int64_t 
     scores[i] += bias[i % V];
 }
 
-__global__ void exclude_bits_kernel(const std::int32_t* __restrict__ exclude_ids, std::int64_t B, std::int64_t X,
-                                    std::int64_t V, std::int64_t words, std::uint32_t* __restrict__ bits, int* fault) {
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < B * X;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::int32_t id = exclude_ids[i];
-    if (id == 0) continue;
-    if (id < 0 || id >= V) {
-      atomicOr(fault, fault_exclude_id);
-      continue;
-    }
-    atomicOr(bits + (i / X) * words + id / 32, 1u << (id % 32));
-  }
+// Exclusion ids outside [0, V) set the fault flag (0 is padding).
+__global__ void check_exclusions_kernel(const std::int32_t* __restrict__ exclude_ids, std::int64_t count,
+                                        std::int64_t V, int* fault) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    if (exclude_ids[i] < 0 || exclude_ids[i] >= V) atomicOr(fault, fault_exclude_id);
 }
 
-// Sorts keys/ids (chunk entries in shared memory) best first.
-__device__ void bitonic_sort(float* keys, std::int32_t* ids) {
-  for (int size = 2; size <= chunk; size <<= 1)
+// Sorts n (a power of two, at most 2 x blockDim) entries best first.
+__device__ void bitonic_sort(float* keys, std::int32_t* ids, int n) {
+  for (int size = 2; size <= n; size <<= 1)
     for (int stride = size / 2; stride > 0; stride >>= 1) {
       __syncthreads();
-      for (int t = threadIdx.x; t < chunk / 2; t += blockDim.x) {
+      for (int t = threadIdx.x; t < n / 2; t += blockDim.x) {
         const int i = 2 * t - (t & (stride - 1)), j = i + stride;
         const bool best_first = (i & size) == 0;
-        const bool swap = best_first ? better(keys[j], ids[j], keys[i], ids[i]) : better(keys[i], ids[i], keys[j], ids[j]);
+        const bool swap =
+            best_first ? better(keys[j], ids[j], keys[i], ids[i]) : better(keys[i], ids[i], keys[j], ids[j]);
         if (swap) {
           const float k = keys[i];
           keys[i] = keys[j];
@@ -72,14 +81,134 @@ __device__ void bitonic_sort(float* keys, std::int32_t* ids) {
   __syncthreads();
 }
 
-struct ScoreSource {
+struct TileSource {
   const float* users;
   const float* table;
   const float* bias;
-  const std::uint32_t* exclude_bits;  // null: only id 0 is excluded
-  std::int64_t V, D, words;
-  bool vec4;
+  const std::int32_t* exclude_ids;  // (B, X) or null
+  std::int64_t B, V, D, X, slice_items;
+  int tile_users, k;
 };
+
+// Block (t, c): the k best items of slice c for each user of tile t, to
+// out[user, c * k ...] (padded with (-inf, -1)).
+__global__ void tile_top_k_kernel(TileSource src, float* __restrict__ out_scores, std::int32_t* __restrict__ out_ids,
+                                  std::int64_t out_stride) {
+  __shared__ float list_scores[max_tile_users][list_capacity];
+  __shared__ std::int32_t list_ids[max_tile_users][list_capacity];
+  __shared__ int list_count[max_tile_users];
+  __shared__ float threshold_score[max_tile_users];
+  __shared__ std::int32_t threshold_id[max_tile_users];
+  LL_DYNAMIC_SHARED(float, users);  // tile_users x D
+  const int lane = threadIdx.x % warp_size, warp = threadIdx.x / warp_size;
+  const std::int64_t first_user = static_cast<std::int64_t>(blockIdx.x) * src.tile_users;
+  const int tile = static_cast<int>(src.B - first_user < src.tile_users ? src.B - first_user : src.tile_users);
+  for (std::int64_t i = threadIdx.x; i < tile * src.D; i += blockDim.x) users[i] = src.users[first_user * src.D + i];
+  if (threadIdx.x < max_tile_users) {
+    list_count[threadIdx.x] = 0;
+    threshold_score[threadIdx.x] = -INFINITY;
+    threshold_id[threadIdx.x] = -1;  // as unsigned, the worst id: every finite score beats it
+  }
+  __syncthreads();
+
+  // Sorts the lists of the users marked in `sorting` (all of them with
+  // `all`) side by side, one bitonic network, keeps each one's best k and
+  // raises its threshold. Called by every thread of the block.
+  __shared__ bool sorting[max_tile_users];
+  auto compact = [&](bool all) {
+    __syncthreads();
+    if (threadIdx.x < max_tile_users)
+      sorting[threadIdx.x] = static_cast<int>(threadIdx.x) < tile && (all || list_count[threadIdx.x] > compact_at);
+    __syncthreads();
+    for (int i = threadIdx.x; i < tile * list_capacity; i += blockDim.x) {
+      const int u = i / list_capacity, at = i % list_capacity;
+      if (sorting[u] && at >= list_count[u]) {
+        list_scores[u][at] = -INFINITY;
+        list_ids[u][at] = -1;
+      }
+    }
+    constexpr int pairs = list_capacity / 2;
+    for (int size = 2; size <= list_capacity; size <<= 1)
+      for (int stride = size / 2; stride > 0; stride >>= 1) {
+        __syncthreads();
+        for (int t = threadIdx.x; t < tile * pairs; t += blockDim.x) {
+          const int u = t / pairs, p = t % pairs;
+          if (!sorting[u]) continue;
+          const int i = 2 * p - (p & (stride - 1)), j = i + stride;
+          float* keys = list_scores[u];
+          std::int32_t* ids = list_ids[u];
+          const bool best_first = (i & size) == 0;
+          const bool swap =
+              best_first ? better(keys[j], ids[j], keys[i], ids[i]) : better(keys[i], ids[i], keys[j], ids[j]);
+          if (swap) {
+            const float key = keys[i];
+            keys[i] = keys[j];
+            keys[j] = key;
+            const std::int32_t id = ids[i];
+            ids[i] = ids[j];
+            ids[j] = id;
+          }
+        }
+      }
+    __syncthreads();
+    if (static_cast<int>(threadIdx.x) < tile && sorting[threadIdx.x]) {
+      const int u = static_cast<int>(threadIdx.x), n = list_count[u];
+      list_count[u] = n < src.k ? n : src.k;
+      if (n >= src.k) {
+        threshold_score[u] = list_scores[u][src.k - 1];
+        threshold_id[u] = list_ids[u][src.k - 1];
+      }
+    }
+    __syncthreads();
+  };
+
+  const std::int64_t begin = static_cast<std::int64_t>(blockIdx.y) * src.slice_items;
+  const std::int64_t end = begin + src.slice_items < src.V ? begin + src.slice_items : src.V;
+  float acc[max_tile_users];
+  // Every thread runs the same rounds so that all reach the barriers.
+  for (std::int64_t round = begin; round < end; round += round_items) {
+    for (std::int64_t item = round + warp; item < round + round_items && item < end; item += tile_warps) {
+      const float* e = src.table + item * src.D;
+      for (int u = 0; u < max_tile_users; ++u) acc[u] = 0.0f;
+      for (std::int64_t d = lane; d < src.D; d += warp_size) {
+        const float x = e[d];
+        for (int u = 0; u < tile; ++u) acc[u] += x * users[u * src.D + d];
+      }
+      for (int u = 0; u < tile; ++u) acc[u] = warp_sum(acc[u]);
+      // Lane u decides for user u; every lane holds every sum.
+      if (lane < tile && item != 0) {
+        const int u = lane;
+        const float score = acc[u] + (src.bias ? src.bias[item] : 0.0f);
+        const std::int32_t id = static_cast<std::int32_t>(item);
+        if (better(score, id, threshold_score[u], threshold_id[u])) {
+          bool excluded = false;
+          if (src.exclude_ids) {
+            const std::int32_t* x = src.exclude_ids + (first_user + u) * src.X;
+            for (std::int64_t j = 0; j < src.X && !excluded; ++j) excluded = x[j] == id;
+          }
+          if (!excluded) {
+            const int at = atomicAdd(&list_count[u], 1);
+            list_scores[u][at] = score;
+            list_ids[u][at] = id;
+          }
+        }
+      }
+    }
+    __syncthreads();  // the round's candidates are in
+    bool full = false;
+    for (int u = 0; u < tile; ++u) full = full || list_count[u] > compact_at;
+    __syncthreads();  // every thread has read the counts before the next round adds to them
+    if (full) compact(false);
+  }
+  compact(true);
+  for (int u = 0; u < tile; ++u) {
+    for (int j = threadIdx.x; j < src.k; j += blockDim.x) {
+      const std::int64_t at = (first_user + u) * out_stride + static_cast<std::int64_t>(blockIdx.y) * src.k + j;
+      out_scores[at] = list_scores[u][j];
+      out_ids[at] = list_ids[u][j];
+    }
+  }
+}
 
 struct CandidateSource {
   const float* scores;
@@ -88,50 +217,18 @@ struct CandidateSource {
 };
 
 // Block (c, b): candidates of chunk c of row b, best k to out[b, c * k ..].
-template <bool kScore>
-__global__ void select_kernel(ScoreSource score, CandidateSource cand, int k, float* __restrict__ out_scores,
-                              std::int32_t* __restrict__ out_ids, std::int64_t out_stride) {
+__global__ void merge_kernel(CandidateSource cand, int k, float* __restrict__ out_scores,
+                             std::int32_t* __restrict__ out_ids, std::int64_t out_stride) {
   __shared__ float keys[chunk];
   __shared__ std::int32_t ids[chunk];
-  extern __shared__ float user[];
   const std::int64_t row = blockIdx.y;
   const std::int64_t begin = static_cast<std::int64_t>(blockIdx.x) * chunk;
-  if constexpr (kScore) {
-    for (std::int64_t d = threadIdx.x; d < score.D; d += blockDim.x) user[d] = score.users[row * score.D + d];
-    __syncthreads();
-  }
   for (int t = threadIdx.x; t < chunk; t += blockDim.x) {
     const std::int64_t i = begin + t;
-    float s = -INFINITY;
-    std::int32_t id = -1;
-    if constexpr (kScore) {
-      const bool excluded =
-          i >= score.V || i == 0 ||
-          (score.exclude_bits && (score.exclude_bits[row * score.words + i / 32] >> (i % 32)) & 1u);
-      if (!excluded) {
-        const float* e = score.table + i * score.D;
-        float acc = 0.0f;
-        if (score.vec4) {
-          const float4* e4 = reinterpret_cast<const float4*>(e);
-          const float4* u4 = reinterpret_cast<const float4*>(user);
-          for (std::int64_t q = 0; q < score.D / 4; ++q) {
-            const float4 a = e4[q], b = u4[q];
-            acc += a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w;
-          }
-        } else {
-          for (std::int64_t d = 0; d < score.D; ++d) acc += e[d] * user[d];
-        }
-        s = acc + (score.bias ? score.bias[i] : 0.0f);
-        id = static_cast<std::int32_t>(i);
-      }
-    } else if (i < cand.length) {
-      s = cand.scores[row * cand.length + i];
-      id = cand.ids[row * cand.length + i];
-    }
-    keys[t] = s;
-    ids[t] = id;
+    keys[t] = i < cand.length ? cand.scores[row * cand.length + i] : -INFINITY;
+    ids[t] = i < cand.length ? cand.ids[row * cand.length + i] : -1;
   }
-  bitonic_sort(keys, ids);
+  bitonic_sort(keys, ids, chunk);
   for (int j = threadIdx.x; j < k; j += blockDim.x) {
     out_scores[row * out_stride + static_cast<std::int64_t>(blockIdx.x) * k + j] = keys[j];
     out_ids[row * out_stride + static_cast<std::int64_t>(blockIdx.x) * k + j] = ids[j];
@@ -141,22 +238,44 @@ __global__ void select_kernel(ScoreSource score, CandidateSource cand, int k, fl
 std::int64_t chunks_of(std::int64_t n) { return (n + chunk - 1) / chunk; }
 std::size_t align(std::size_t x) { return (x + 255) / 256 * 256; }
 
-struct Layout {
-  std::size_t candidates[2], candidate_ids[2], bits, total;
+int tile_users_for(std::int64_t D) {
+  return static_cast<int>(std::clamp<std::int64_t>(max_top_k_width / D, 1, max_tile_users));
+}
+
+struct Plan {
+  int tile_users;
+  std::int64_t tiles, slices, slice_items;
 };
 
-Layout layout(std::int64_t B, std::int64_t V, int k) {
-  const std::size_t n = static_cast<std::size_t>(B * chunks_of(V) * k);
+// Enough blocks to fill the device twice over, each slice a multiple of a
+// round and at least 8 rounds long.
+Plan plan(std::int64_t B, std::int64_t V, std::int64_t D, int target_blocks) {
+  Plan p{};
+  p.tile_users = tile_users_for(D);
+  p.tiles = (B + p.tile_users - 1) / p.tile_users;
+  const std::int64_t max_slices = std::max<std::int64_t>(1, V / (8 * round_items));
+  const std::int64_t wanted = (target_blocks + p.tiles - 1) / p.tiles;
+  p.slices = std::clamp<std::int64_t>(wanted, 1, std::min<std::int64_t>(max_slices, 65535));
+  p.slice_items = (V + p.slices - 1) / p.slices;
+  p.slice_items = (p.slice_items + round_items - 1) / round_items * round_items;
+  p.slices = (V + p.slice_items - 1) / p.slice_items;
+  return p;
+}
+
+struct Layout {
+  std::size_t candidates[2], candidate_ids[2], total;
+};
+
+Layout layout(std::int64_t B, const Plan& p, int k) {
+  const std::size_t n = static_cast<std::size_t>(B * p.slices * k);
   Layout l{};
   std::size_t at = 0;
-  for (int p = 0; p < 2; ++p) {
-    l.candidates[p] = at;
+  for (int q = 0; q < 2; ++q) {
+    l.candidates[q] = at;
     at += align(n * sizeof(float));
-    l.candidate_ids[p] = at;
+    l.candidate_ids[q] = at;
     at += align(n * sizeof(std::int32_t));
   }
-  l.bits = at;
-  at += align(static_cast<std::size_t>(B * ((V + 31) / 32)) * sizeof(std::uint32_t));
   l.total = at;
   return l;
 }
@@ -165,57 +284,60 @@ Layout layout(std::int64_t B, std::int64_t V, int k) {
 
 void add_column_bias(float* scores, std::int64_t B, std::int64_t V, const float* bias, cudaStream_t stream) {
   if (B * V == 0) return;
-  add_column_bias_kernel<<<grid_for(B * V, 256), 256, 0, stream>>>(scores, B, V, bias);
+  LL_LAUNCH(add_column_bias_kernel, grid_for(B * V, 256), 256, 0, stream)(scores, B, V, bias);
   LL_LAUNCH_CHECK("add_column_bias");
 }
 
-std::size_t top_k_workspace(std::int64_t B, std::int64_t V, int k) { return layout(B, V, k).total; }
+std::size_t top_k_workspace(std::int64_t B, std::int64_t V, std::int64_t D, int k, int target_blocks) {
+  return layout(B, plan(B, V, D, target_blocks), k).total;
+}
 
 void score_top_k(const float* users, std::int64_t B, const float* table, const float* bias, std::int64_t V,
                  std::int64_t D, int k, const std::int32_t* exclude_ids, std::int64_t X, std::int32_t* out_ids,
-                 float* out_scores, void* workspace, std::size_t workspace_bytes, int* fault, cudaStream_t stream) {
+                 float* out_scores, void* workspace, std::size_t workspace_bytes, int target_blocks, int* fault,
+                 cudaStream_t stream) {
   LL_CHECK(k >= 1 && k <= max_top_k, "score_top_k: k must be in [1, ", max_top_k, "], got ", k);
   LL_CHECK(B >= 1 && B <= 65535, "score_top_k: ", B, " users; one call takes 1 to 65535");
-  const Layout l = layout(B, V, k);
+  LL_CHECK(D >= 1 && D <= max_top_k_width, "score_top_k: embedding width ", D, " not in [1, ", max_top_k_width, "]");
+  const Plan p = plan(B, V, D, target_blocks);
+  const Layout l = layout(B, p, k);
   LL_CHECK(workspace_bytes >= l.total, "score_top_k: workspace of ", workspace_bytes, " bytes, needs ", l.total);
   auto* base = static_cast<char*>(workspace);
-  ScoreSource score{users, table, bias, nullptr, V, D, (V + 31) / 32,
-                    D % 4 == 0 && reinterpret_cast<std::uintptr_t>(table) % 16 == 0};
   if (exclude_ids && X > 0) {
-    auto* bits = reinterpret_cast<std::uint32_t*>(base + l.bits);
-    CUDA_CHECK(cudaMemsetAsync(bits, 0, static_cast<std::size_t>(B * score.words) * sizeof(std::uint32_t), stream));
-    exclude_bits_kernel<<<grid_for(B * X, 256), 256, 0, stream>>>(exclude_ids, B, X, V, score.words, bits, fault);
-    LL_LAUNCH_CHECK("score_top_k exclude_bits");
-    score.exclude_bits = bits;
+    LL_LAUNCH(check_exclusions_kernel, grid_for(B * X, 256), 256, 0, stream)(exclude_ids, B * X, V, fault);
+    LL_LAUNCH_CHECK("score_top_k check_exclusions");
   }
-  std::int64_t chunks = chunks_of(V);
-  int p = 0;
-  auto target = [&](std::int64_t c, float*& s, std::int32_t*& i, std::int64_t& stride) {
-    if (c == 1) {
+  int q = 0;
+  std::int64_t per_row = p.slices * k;  // candidates per user after the scoring pass
+  auto target = [&](std::int64_t length, float*& s, std::int32_t*& i, std::int64_t& stride) {
+    if (length == k) {
       s = out_scores;
       i = out_ids;
       stride = k;
     } else {
-      s = reinterpret_cast<float*>(base + l.candidates[p]);
-      i = reinterpret_cast<std::int32_t*>(base + l.candidate_ids[p]);
-      stride = c * k;
+      s = reinterpret_cast<float*>(base + l.candidates[q]);
+      i = reinterpret_cast<std::int32_t*>(base + l.candidate_ids[q]);
+      stride = length;
     }
   };
   float* s_out;
   std::int32_t* i_out;
   std::int64_t stride;
-  target(chunks, s_out, i_out, stride);
-  const std::size_t user_bytes = static_cast<std::size_t>(D) * sizeof(float);
-  select_kernel<true><<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(B)), select_threads, user_bytes,
-                        stream>>>(score, CandidateSource{}, k, s_out, i_out, stride);
-  LL_LAUNCH_CHECK("score_top_k score_select");
-  while (chunks > 1) {
-    const CandidateSource cand{s_out, i_out, chunks * k};
-    p ^= 1;
-    chunks = chunks_of(cand.length);
-    target(chunks, s_out, i_out, stride);
-    select_kernel<false><<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(B)), select_threads, 0,
-                           stream>>>(ScoreSource{}, cand, k, s_out, i_out, stride);
+  target(per_row, s_out, i_out, stride);
+  const TileSource src{users, table, bias, exclude_ids && X > 0 ? exclude_ids : nullptr, B, V, D, X, p.slice_items,
+                       p.tile_users, k};
+  const std::size_t user_bytes = static_cast<std::size_t>(p.tile_users * D) * sizeof(float);
+  LL_LAUNCH(tile_top_k_kernel, dim3(static_cast<unsigned>(p.tiles), static_cast<unsigned>(p.slices)), tile_threads,
+            user_bytes, stream)(src, s_out, i_out, stride);
+  LL_LAUNCH_CHECK("score_top_k tile_top_k");
+  while (per_row > k) {
+    const CandidateSource cand{s_out, i_out, per_row};
+    q ^= 1;
+    const std::int64_t chunks = chunks_of(per_row);
+    per_row = chunks * k;
+    target(per_row, s_out, i_out, stride);
+    LL_LAUNCH(merge_kernel, dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(B)), merge_threads, 0,
+              stream)(cand, k, s_out, i_out, stride);
     LL_LAUNCH_CHECK("score_top_k merge");
   }
 }

@@ -10,6 +10,9 @@
 namespace limelight::cuda::kernels {
 
 constexpr int max_top_k = 128;
+// The widest embedding score_top_k takes: a tile of users' vectors (at
+// least one) fits its shared memory.
+constexpr int max_top_k_width = 6144;
 
 // scores (B, V) += bias (V) broadcast over rows (after the cuBLAS GEMM
 // scores = users . table^T of predict).
@@ -19,11 +22,15 @@ void add_column_bias(float* scores, std::int64_t B, std::int64_t V, const float*
 // table (V, D) with optional bias (V): score = table[i] . u + bias[i], best
 // first, ties broken by the lower id. Id 0 (padding) never appears; with
 // exclude_ids (B, X) (0 entries ignored) those ids are skipped per row.
-// When fewer than k items are eligible the row ends with id -1, score -inf.
-// B <= 65535. `workspace` holds top_k_workspace(B, V, k) bytes.
-std::size_t top_k_workspace(std::int64_t B, std::int64_t V, int k);
+// When fewer than k items are eligible the row ends with id -1, score -inf;
+// NaN scores are never returned. B <= 65535, D <= max_top_k_width.
+// `target_blocks` (about twice the multiprocessors) sets how finely the
+// catalogue is cut; the workspace, top_k_workspace(B, V, D, k,
+// target_blocks) bytes, grows with B x target_blocks x k, not with V.
+std::size_t top_k_workspace(std::int64_t B, std::int64_t V, std::int64_t D, int k, int target_blocks);
 void score_top_k(const float* users, std::int64_t B, const float* table, const float* bias, std::int64_t V,
                  std::int64_t D, int k, const std::int32_t* exclude_ids, std::int64_t X, std::int32_t* out_ids,
-                 float* out_scores, void* workspace, std::size_t workspace_bytes, int* fault, cudaStream_t stream);
+                 float* out_scores, void* workspace, std::size_t workspace_bytes, int target_blocks, int* fault,
+                 cudaStream_t stream);
 
 }  // namespace limelight::cuda::kernels

@@ -18,9 +18,7 @@
 #include "limelight/random.hpp"
 #include "model/network.hpp"
 
-#if LIMELIGHT_HAVE_CUDA
-#include "backend/cuda/device.hpp"
-#endif
+#include "backend/cuda_loader.hpp"
 
 namespace limelight {
 
@@ -44,13 +42,11 @@ void ModelConfig::validate() const {
   LL_CHECK(device == "cpu" || device == "cuda", "ImplicitSequenceModel: unknown device '", device,
            "' (expected cpu or cuda)");
   if (device == "cuda") {
-#if LIMELIGHT_HAVE_CUDA
-    LL_CHECK(cuda::cuda_available(), "ImplicitSequenceModel: device 'cuda' requested, but no CUDA device is available");
-    detail::fail("ImplicitSequenceModel: device 'cuda': this build has the CUDA kernels, but they are not yet wired ",
-                 "into the models (docs/gpu.md); use device 'cpu'");
-#else
-    detail::fail("ImplicitSequenceModel: device 'cuda' is not available in this build (configured without CUDA)");
-#endif
+    const backend::CudaBackendStatus& gpu = backend::cuda_backend();
+    LL_CHECK(gpu.usable(), "ImplicitSequenceModel: device 'cuda' is not available",
+             LIMELIGHT_HAVE_CUDA ? "" : " in this build (configured without CUDA)", ": ", gpu.problem);
+    detail::fail("ImplicitSequenceModel: device 'cuda': the CUDA backend and a device are present, but the kernels ",
+                 "are not yet wired into the models (docs/gpu.md); use device 'cpu'");
   }
   LL_CHECK(threads >= 0, "ImplicitSequenceModel: threads must be >= 0, got ", threads);
   if (representation == "cnn") {

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <random>
 #include <sstream>
@@ -20,6 +21,17 @@
 #define GPU_TEST_CASE(name) TEST_CASE(name * doctest::skip(!::limelight::cuda::cuda_available()))
 
 namespace gpu_test {
+
+// True in the ThreadSanitizer pass (scripts/test_gpu_emulated.sh --tsan):
+// cases shrink their sizes there, keeping every code path (several blocks,
+// merge passes) while staying within the CI time.
+inline bool reduced() {
+  static const bool r = [] {
+    const char* v = std::getenv("LIMELIGHT_GPU_TEST_REDUCED");
+    return v && *v && std::string(v) != "0";
+  }();
+  return r;
+}
 
 inline std::vector<float> random_floats(std::size_t n, std::mt19937& rng, float scale = 1.0f) {
   std::normal_distribution<float> dist(0.0f, scale);

@@ -10,6 +10,7 @@
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cuda/check.hpp"
 #include "backend/cuda/primitives.hpp"
+#include "kernels/scoring.cuh"
 #include "gpu_test.hpp"
 #include "limelight/adam.hpp"
 #include "limelight/ops.hpp"
@@ -211,9 +212,11 @@ GPU_TEST_CASE("gpu parity: fused masked sequence losses, forward and backward") 
       Var loss = ops::sequence_loss(t, t.parameter(states), t.parameter(table), t.parameter(bias), targets, negatives,
                                     kind, M);
       t.backward(loss);
+      // The row-sparse reference scores with the same bias as the GPU side:
+      // hinge losses touch an entry only where the margin is violated.
       Tape ts;
-      ts.backward(ops::sequence_loss(ts, ts.constant(states.value), ts.parameter(sparse_table), Var{}, targets,
-                                     negatives, kind, M));
+      ts.backward(ops::sequence_loss(ts, ts.constant(states.value), ts.parameter(sparse_table),
+                                     ts.constant(bias.value), targets, negatives, kind, M));
 
       const LossShape s{B, L, S, W, D, M, N, V};
       const std::int64_t entries = (N + 1) * B * L;
@@ -341,20 +344,69 @@ GPU_TEST_CASE("gpu parity: whole-catalogue scores") {
   check_bounded("score_catalogue", ctx.download<float>(scores, want.size()), want, scale, 4.0 * D * 6e-8);
 }
 
+namespace {
+
+// The CPU's answer, recommend_into's order (higher score, then lower id; id 0
+// and excluded ids never; NaN scores never), against the device's k per row.
+void check_top_k(const std::string& label, const std::vector<std::int32_t>& got_ids,
+                 const std::vector<float>& got_scores, const std::vector<float>& users, const std::vector<float>& table,
+                 const std::vector<float>& bias, const std::vector<std::int32_t>& exclude, std::int64_t B,
+                 std::int64_t X, std::int64_t V, std::int64_t D, int k) {
+  int bad = 0;
+  for (std::int64_t b = 0; b < B; ++b) {
+    std::vector<std::pair<float, std::int32_t>> all;
+    for (std::int32_t v = 1; v < V; ++v) {
+      const auto first = exclude.begin() + b * X, last = exclude.begin() + (b + 1) * X;
+      if (std::find(first, last, v) != last) continue;
+      float s = 0.0f;
+      for (std::int64_t d = 0; d < D; ++d)
+        s += users[static_cast<std::size_t>(b * D + d)] * table[static_cast<std::size_t>(v * D + d)];
+      s += bias[static_cast<std::size_t>(v)];
+      if (!std::isnan(s)) all.emplace_back(s, v);
+    }
+    const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(k), all.size());
+    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
+                      [](const auto& a, const auto& c) {
+                        return a.first > c.first || (a.first == c.first && a.second < c.second);
+                      });
+    for (std::size_t j = 0; j < static_cast<std::size_t>(k); ++j) {
+      const std::size_t at = static_cast<std::size_t>(b * k) + j;
+      const bool ok = j < n ? got_ids[at] == all[j].second && got_scores[at] == all[j].first
+                            : got_ids[at] == -1 && std::isinf(got_scores[at]) && got_scores[at] < 0;
+      if (!ok && bad++ < 5)
+        MESSAGE(label, " row ", b, " rank ", j, ": got (", got_ids[at], ", ", got_scores[at], ") want (",
+                j < n ? all[j].second : -1, ", ", j < n ? all[j].first : -INFINITY, ")");
+    }
+  }
+  INFO(label);
+  CHECK(bad == 0);
+}
+
+// Small integers: every score is exact in float32, so the order (ties
+// included) must match the CPU's exactly.
+std::vector<float> small_integers(std::size_t n, std::mt19937& rng) {
+  std::uniform_int_distribution<int> small(-2, 2);
+  std::vector<float> v(n);
+  for (float& x : v) x = static_cast<float>(small(rng));
+  return v;
+}
+
+}  // namespace
+
 GPU_TEST_CASE("gpu parity: fused scoring with top-k, ties, exclusions and short catalogues") {
   Context ctx;
   std::mt19937 rng(8);
-  std::uniform_int_distribution<int> small(-2, 2);
-  // Small integers: every score is exact in float32, so the order (ties
-  // included) must match the CPU's exactly.
-  for (std::int64_t D : {7, 8})
-    for (std::int64_t V : {50, 70001})
-      for (int k : {1, 17, 128}) {
+  // Reduced sizes keep an odd width, a short and a multi-slice catalogue.
+  const std::vector<std::int64_t> widths =
+      gpu_test::reduced() ? std::vector<std::int64_t>{7} : std::vector<std::int64_t>{7, 8};
+  const std::vector<int> ks = gpu_test::reduced() ? std::vector<int>{17, 128} : std::vector<int>{1, 17, 128};
+  for (std::int64_t D : widths)
+    for (std::int64_t V : {std::int64_t{50}, gpu_test::reduced() ? std::int64_t{700} : std::int64_t{3000}})
+      for (int k : ks) {
         const std::int64_t B = 3, X = 5;
-        std::vector<float> users(static_cast<std::size_t>(B * D)), table(static_cast<std::size_t>(V * D)),
-            bias(static_cast<std::size_t>(V));
-        for (auto* v : {&users, &table, &bias})
-          for (float& x : *v) x = static_cast<float>(small(rng));
+        const auto users = small_integers(static_cast<std::size_t>(B * D), rng);
+        const auto table = small_integers(static_cast<std::size_t>(V * D), rng);
+        const auto bias = small_integers(static_cast<std::size_t>(V), rng);
         auto exclude = random_ids(static_cast<std::size_t>(B * X), static_cast<std::int32_t>(V), rng);
         exclude[1] = 0;
         DeviceBuffer dU = ctx.upload(users), dT = ctx.upload(table), dB = ctx.upload(bias), dX = ctx.upload(exclude);
@@ -363,32 +415,50 @@ GPU_TEST_CASE("gpu parity: fused scoring with top-k, ties, exclusions and short 
         score_top_k(ctx, dU.as<float>(), B, dT.as<float>(), dB.as<float>(), V, D, k, dX.as<std::int32_t>(), X,
                     ids.as<std::int32_t>(), scores.as<float>());
         ctx.synchronize();
-        auto got_ids = ctx.download<std::int32_t>(ids, static_cast<std::size_t>(B * k));
-        auto got_scores = ctx.download<float>(scores, static_cast<std::size_t>(B * k));
-        for (std::int64_t b = 0; b < B; ++b) {
-          std::vector<std::pair<float, std::int32_t>> all;
-          for (std::int32_t v = 1; v < V; ++v) {
-            if (std::find(exclude.begin() + b * X, exclude.begin() + (b + 1) * X, v) != exclude.begin() + (b + 1) * X)
-              continue;
-            float s = bias[static_cast<std::size_t>(v)];
-            for (std::int64_t d = 0; d < D; ++d)
-              s += users[static_cast<std::size_t>(b * D + d)] * table[static_cast<std::size_t>(v * D + d)];
-            all.emplace_back(s, v);
-          }
-          const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(k), all.size());
-          std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
-                            [](const auto& a, const auto& c) { return a.first > c.first || (a.first == c.first && a.second < c.second); });
-          INFO("top-k D=", D, " V=", V, " k=", k, " row ", b);
-          for (std::size_t j = 0; j < static_cast<std::size_t>(k); ++j) {
-            const std::size_t at = static_cast<std::size_t>(b * k) + j;
-            if (j < n) {
-              CHECK(got_ids[at] == all[j].second);
-              CHECK(got_scores[at] == all[j].first);
-            } else {
-              CHECK(got_ids[at] == -1);
-              CHECK(std::isinf(got_scores[at]));
-            }
-          }
-        }
+        check_top_k("top-k D=" + std::to_string(D) + " V=" + std::to_string(V) + " k=" + std::to_string(k),
+                    ctx.download<std::int32_t>(ids, static_cast<std::size_t>(B * k)),
+                    ctx.download<float>(scores, static_cast<std::size_t>(B * k)), users, table, bias, exclude, B, X, V,
+                    D, k);
       }
+}
+
+GPU_TEST_CASE("gpu parity: top-k over many slices and user tiles, two merge passes, NaN rows never returned") {
+  Context ctx;
+  std::mt19937 rng(9);
+  // 11 users: a full tile of 8 and a partial one. 40 target blocks cut the
+  // catalogue into 20 slices: 20 x 128 candidates per user need two merge
+  // passes (5 slices and one pass on reduced sizes). D = 33 takes two lane
+  // iterations per row.
+  const std::int64_t B = 11, D = 33, X = 40;
+  const std::int64_t V = gpu_test::reduced() ? 1300 : 5200;
+  const int target_blocks = gpu_test::reduced() ? 8 : 40;
+  auto users = small_integers(static_cast<std::size_t>(B * D), rng);
+  auto table = small_integers(static_cast<std::size_t>(V * D), rng);
+  const auto bias = small_integers(static_cast<std::size_t>(V), rng);
+  for (std::int64_t v : {std::int64_t{3}, std::int64_t{777}, V - 1}) table[static_cast<std::size_t>(v * D + 5)] = NAN;
+  // The exclusion lists hold each user's best items, so they matter.
+  auto exclude = random_ids(static_cast<std::size_t>(B * X), static_cast<std::int32_t>(V), rng);
+  for (int k : {128, 5}) {
+    DeviceBuffer dU = ctx.upload(users), dT = ctx.upload(table), dB = ctx.upload(bias), dX = ctx.upload(exclude);
+    DeviceBuffer ids = ctx.buffer(static_cast<std::size_t>(B * k) * sizeof(std::int32_t));
+    DeviceBuffer scores = ctx.buffer(static_cast<std::size_t>(B * k) * sizeof(float));
+    const std::size_t bytes = kernels::top_k_workspace(B, V, D, k, target_blocks);
+    DeviceBuffer workspace = ctx.buffer(bytes);
+    kernels::score_top_k(dU.as<float>(), B, dT.as<float>(), dB.as<float>(), V, D, k, dX.as<std::int32_t>(), X,
+                         ids.as<std::int32_t>(), scores.as<float>(), workspace.data(), bytes, target_blocks,
+                         ctx.fault_flag(), ctx.stream());
+    ctx.synchronize();
+    check_top_k("tiled top-k k=" + std::to_string(k), ctx.download<std::int32_t>(ids, static_cast<std::size_t>(B * k)),
+                ctx.download<float>(scores, static_cast<std::size_t>(B * k)), users, table, bias, exclude, B, X, V, D,
+                k);
+  }
+}
+
+TEST_CASE("gpu: top-k workspace is bounded by users x blocks x k, not by the catalogue") {
+  // 512 users x 10M items x k 128 on a 132-multiprocessor device: the
+  // first-pass candidates of a chunk-per-2048-items design took 5 GB.
+  const std::size_t bytes = kernels::top_k_workspace(512, 10'000'000, 32, 128, 264);
+  CHECK(bytes < (std::size_t{64} << 20));
+  CHECK(kernels::top_k_workspace(512, 100'000'000, 32, 128, 264) == bytes);
+  CHECK(kernels::top_k_workspace(1, 10'000'000, 32, 128, 264) < (std::size_t{1} << 20));
 }

@@ -2,8 +2,14 @@
 // of the check macros, the caching allocator's size classes and steady
 // state, pinned staging, and the device fault flag. The first cases need no
 // GPU and run everywhere; the rest are skipped without one.
+#include <atomic>
+#include <cmath>
 #include <cstring>
+#include <map>
+#include <random>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "backend/cuda/check.hpp"
 #include "backend/cuda/primitives.hpp"
@@ -109,4 +115,137 @@ GPU_TEST_CASE("gpu: an id outside the table becomes an Error naming the kernel")
   CHECK_THROWS_WITH_AS(gemm(ctx, false, false, 2, 2, 2, 1.0f, t.as<float>(), 1, t.as<float>(), 2, 0.0f,
                             out.as<float>(), 2),
                        doctest::Contains("leading dimensions"), Error);
+}
+
+GPU_TEST_CASE("gpu: pinned staging copies large transfers in fixed chunks and never grows") {
+  Context ctx(0, 4096);
+  std::mt19937 rng(2);
+  for (std::size_t n : {std::size_t{1}, std::size_t{1024}, std::size_t{1025}, std::size_t{25003}}) {
+    const auto host = gpu_test::random_floats(n, rng);
+    DeviceBuffer d = ctx.upload(host);
+    CHECK(ctx.download<float>(d, n) == host);
+  }
+  CHECK(ctx.staging().chunk_bytes() == 4096);
+  CHECK(ctx.staging().host_allocations() == 2);
+  CHECK(ctx.staging().pinned_bytes() == 2 * 4096);
+}
+
+GPU_TEST_CASE("gpu: a device buffer outlives the Context that made it") {
+  const std::vector<float> values{1.0f, 2.0f, 3.0f, -4.5f};
+  DeviceBuffer kept;
+  {
+    Context made;
+    kept = made.upload(values);
+    made.synchronize();
+  }
+  Context reader;
+  CHECK(reader.download<float>(kept, values.size()) == values);
+}
+
+GPU_TEST_CASE("gpu: a Context serves one thread; a ContextPool gives each serving thread its own") {
+  Context ctx;
+  std::string error;
+  std::thread([&] {
+    try {
+      ctx.synchronize();
+    } catch (const Error& e) {
+      error = e.what();
+    }
+  }).join();
+  CHECK(error.find("used by a thread it does not serve") != std::string::npos);
+
+  ContextPool pool;
+  const std::vector<float> table{0, 0, 1, 1, 2, 2, 3, 3};  // (4, 2)
+  std::atomic<int> wrong{0};
+  auto serve = [&](int seed) {
+    for (int call = 0; call < 3; ++call) {
+      ContextPool::Lease lease = pool.lease();
+      const std::vector<std::int32_t> ids{(seed + call) % 4, (seed + 2 * call) % 4};
+      DeviceBuffer t = lease->upload(table), i = lease->upload(ids), out = lease->buffer(4 * sizeof(float));
+      gather_rows(*lease, t.as<float>(), 4, 2, i.as<std::int32_t>(), 2, out.as<float>());
+      lease->synchronize();
+      const auto got = lease->download<float>(out, 4);
+      for (int r = 0; r < 2; ++r)
+        if (got[2 * r] != static_cast<float>(ids[r]) || got[2 * r + 1] != static_cast<float>(ids[r])) ++wrong;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back(serve, t);
+  for (auto& t : threads) t.join();
+  CHECK(wrong == 0);
+  CHECK(pool.contexts_made() >= 1);
+  CHECK(pool.contexts_made() <= 4);
+  const std::size_t made = pool.contexts_made();
+  serve(7);  // a returned Context serves the next lease
+  CHECK(pool.contexts_made() == made);
+}
+
+GPU_TEST_CASE("gpu: an error left pending by earlier work is not blamed on the next kernel") {
+  Context ctx;
+  std::vector<float> host(4);
+  // A memset of host memory fails and leaves its error pending, unread.
+  CHECK(cudaMemsetAsync(host.data(), 0, sizeof(float) * host.size(), ctx.stream()) == cudaErrorInvalidValue);
+  const std::vector<float> table(6, 1.0f);
+  DeviceBuffer t = ctx.upload(table), ids = ctx.upload(std::vector<std::int32_t>{1, 2});
+  DeviceBuffer out = ctx.buffer(2 * 3 * sizeof(float));
+  CHECK_THROWS_WITH_AS(gather_rows(ctx, t.as<float>(), 2, 3, ids.as<std::int32_t>(), 2, out.as<float>()),
+                       doctest::Contains("work queued before the launch of kernel gather_rows_kernel"), Error);
+  CHECK(cudaGetLastError() == cudaSuccess);  // reported once, then cleared
+  CHECK_NOTHROW(gather_rows(ctx, t.as<float>(), 3, 2, ids.as<std::int32_t>(), 2, out.as<float>()));
+}
+
+GPU_TEST_CASE("gpu: sparse rows of a popular id are summed in segments, deterministically") {
+  Context ctx;
+  std::mt19937 rng(3);
+  // Id 5 fills 1000 of 1300 positions: eight segments of 128 and a partial one.
+  const std::int64_t n = 1300, D = 40, V = 50;
+  auto ids = gpu_test::random_ids(static_cast<std::size_t>(n), static_cast<std::int32_t>(V), rng);
+  for (std::int64_t i = 0; i < 1000; ++i) ids[static_cast<std::size_t>(i * 13 / 10)] = 5;
+  const auto grad = gpu_test::random_floats(static_cast<std::size_t>(n * D), rng);
+  std::map<std::int32_t, std::vector<double>> exact;
+  std::map<std::int32_t, std::vector<float>> sequential, magnitude;
+  std::map<std::int32_t, int> length;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int32_t id = ids[static_cast<std::size_t>(i)];
+    if (id == 0) continue;
+    ++length[id];
+    auto& e = exact.try_emplace(id, std::vector<double>(D, 0.0)).first->second;
+    auto& s = sequential.try_emplace(id, std::vector<float>(D, 0.0f)).first->second;
+    auto& m = magnitude.try_emplace(id, std::vector<float>(D, 0.0f)).first->second;
+    for (std::int64_t d = 0; d < D; ++d) {
+      const float g = grad[static_cast<std::size_t>(i * D + d)];
+      e[static_cast<std::size_t>(d)] += g;
+      s[static_cast<std::size_t>(d)] += g;
+      m[static_cast<std::size_t>(d)] += std::fabs(g);
+    }
+  }
+  DeviceBuffer dG = ctx.upload(grad), dI = ctx.upload(ids);
+  DeviceBuffer rows = ctx.buffer(static_cast<std::size_t>(n) * sizeof(std::int32_t));
+  DeviceBuffer values = ctx.buffer(static_cast<std::size_t>(n * D) * sizeof(float));
+  std::vector<float> first;
+  for (int run = 0; run < 2; ++run) {
+    const std::int64_t count = sparse_rows_sorted(ctx, dG.as<float>(), V, D, dI.as<std::int32_t>(), n,
+                                                  rows.as<std::int32_t>(), values.as<float>());
+    REQUIRE(count == static_cast<std::int64_t>(exact.size()));
+    const auto got_rows = ctx.download<std::int32_t>(rows, static_cast<std::size_t>(count));
+    const auto got = ctx.download<float>(values, static_cast<std::size_t>(count * D));
+    int bad = 0;
+    for (std::int64_t r = 0; r < count; ++r) {
+      const std::int32_t id = got_rows[static_cast<std::size_t>(r)];
+      for (std::int64_t d = 0; d < D; ++d) {
+        const float g = got[static_cast<std::size_t>(r * D + d)];
+        if (length[id] <= 128) {
+          bad += g != sequential[id][static_cast<std::size_t>(d)];  // one segment: the CPU's order and bits
+        } else {
+          // float32 summation bound: n ulp-sized errors on the magnitudes.
+          const double bound = 1.2e-7 * length[id] * magnitude[id][static_cast<std::size_t>(d)];
+          bad += std::fabs(g - exact[id][static_cast<std::size_t>(d)]) > bound;
+        }
+      }
+    }
+    CHECK(bad == 0);
+    if (run == 0) first = got;
+    else CHECK(got == first);
+  }
+  CHECK(length[5] >= 1000);
 }

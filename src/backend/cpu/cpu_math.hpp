@@ -10,7 +10,10 @@
 // Hot loops are compiled for AVX-512 (which implies FMA) and for AVX with
 // FMA besides the baseline; the loader picks by CPU features ("arch=" clones
 // would match CPU model names, which virtual machines often do not report).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+// Sanitizer builds go without: the ifunc resolvers run before the sanitizer
+// runtime is up and crash under ThreadSanitizer.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
 #define LL_SIMD_CLONES __attribute__((target_clones("avx512f", "fma", "default")))
 #else
 #define LL_SIMD_CLONES

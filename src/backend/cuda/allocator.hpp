@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
@@ -55,12 +56,15 @@ class CachingAllocator {
   Stats stats_;
 };
 
-// Owns one block of a CachingAllocator; move-only.
+// Owns one block of a CachingAllocator; move-only. It shares ownership of
+// the allocator, so a buffer (a tensor's storage) may outlive the Context
+// that made it: the allocator, and with it the device memory it caches, goes
+// when the last of them does.
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
-  DeviceBuffer(CachingAllocator& allocator, std::size_t bytes)
-      : allocator_(&allocator), data_(allocator.allocate(bytes)), bytes_(bytes) {}
+  DeviceBuffer(std::shared_ptr<CachingAllocator> allocator, std::size_t bytes)
+      : allocator_(std::move(allocator)), data_(allocator_->allocate(bytes)), bytes_(bytes) {}
   DeviceBuffer(DeviceBuffer&& other) noexcept { swap(other); }
   DeviceBuffer& operator=(DeviceBuffer&& other) noexcept {
     DeviceBuffer(std::move(other)).swap(*this);
@@ -83,7 +87,7 @@ class DeviceBuffer {
     std::swap(data_, other.data_);
     std::swap(bytes_, other.bytes_);
   }
-  CachingAllocator* allocator_ = nullptr;
+  std::shared_ptr<CachingAllocator> allocator_;
   void* data_ = nullptr;
   std::size_t bytes_ = 0;
 };

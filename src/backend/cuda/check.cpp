@@ -30,6 +30,14 @@ void throw_status(const char* library, const char* status_name, const char* desc
   throw Error(out.str());
 }
 
+void check_before_launch(const char* kernel, const char* file, int line) {
+  const cudaError_t status = cudaGetLastError();
+  if (status != cudaSuccess) {
+    const std::string statement = std::string("work queued before the launch of kernel ") + kernel;
+    throw_status("CUDA", cudaGetErrorName(status), cudaGetErrorString(status), statement.c_str(), file, line);
+  }
+}
+
 void check_launch(const char* kernel, const char* file, int line) {
   const cudaError_t status = cudaGetLastError();
   if (status != cudaSuccess) {

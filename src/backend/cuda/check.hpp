@@ -40,6 +40,9 @@ inline void check_status(cudnnStatus_t status, const char* statement, const char
   if (status != CUDNN_STATUS_SUCCESS)
     throw_status("cuDNN", "cudnnStatus_t", cudnnGetErrorString(status), statement, file, line);
 }
+// Before a launch (LL_LAUNCH): an error already pending comes from earlier
+// work, and is reported as such rather than blamed on `kernel`.
+void check_before_launch(const char* kernel, const char* file, int line);
 // After a launch: configuration errors now, not at the next synchronisation.
 void check_launch(const char* kernel, const char* file, int line);
 }  // namespace detail

@@ -10,12 +10,16 @@
 
 namespace limelight::cuda {
 
-Context::Context(int device) : device_(device) {
+Context::Context(int device, std::size_t staging_chunk_bytes)
+    : device_(device), staging_(staging_chunk_bytes), user_(std::this_thread::get_id()) {
   LL_CHECK(cuda_available(), "cuda::Context: no usable CUDA device (no GPU, or no driver); use the CPU backend");
   LL_CHECK(device >= 0 && device < device_count(), "cuda::Context: no CUDA device ", device, " (", device_count(),
            " available)");
   try {
     CUDA_CHECK(cudaSetDevice(device));
+    cudaDeviceProp prop{};
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    multiprocessors_ = prop.multiProcessorCount > 0 ? prop.multiProcessorCount : 1;
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CUBLAS_CHECK(cublasCreate(&blas_));
     CUBLAS_CHECK(cublasSetStream(blas_, stream_));
@@ -40,7 +44,14 @@ Context::~Context() {
   if (stream_) cudaStreamDestroy(stream_);
 }
 
+void Context::check_thread() const {
+  LL_CHECK(user_.load(std::memory_order_relaxed) == std::this_thread::get_id(),
+           "cuda::Context: used by a thread it does not serve; a Context serves the thread that made it or "
+           "the holder of its ContextPool lease (one Context per thread at a time)");
+}
+
 void Context::synchronize() {
+  check_thread();
   int fault = 0;
   CUDA_CHECK(cudaMemcpyAsync(&fault, fault_, sizeof(int), cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -56,6 +67,36 @@ void Context::synchronize() {
     if (fault & bit) kernels += (kernels.empty() ? "" : ", ") + std::string(name);
   ::limelight::detail::fail("cuda: an item id outside the table reached the device in ", kernels,
                "; those entries were skipped and the results are invalid");
+}
+
+ContextPool::Lease ContextPool::lease() {
+  std::unique_ptr<Context> context;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!idle_.empty()) {
+      context = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  if (!context) {
+    context = std::make_unique<Context>(device_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++made_;
+  }
+  context->user_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  return Lease(*this, std::move(context));
+}
+
+std::size_t ContextPool::contexts_made() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return made_;
+}
+
+ContextPool::Lease::~Lease() {
+  if (!context_) return;
+  context_->user_.store(std::thread::id{}, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(pool_->mutex_);
+  pool_->idle_.push_back(std::move(context_));
 }
 
 }  // namespace limelight::cuda

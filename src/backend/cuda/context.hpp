@@ -4,9 +4,20 @@
 // a device flag in which kernels report bad input. Constructing one on a
 // machine without a usable device throws an Error saying so; check
 // cuda_available() first to choose the CPU path instead.
+//
+// A Context serves one thread at a time: its stream, staging slots and fault
+// flag belong to one sequence of work, and a fault raised by one thread's
+// kernel must not be reported to another. The thread that made it may use
+// it; a ContextPool lease hands it to another thread. Use from any other
+// thread is an Error. Threads that serve at once (the const calls of a
+// model, docs/reliability.md) each lease their own Context from a pool.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include <cublas_v2.h>
@@ -19,22 +30,37 @@ namespace limelight::cuda {
 
 class Context {
  public:
-  explicit Context(int device = 0);
+  explicit Context(int device = 0, std::size_t staging_chunk_bytes = PinnedStaging::default_chunk_bytes);
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
   ~Context();  // never throws
 
   int device() const { return device_; }
-  cudaStream_t stream() const { return stream_; }
-  cublasHandle_t blas() const { return blas_; }
-  CachingAllocator& allocator() { return allocator_; }
-  PinnedStaging& staging() { return staging_; }
-  int* fault_flag() const { return fault_; }
+  int multiprocessors() const { return multiprocessors_; }
+  cudaStream_t stream() const {
+    check_thread();
+    return stream_;
+  }
+  cublasHandle_t blas() const {
+    check_thread();
+    return blas_;
+  }
+  CachingAllocator& allocator() { return *allocator_; }
+  PinnedStaging& staging() {
+    check_thread();
+    return staging_;
+  }
+  int* fault_flag() const {
+    check_thread();
+    return fault_;
+  }
 
+  // Device memory that stays valid after this Context is gone.
   DeviceBuffer buffer(std::size_t bytes) { return DeviceBuffer(allocator_, bytes); }
   // A buffer holding a copy of host memory (through pinned staging).
   template <class T>
   DeviceBuffer upload(const T* host, std::size_t count) {
+    check_thread();
     DeviceBuffer b = buffer(count * sizeof(T));
     staging_.upload(host, count * sizeof(T), b.data(), stream_);
     return b;
@@ -46,6 +72,7 @@ class Context {
   // Waits for the stream, then copies `count` elements to host memory.
   template <class T>
   void download(const void* device, T* host, std::size_t count) {
+    check_thread();
     staging_.download(device, count * sizeof(T), host, stream_);
   }
   template <class T>
@@ -60,12 +87,57 @@ class Context {
   void synchronize();
 
  private:
+  friend class ContextPool;
+  // Error unless the calling thread is the one this Context serves.
+  void check_thread() const;
   int device_ = 0;
+  int multiprocessors_ = 1;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   int* fault_ = nullptr;
-  CachingAllocator allocator_;
+  std::shared_ptr<CachingAllocator> allocator_ = std::make_shared<CachingAllocator>();
   PinnedStaging staging_;
+  std::atomic<std::thread::id> user_;
+};
+
+// Contexts for threads that work at once: lease() hands out a free Context,
+// or makes one, for the lease's lifetime; a returned Context (with its
+// cached device memory and pinned slots) waits for the next lease. Each
+// Context keeps its own allocator, so memory one stream released is never
+// handed to another stream while the first may still use it. Thread-safe.
+class ContextPool {
+ public:
+  explicit ContextPool(int device = 0) : device_(device) {}
+  ContextPool(const ContextPool&) = delete;
+  ContextPool& operator=(const ContextPool&) = delete;
+
+  class Lease {
+   public:
+    Lease(Lease&& other) noexcept : pool_(other.pool_), context_(std::move(other.context_)) {}
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    Context& operator*() const { return *context_; }
+    Context* operator->() const { return context_.get(); }
+
+   private:
+    friend class ContextPool;
+    Lease(ContextPool& pool, std::unique_ptr<Context> context) : pool_(&pool), context_(std::move(context)) {}
+    ContextPool* pool_;
+    std::unique_ptr<Context> context_;
+  };
+
+  // The calling thread's Context until the lease ends. The pool must outlive
+  // its leases.
+  Lease lease();
+  std::size_t contexts_made() const;
+
+ private:
+  int device_;
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<Context>> idle_;
+  std::size_t made_ = 0;
 };
 
 }  // namespace limelight::cuda

@@ -1,26 +1,42 @@
 // Device discovery: see device.hpp.
 #include "backend/cuda/device.hpp"
 
+#include <string>
+
 #include "backend/cuda/check.hpp"
 #include "limelight/error.hpp"
 
 namespace limelight::cuda {
 
 namespace {
-int count_devices() {
+struct Discovery {
   int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+  std::string problem;
+};
+
+Discovery discover() {
+  Discovery d;
+  const cudaError_t status = cudaGetDeviceCount(&d.count);
+  if (status != cudaSuccess) {
     cudaGetLastError();  // clear it so later runtime calls do not report it again
-    return 0;
+    d.count = 0;
+    d.problem =
+        std::string("cudaGetDeviceCount: ") + cudaGetErrorString(status) + " (" + cudaGetErrorName(status) + ")";
+  } else if (d.count == 0) {
+    d.problem = "cudaGetDeviceCount found no device";
   }
-  return count;
+  return d;
+}
+
+const Discovery& discovery() {
+  static const Discovery d = discover();
+  return d;
 }
 }  // namespace
 
-int device_count() {
-  static const int count = count_devices();
-  return count;
-}
+int device_count() { return discovery().count; }
+
+std::string no_device_reason() { return discovery().problem; }
 
 bool cuda_available() { return device_count() > 0; }
 

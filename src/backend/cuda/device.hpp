@@ -12,6 +12,8 @@ namespace limelight::cuda {
 // True when at least one device can be used. Computed once, thread-safe.
 bool cuda_available();
 int device_count();  // 0 when cuda_available() is false
+// Why there is no device (the runtime's error), or "" when there is one.
+std::string no_device_reason();
 
 struct DeviceInfo {
   std::string name;

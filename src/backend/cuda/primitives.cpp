@@ -66,7 +66,7 @@ void scatter_add_rows(Context& ctx, const float* grad, std::int64_t V, std::int6
 std::int64_t sparse_rows_sorted(Context& ctx, const float* grad, std::int64_t V, std::int64_t D,
                                 const std::int32_t* ids, std::int64_t n, std::int32_t* rows, float* values) {
   check_sizes("cuda::sparse_rows_sorted", {V, D, n});
-  const std::size_t bytes = n > 0 ? kernels::sparse_rows_workspace(n) : 0;
+  const std::size_t bytes = n > 0 ? kernels::sparse_rows_workspace(n, D) : 0;
   DeviceBuffer workspace = ctx.buffer(bytes);
   DeviceBuffer count = ctx.buffer(sizeof(std::int32_t));
   kernels::sparse_rows_sorted(grad, V, D, ids, n, rows, values, count.as<std::int32_t>(), workspace.data(), bytes,
@@ -175,13 +175,15 @@ void score_top_k(Context& ctx, const float* users, std::int64_t B, const float* 
   const char* op = "cuda::score_top_k";
   check_sizes(op, {B, V, D, X});
   LL_CHECK(V >= 1 && V < 0x7fffffff, op, ": catalogue of ", V, " items");
-  LL_CHECK(D <= 8192, op, ": embedding width ", D, " exceeds the 8192 floats a block holds");
+  LL_CHECK(D >= 1 && D <= kernels::max_top_k_width, op, ": embedding width ", D, " not in [1, ",
+           kernels::max_top_k_width, "]");
   LL_CHECK(k >= 1 && k <= kernels::max_top_k, op, ": k must be in [1, ", kernels::max_top_k, "], got ", k);
   if (B == 0) return;
-  const std::size_t bytes = kernels::top_k_workspace(B, V, k);
+  const int target_blocks = 2 * ctx.multiprocessors();
+  const std::size_t bytes = kernels::top_k_workspace(B, V, D, k, target_blocks);
   DeviceBuffer workspace = ctx.buffer(bytes);
   kernels::score_top_k(users, B, table, bias, V, D, k, exclude_ids, X, out_ids, out_scores, workspace.data(), bytes,
-                       ctx.fault_flag(), ctx.stream());
+                       target_blocks, ctx.fault_flag(), ctx.stream());
 }
 
 }  // namespace limelight::cuda
