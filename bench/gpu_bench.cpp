@@ -15,6 +15,7 @@
 #include "backend/cuda/context.hpp"
 #include "backend/cuda/device.hpp"
 #include "backend/cuda/primitives.hpp"
+#include "limelight/adam.hpp"
 
 using namespace limelight;
 using namespace limelight::cuda;
@@ -154,7 +155,8 @@ int main() {
 
     // Adam on the 10M x 32 table: every row (dense) against the touched rows (lazy).
     AdamOptions options;
-    const AdamConstants c = adam_constants(options, 1);
+    const AdamConstants c = adam_constants(
+        backend::AdamStep::make(options.lr, options.beta1, options.beta2, options.eps, options.weight_decay, 1));
     const double dense_ms = time_ms(ctx, 2, 10, [&] {
       adam_dense(ctx, c, w.as<float>(), dense_grad.as<float>(), m.as<float>(), v.as<float>(), V * D);
     });

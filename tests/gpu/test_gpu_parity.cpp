@@ -173,7 +173,8 @@ GPU_TEST_CASE("gpu parity: dense and lazy Adam against limelight::Adam") {
     std::vector<float> values(table.sparse_grad.values(), table.sparse_grad.values() + touched.size() * D);
     DeviceBuffer dg = ctx.upload(g), drows = ctx.upload(touched), dvalues = ctx.upload(values);
     adam.step();
-    const AdamConstants c = adam_constants(options, step);
+    const AdamConstants c = adam_constants(backend::AdamStep::make(options.lr, options.beta1, options.beta2, options.eps,
+                                                                         options.weight_decay, step));
     adam_dense(ctx, c, w.as<float>(), dg.as<float>(), m.as<float>(), v.as<float>(), 300);
     adam_lazy(ctx, c, tw.as<float>(), tm.as<float>(), tv.as<float>(), V, D, drows.as<std::int32_t>(),
               dvalues.as<float>(), static_cast<std::int64_t>(touched.size()));

@@ -77,19 +77,16 @@ std::int64_t sparse_rows_sorted(Context& ctx, const float* grad, std::int64_t V,
   return host_count;
 }
 
-AdamConstants adam_constants(const AdamOptions& o, std::int64_t step) {
-  LL_CHECK(step >= 1, "cuda::adam_constants: step must be >= 1, got ", step);
-  const double bias_correction1 = 1.0 - std::pow(o.beta1, static_cast<double>(step));
-  const double bias_correction2 = 1.0 - std::pow(o.beta2, static_cast<double>(step));
+AdamConstants adam_constants(const backend::AdamStep& s) {
   AdamConstants c{};
-  c.beta1 = static_cast<float>(o.beta1);
-  c.beta2 = static_cast<float>(o.beta2);
-  c.one_minus_beta1 = static_cast<float>(1.0 - o.beta1);
-  c.one_minus_beta2 = static_cast<float>(1.0 - o.beta2);
-  c.weight_decay = static_cast<float>(o.weight_decay);
-  c.neg_step_size = static_cast<float>(-(o.lr / bias_correction1));
-  c.bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
-  c.eps = static_cast<float>(o.eps);
+  c.beta1 = s.beta1;
+  c.beta2 = s.beta2;
+  c.one_minus_beta1 = s.one_minus_beta1;
+  c.one_minus_beta2 = s.one_minus_beta2;
+  c.weight_decay = s.weight_decay;
+  c.neg_step_size = s.neg_step_size;
+  c.bias_correction2_sqrt = static_cast<float>(s.bias_correction2_sqrt);
+  c.eps = s.eps;
   return c;
 }
 

@@ -11,8 +11,8 @@
 
 #include "kernels/adam.cuh"
 #include "kernels/loss.cuh"
-#include "limelight/adam.hpp"
-#include "limelight/ops.hpp"
+#include "backend/backend.hpp"
+#include "limelight/op_kinds.hpp"
 
 namespace limelight::cuda {
 
@@ -38,9 +38,9 @@ void scatter_add_rows(Context& ctx, const float* grad, std::int64_t V, std::int6
 std::int64_t sparse_rows_sorted(Context& ctx, const float* grad, std::int64_t V, std::int64_t D,
                                 const std::int32_t* ids, std::int64_t n, std::int32_t* rows, float* values);
 
-// Adam's scalars for step `step` (>= 1), as Adam::step computes them.
+// The kernels' form of Adam's per-step scalars (backend::AdamStep::make computes them).
 using kernels::AdamConstants;
-AdamConstants adam_constants(const AdamOptions& options, std::int64_t step);
+AdamConstants adam_constants(const backend::AdamStep& step);
 void adam_dense(Context& ctx, const AdamConstants& c, float* w, const float* g, float* m, float* v, std::int64_t n);
 // SparseAdam's lazy update of the distinct rows of a (V, D) table.
 void adam_lazy(Context& ctx, const AdamConstants& c, float* w, float* m, float* v, std::int64_t V, std::int64_t D,
