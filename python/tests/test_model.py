@@ -92,16 +92,21 @@ def test_representation_instances_carry_their_settings(small_sequences):
 def test_bloom_cnn_learns_the_synthetic_sequences():
     from limelight.spotlight.cross_validation import user_based_train_test_split
     from limelight.spotlight.datasets.synthetic import generate_sequential
-    data = generate_sequential(num_users=100, num_items=200, num_interactions=10000, concentration_parameter=0.01,
-                               order=2, random_state=np.random.RandomState(4))
-    train, test = user_based_train_test_split(data, random_state=np.random.RandomState(4))
-    train, test = train.to_sequence(max_sequence_length=10), test.to_sequence(max_sequence_length=10)
-    net = CNNNet(200, embedding_dim=32, item_embedding_layer=BloomEmbedding(200, 32, compression_ratio=0.2))
-    model = ImplicitSequenceModel(n_iter=6, representation=net, loss='adaptive_hinge',
-                                  random_state=np.random.RandomState(4))
-    model.fit(train)
-    # Random ranking of 199 items gives an MRR near 0.03.
-    assert sequence_mrr_score(model, test).mean() > 0.1
+    scores = []
+    for seed in (4, 5, 6):
+        data = generate_sequential(num_users=100, num_items=200, num_interactions=10000,
+                                   concentration_parameter=0.01, order=2, random_state=np.random.RandomState(seed))
+        train, test = user_based_train_test_split(data, random_state=np.random.RandomState(seed))
+        train, test = train.to_sequence(max_sequence_length=10), test.to_sequence(max_sequence_length=10)
+        net = CNNNet(200, embedding_dim=32, item_embedding_layer=BloomEmbedding(200, 32, compression_ratio=0.2))
+        model = ImplicitSequenceModel(n_iter=6, representation=net, loss='adaptive_hinge',
+                                      random_state=np.random.RandomState(seed))
+        model.fit(train)
+        scores.append(sequence_mrr_score(model, test).mean())
+    # A random ranking of the 199 items has an expected reciprocal rank of H(199) / 199, about 0.03;
+    # a model that learned the sequences must do at least twice as well, over three data seeds.
+    random_mrr = sum(1.0 / r for r in range(1, 200)) / 199
+    assert np.mean(scores) > 2 * random_mrr, scores
 
 
 def test_save_and_load_round_trip(small_sequences, tmp_path):
