@@ -35,6 +35,15 @@ struct TempDir {
   std::string file(const std::string& name) const { return (path / name).string(); }
 };
 
+// The tiny synthetic set of the CLI tests (a fit takes well under a second).
+inline const std::vector<std::string> kTinyData = {"--synthetic-users", "60", "--synthetic-items", "30",
+                                                   "--synthetic-interactions", "3000", "--seed", "5"};
+
+inline std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 inline std::string read_all(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());

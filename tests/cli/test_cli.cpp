@@ -24,15 +24,6 @@ namespace json = limelight::json;
 
 namespace {
 
-// The tiny synthetic set of these tests (a fit takes well under a second).
-const std::vector<std::string> kTinyData = {"--synthetic-users", "60", "--synthetic-items", "30",
-                                            "--synthetic-interactions", "3000", "--seed", "5"};
-
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 // Exit status non-zero, nothing but one `limelight: error:` line on stderr.
 void check_error(const Result& r, const std::string& expected_part = "") {
   CHECK(r.status != 0);

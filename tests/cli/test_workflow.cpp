@@ -25,14 +25,6 @@ namespace json = limelight::json;
 
 namespace {
 
-const std::vector<std::string> kTinyData = {"--synthetic-users", "60", "--synthetic-items", "30",
-                                            "--synthetic-interactions", "3000", "--seed", "5"};
-
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 // Text from parts (avoids GCC 12's false -Wrestrict on "literal" + std::string).
 template <class... Parts>
 std::string cat(const Parts&... parts) {
