@@ -10,6 +10,7 @@
 // rounding bound of the sum. Skipped without a device.
 #include <bit>
 #include <cstring>
+#include <sstream>
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cuda/elementwise.hpp"
@@ -339,7 +340,9 @@ namespace {
 struct Dims {
   std::int64_t outer, n, inner;
   std::string str() const {
-    return "(" + std::to_string(outer) + ", " + std::to_string(n) + ", " + std::to_string(inner) + ")";
+    std::ostringstream out;
+    out << "(" << outer << ", " << n << ", " << inner << ")";
+    return out.str();
   }
   std::size_t size() const { return static_cast<std::size_t>(outer * n * inner); }
 };
