@@ -15,6 +15,11 @@ namespace {
 
 constexpr int threads = 256;
 
+// A block of 256 threads, or fewer (whole warps) when there is less work.
+unsigned block_for(std::int64_t n) {
+  return n >= threads ? threads : static_cast<unsigned>((n + warp_size - 1) / warp_size * warp_size);
+}
+
 #define LL_GRID_STRIDE(i, n)                                                                  \
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < (n); \
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
@@ -93,28 +98,30 @@ __global__ void activation_backward_kernel(const float* __restrict__ d_y, const 
 }  // namespace
 
 void conv_pack_weight(const float* weight, const ConvDims& s, float* wr, cudaStream_t stream) {
-  if (s.O * s.K * s.C == 0) return;
-  LL_LAUNCH(pack_weight_kernel, grid_for(s.O * s.K * s.C, threads), threads, 0, stream)(weight, s, wr);
+  const std::int64_t n = s.O * s.K * s.C;
+  if (n == 0) return;
+  LL_LAUNCH(pack_weight_kernel, grid_for(n, threads), block_for(n), 0, stream)(weight, s, wr);
   LL_LAUNCH_CHECK("conv_pack_weight");
 }
 
 void conv_unpack_weight_add(const float* d_wr, const ConvDims& s, float* d_weight, cudaStream_t stream) {
-  if (s.O * s.K * s.C == 0) return;
-  LL_LAUNCH(unpack_weight_add_kernel, grid_for(s.O * s.K * s.C, threads), threads, 0, stream)(d_wr, s, d_weight);
+  const std::int64_t n = s.O * s.K * s.C;
+  if (n == 0) return;
+  LL_LAUNCH(unpack_weight_add_kernel, grid_for(n, threads), block_for(n), 0, stream)(d_wr, s, d_weight);
   LL_LAUNCH_CHECK("conv_unpack_weight_add");
 }
 
 void conv_unfold(const float* x, const ConvDims& s, float* col, cudaStream_t stream) {
   const std::int64_t n = s.B * s.To * s.K * s.C;
   if (n == 0) return;
-  LL_LAUNCH(unfold_kernel, grid_for(n, threads), threads, 0, stream)(x, s, col);
+  LL_LAUNCH(unfold_kernel, grid_for(n, threads), block_for(n), 0, stream)(x, s, col);
   LL_LAUNCH_CHECK("conv_unfold");
 }
 
 void conv_fold_add(const float* d_col, const ConvDims& s, float* d_x, cudaStream_t stream) {
   const std::int64_t n = s.B * s.T * s.C;
   if (n == 0) return;
-  LL_LAUNCH(fold_add_kernel, grid_for(n, threads), threads, 0, stream)(d_col, s, d_x);
+  LL_LAUNCH(fold_add_kernel, grid_for(n, threads), block_for(n), 0, stream)(d_col, s, d_x);
   LL_LAUNCH_CHECK("conv_fold_add");
 }
 
@@ -122,7 +129,8 @@ void conv_activate(float* y, float* activations, const float* bias, const float*
                    int activation, cudaStream_t stream) {
   const std::int64_t n = s.B * s.To * s.O;
   if (n == 0) return;
-  LL_LAUNCH(activate_kernel, grid_for(n, threads), threads, 0, stream)(y, activations, bias, residual, s, activation);
+  LL_LAUNCH(activate_kernel, grid_for(n, threads), block_for(n), 0, stream)(y, activations, bias, residual, s,
+                                                                           activation);
   LL_LAUNCH_CHECK("conv_activate");
 }
 
@@ -130,8 +138,8 @@ void conv_activation_backward(const float* d_y, const float* activations, const 
                               float* d_pre, float* d_residual, cudaStream_t stream) {
   const std::int64_t n = s.B * s.To * s.O;
   if (n == 0) return;
-  LL_LAUNCH(activation_backward_kernel, grid_for(n, threads), threads, 0, stream)(d_y, activations, s, activation,
-                                                                                  d_pre, d_residual);
+  LL_LAUNCH(activation_backward_kernel, grid_for(n, threads), block_for(n), 0, stream)(d_y, activations, s,
+                                                                                      activation, d_pre, d_residual);
   LL_LAUNCH_CHECK("conv_activation_backward");
 }
 

@@ -20,6 +20,11 @@ constexpr int sum_lanes = threads / sum_columns;     // row lanes per block
 constexpr std::int64_t rows_per_chunk = 1024;        // rows one block sums
 constexpr std::int64_t max_chunks = 256;
 
+// A block of 256 threads, or fewer (whole warps) when there is less work.
+unsigned block_for(std::int64_t n) {
+  return n >= threads ? threads : static_cast<unsigned>((n + warp_size - 1) / warp_size * warp_size);
+}
+
 __global__ void broadcast_rows_kernel(const float* __restrict__ a, const float* __restrict__ b, std::int64_t rows,
                                       std::int64_t N, float* __restrict__ out) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < rows * N;
@@ -69,7 +74,7 @@ __global__ void column_merge_kernel(const float* __restrict__ partial, std::int6
 void broadcast_rows(const float* a, const float* b, std::int64_t rows, std::int64_t N, float* out,
                     cudaStream_t stream) {
   if (rows == 0 || N == 0) return;
-  LL_LAUNCH(broadcast_rows_kernel, grid_for(rows * N, threads), threads, 0, stream)(a, b, rows, N, out);
+  LL_LAUNCH(broadcast_rows_kernel, grid_for(rows * N, threads), block_for(rows * N), 0, stream)(a, b, rows, N, out);
   LL_LAUNCH_CHECK("broadcast_rows");
 }
 
@@ -88,7 +93,7 @@ void column_sums(const float* x, std::int64_t rows, std::int64_t N, float* out, 
                                                                  chunks > 1 ? workspace : nullptr, out);
   LL_LAUNCH_CHECK("column_sums");
   if (chunks > 1) {
-    LL_LAUNCH(column_merge_kernel, grid_for(N, threads), threads, 0, stream)(workspace, chunks, N, out);
+    LL_LAUNCH(column_merge_kernel, grid_for(N, threads), block_for(N), 0, stream)(workspace, chunks, N, out);
     LL_LAUNCH_CHECK("column_sums merge");
   }
 }

@@ -240,7 +240,8 @@ void lstm_recurrent_backward(const float* d_out, const float* gates, const float
 
 void add_into(const float* x, std::int64_t n, float* y, cudaStream_t stream) {
   if (n == 0) return;
-  LL_LAUNCH(add_into_kernel, grid_for(n, general_threads), general_threads, 0, stream)(x, n, y);
+  const unsigned block = n >= general_threads ? general_threads : static_cast<unsigned>((n + 31) / 32 * 32);
+  LL_LAUNCH(add_into_kernel, grid_for(n, general_threads), block, 0, stream)(x, n, y);
   LL_LAUNCH_CHECK("add_into");
 }
 
