@@ -4,9 +4,13 @@
 // kernels are set beside a device-to-device cudaMemcpy measured in the same
 // process: scoring with top-k over a 1M-item catalogue, the embedding
 // gather and its deterministic sparse backward at a training batch, and
-// lazy against dense Adam on a 10M x 32 table. Prints one compact table.
+// lazy against dense Adam on a 10M x 32 table, and the layers of a training
+// step (the causal convolution; the LSTM as the hand-written kernel against
+// cuDNN's RNN, alternated in this process). Prints one compact table.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -14,8 +18,10 @@
 #include "backend/cuda/check.hpp"
 #include "backend/cuda/context.hpp"
 #include "backend/cuda/device.hpp"
+#include "backend/cuda/layers.hpp"
 #include "backend/cuda/primitives.hpp"
 #include "limelight/adam.hpp"
+#include "limelight/tape.hpp"
 
 using namespace limelight;
 using namespace limelight::cuda;
@@ -66,6 +72,63 @@ std::vector<std::int32_t> host_ids(std::size_t n, std::int64_t V, std::uint64_t 
 }
 
 double gb_per_s(double bytes, double ms) { return bytes / (ms * 1e-3) / 1e9; }
+
+// Forward and backward of one causal convolution layer and of one LSTM
+// layer (each path) at a training batch: B = 256 sequences of T = 50 steps,
+// 32 channels. The LSTM paths alternate, three rounds each, and the best
+// round of each is kept, so that both see the same machine state.
+void time_layers(Context& ctx, std::vector<Row>& rows) {
+  install_allocator();
+  Arena scratch(Device::cuda);
+  const std::int64_t B = 256, T = 50, C = 32, H = 32, G = 4 * H, K = 3, dilation = 2;
+  auto up = [&](std::size_t n, std::uint64_t seed) { return ctx.upload(host_floats(n, seed)); };
+  {
+    const backend::ConvShape s{B, T, C, C, K, dilation, (K - 1) * dilation, T, T};
+    DeviceBuffer x = up(B * T * C, 11), w = up(C * C * K, 12), b = up(C, 13), r = up(B * T * C, 14),
+                 y = up(B * T * C, 15), a = up(B * T * C, 16), dy = up(B * T * C, 17), dx = up(B * T * C, 18),
+                 dw = up(C * C * K, 19), db = up(C, 20), dr = up(B * T * C, 21);
+    const double ms = time_ms(ctx, 3, 20, [&] {
+      scratch.reset();
+      BackendPayload payload;
+      causal_conv_forward(ctx, s, ops::Activation::relu, x.as<float>(), w.as<float>(), b.as<float>(), r.as<float>(),
+                          y.as<float>(), a.as<float>(), scratch, &payload);
+      causal_conv_backward(ctx, s, ops::Activation::relu, dy.as<float>(), a.as<float>(), dx.as<float>(),
+                           dw.as<float>(), db.as<float>(), dr.as<float>(), scratch, payload);
+    });
+    rows.push_back({"causal_conv fwd+bwd", "B=256 T=50 C=32 K=3", ms, 0.0, "unfold + cuBLAS + fused"});
+  }
+  DeviceBuffer x = up(B * T * C, 31), wih = up(G * C, 32), whh = up(G * H, 33), bih = up(G, 34), bhh = up(G, 35),
+               out = up(B * T * H, 36), dout = up(B * T * H, 37), dx = up(B * T * C, 38), dwih = up(G * C, 39),
+               dwhh = up(G * H, 40), dbih = up(G, 41), dbhh = up(G, 42);
+  auto step = [&] {
+    scratch.reset();
+    BackendPayload payload;
+    lstm_forward(ctx, x.as<float>(), wih.as<float>(), whh.as<float>(), bih.as<float>(), bhh.as<float>(), B, T, C, H,
+                 out.as<float>(), scratch, &payload);
+    lstm_backward(ctx, dout.as<float>(), wih.as<float>(), whh.as<float>(), B, T, C, H, dx.as<float>(),
+                  dwih.as<float>(), dwhh.as<float>(), dbih.as<float>(), dbhh.as<float>(), scratch, payload);
+  };
+  double best[2] = {1e30, 1e30};
+  std::string failure;
+  for (int round = 0; round < 3; ++round)
+    for (int path = 0; path < 2; ++path) {
+      if (path == 1 && !failure.empty()) continue;
+      setenv("LIMELIGHT_CUDA_LSTM", path == 0 ? "kernel" : "cudnn", 1);
+      try {
+        best[path] = std::min(best[path], time_ms(ctx, 2, 10, step));
+      } catch (const std::exception& e) {
+        failure = e.what();
+      }
+    }
+  unsetenv("LIMELIGHT_CUDA_LSTM");
+  rows.push_back({"lstm kernel fwd+bwd", "B=256 T=50 D=H=32", best[0], 0.0, "hand-written"});
+  char note[96];
+  if (failure.empty())
+    std::snprintf(note, sizeof note, "kernel / cudnn time %.2f", best[0] / best[1]);
+  else
+    std::snprintf(note, sizeof note, "failed: %.80s", failure.c_str());
+  rows.push_back({"lstm cudnn fwd+bwd", "B=256 T=50 D=H=32", failure.empty() ? best[1] : 0.0, 0.0, note});
+}
 
 }  // namespace
 
@@ -168,6 +231,8 @@ int main() {
     char note[64];
     std::snprintf(note, sizeof note, "%lld rows, %.0fx faster", static_cast<long long>(touched), dense_ms / lazy_ms);
     rows.push_back({"adam_lazy", "10M x 32", lazy_ms, gb_per_s(7.0 * touched * D * 4, lazy_ms), note});
+
+    time_layers(ctx, rows);
 
     std::printf("\n%-20s %-22s %10s %9s  %s\n", "op", "shape", "ms", "GB/s", "note");
     for (const Row& r : rows)

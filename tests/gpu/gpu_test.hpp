@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/allocator.hpp"
 #include "backend/cuda/context.hpp"
 #include "backend/cuda/device.hpp"
 
@@ -32,6 +33,10 @@ inline bool reduced() {
   }();
   return r;
 }
+
+// Device::cuda tensors and arenas (the primitives' scratch and payloads)
+// need the backend's allocator registered; idempotent.
+inline void install_device_allocator() { limelight::cuda::install_allocator(); }
 
 inline std::vector<float> random_floats(std::size_t n, std::mt19937& rng, float scale = 1.0f) {
   std::normal_distribution<float> dist(0.0f, scale);

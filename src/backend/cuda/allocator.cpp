@@ -3,9 +3,11 @@
 
 #include <bit>
 #include <cstdio>
+#include <mutex>
 
 #include "backend/cuda/check.hpp"
 #include "limelight/error.hpp"
+#include "limelight/tensor.hpp"
 
 namespace limelight::cuda {
 
@@ -99,6 +101,50 @@ DeviceBuffer::~DeviceBuffer() {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "limelight: DeviceBuffer: %s\n", e.what());
   }
+}
+
+namespace {
+
+// Device::cuda memory for limelight's Tensor and Arena. The backend's work
+// runs on each Context's own non-blocking stream, which the runtime's
+// synchronous calls do not order against: zero and copy wait for the whole
+// device before and after, so that they never overlap a kernel.
+class TensorAllocator final : public DeviceAllocator {
+ public:
+  void* allocate(std::size_t bytes) override { return cache_.allocate(bytes); }
+  void deallocate(void* p) noexcept override {
+    try {
+      cache_.deallocate(p);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "limelight: device tensor: %s\n", e.what());
+    }
+  }
+  void zero(void* p, std::size_t bytes) override {
+    if (!bytes) return;
+    CUDA_CHECK(cudaDeviceSynchronize());
+    CUDA_CHECK(cudaMemset(p, 0, bytes));
+    CUDA_CHECK(cudaDeviceSynchronize());
+  }
+  void copy(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes) override {
+    if (!bytes) return;
+    const cudaMemcpyKind kind = src_device == Device::cpu
+                                    ? (dst_device == Device::cpu ? cudaMemcpyHostToHost : cudaMemcpyHostToDevice)
+                                    : (dst_device == Device::cpu ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice);
+    CUDA_CHECK(cudaDeviceSynchronize());
+    CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
+    CUDA_CHECK(cudaDeviceSynchronize());
+  }
+
+ private:
+  CachingAllocator cache_;
+};
+
+}  // namespace
+
+void install_allocator() {
+  static std::once_flag once;
+  // Never destroyed: tensors may be freed during static destruction.
+  std::call_once(once, [] { register_allocator(Device::cuda, new TensorAllocator); });
 }
 
 }  // namespace limelight::cuda

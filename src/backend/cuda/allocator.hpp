@@ -92,4 +92,9 @@ class DeviceBuffer {
   std::size_t bytes_ = 0;
 };
 
+// Registers a caching allocator as the memory of Device::cuda tensors and
+// arenas (limelight::register_allocator), once: later calls do nothing.
+// Thread-safe. Its zero and copy are synchronous cudaMemset and cudaMemcpy.
+void install_allocator();
+
 }  // namespace limelight::cuda

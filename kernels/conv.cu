@@ -1,0 +1,146 @@
+// The causal convolution's kernels: weight packing, the unfold (im2col
+// with the causal left padding and dilation) and its fold, the fused bias,
+// activation and residual, and its backward. All elementwise, one thread
+// per output element in a grid-stride loop with consecutive threads on
+// consecutive channels (coalesced). The fold gathers, for its element, the
+// K taps of the unfolded gradient in tap order instead of scattering with
+// atomics: deterministic. CPU reference: src/backend/cpu/conv.cpp.
+#include "kernels/common.cuh"
+#include "kernels/conv.cuh"
+#include "kernels/fast_math.cuh"
+
+namespace limelight::cuda::kernels {
+
+namespace {
+
+constexpr int threads = 256;
+
+// A block of 256 threads, or fewer (whole warps) when there is less work.
+unsigned block_for(std::int64_t n) {
+  return n >= threads ? threads : static_cast<unsigned>((n + warp_size - 1) / warp_size * warp_size);
+}
+
+#define LL_GRID_STRIDE(i, n)                                                                  \
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < (n); \
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+
+__global__ void pack_weight_kernel(const float* __restrict__ weight, ConvDims s, float* __restrict__ wr) {
+  const std::int64_t KC = s.K * s.C;
+  LL_GRID_STRIDE(i, s.O * KC) {
+    const std::int64_t o = i / KC, r = i - o * KC, j = r / s.C, c = r - j * s.C;
+    wr[i] = weight[(o * s.C + c) * s.K + j];
+  }
+}
+
+__global__ void unpack_weight_add_kernel(const float* __restrict__ d_wr, ConvDims s, float* __restrict__ d_weight) {
+  const std::int64_t KC = s.K * s.C;
+  LL_GRID_STRIDE(i, s.O * KC) {
+    const std::int64_t o = i / KC, r = i - o * KC, c = r / s.K, j = r - c * s.K;
+    d_weight[i] += d_wr[o * KC + j * s.C + c];
+  }
+}
+
+__global__ void unfold_kernel(const float* __restrict__ x, ConvDims s, float* __restrict__ col) {
+  const std::int64_t KC = s.K * s.C;
+  LL_GRID_STRIDE(i, s.B * s.To * KC) {
+    const std::int64_t row = i / KC, r = i - row * KC, j = r / s.C, c = r - j * s.C;
+    const std::int64_t b = row / s.To, t = row - b * s.To;
+    const std::int64_t src = t + j * s.dilation - s.pad;
+    col[i] = src >= 0 ? x[(b * s.T + src) * s.C + c] : 0.0f;
+  }
+}
+
+__global__ void fold_add_kernel(const float* __restrict__ d_col, ConvDims s, float* __restrict__ d_x) {
+  const std::int64_t KC = s.K * s.C;
+  LL_GRID_STRIDE(i, s.B * s.T * s.C) {
+    const std::int64_t row = i / s.C, c = i - row * s.C;
+    const std::int64_t b = row / s.T, u = row - b * s.T;
+    float sum = 0.0f;
+    for (std::int64_t j = 0; j < s.K; ++j) {
+      const std::int64_t t = u + s.pad - j * s.dilation;  // the output step that read x[b, u] through tap j
+      if (t >= 0 && t < s.To) sum += d_col[(b * s.To + t) * KC + j * s.C + c];
+    }
+    d_x[i] += sum;
+  }
+}
+
+__device__ __forceinline__ float activate(float pre, int activation) {
+  return activation == conv_relu ? (pre > 0.0f ? pre : 0.0f) : activation == conv_tanh ? fast_tanh(pre) : pre;
+}
+
+__global__ void activate_kernel(float* __restrict__ y, float* __restrict__ activations, const float* __restrict__ bias,
+                                const float* __restrict__ residual, ConvDims s, int activation) {
+  LL_GRID_STRIDE(i, s.B * s.To * s.O) {
+    const std::int64_t row = i / s.O, o = i - row * s.O;
+    const std::int64_t b = row / s.To, t = row - b * s.To;
+    const float v = activate(y[i] + (bias ? bias[o] : 0.0f), activation);
+    activations[i] = v;
+    const std::int64_t r = t - (s.To - s.Tr);  // the residual's step
+    y[i] = v + (residual && r >= 0 ? residual[(b * s.Tr + r) * s.O + o] : 0.0f);
+  }
+}
+
+__global__ void activation_backward_kernel(const float* __restrict__ d_y, const float* __restrict__ a, ConvDims s,
+                                           int activation, float* __restrict__ d_pre, float* __restrict__ d_residual) {
+  LL_GRID_STRIDE(i, s.B * s.To * s.O) {
+    const float g = d_y[i];
+    d_pre[i] = activation == conv_relu ? (a[i] > 0.0f ? g : 0.0f)
+               : activation == conv_tanh ? g * (1.0f - a[i] * a[i])
+                                         : g;
+    if (d_residual) {
+      const std::int64_t row = i / s.O, o = i - row * s.O;
+      const std::int64_t b = row / s.To, r = row - b * s.To - (s.To - s.Tr);
+      if (r >= 0) d_residual[(b * s.Tr + r) * s.O + o] += g;
+    }
+  }
+}
+
+}  // namespace
+
+void conv_pack_weight(const float* weight, const ConvDims& s, float* wr, cudaStream_t stream) {
+  const std::int64_t n = s.O * s.K * s.C;
+  if (n == 0) return;
+  LL_LAUNCH(pack_weight_kernel, grid_for(n, threads), block_for(n), 0, stream)(weight, s, wr);
+  LL_LAUNCH_CHECK("conv_pack_weight");
+}
+
+void conv_unpack_weight_add(const float* d_wr, const ConvDims& s, float* d_weight, cudaStream_t stream) {
+  const std::int64_t n = s.O * s.K * s.C;
+  if (n == 0) return;
+  LL_LAUNCH(unpack_weight_add_kernel, grid_for(n, threads), block_for(n), 0, stream)(d_wr, s, d_weight);
+  LL_LAUNCH_CHECK("conv_unpack_weight_add");
+}
+
+void conv_unfold(const float* x, const ConvDims& s, float* col, cudaStream_t stream) {
+  const std::int64_t n = s.B * s.To * s.K * s.C;
+  if (n == 0) return;
+  LL_LAUNCH(unfold_kernel, grid_for(n, threads), block_for(n), 0, stream)(x, s, col);
+  LL_LAUNCH_CHECK("conv_unfold");
+}
+
+void conv_fold_add(const float* d_col, const ConvDims& s, float* d_x, cudaStream_t stream) {
+  const std::int64_t n = s.B * s.T * s.C;
+  if (n == 0) return;
+  LL_LAUNCH(fold_add_kernel, grid_for(n, threads), block_for(n), 0, stream)(d_col, s, d_x);
+  LL_LAUNCH_CHECK("conv_fold_add");
+}
+
+void conv_activate(float* y, float* activations, const float* bias, const float* residual, const ConvDims& s,
+                   int activation, cudaStream_t stream) {
+  const std::int64_t n = s.B * s.To * s.O;
+  if (n == 0) return;
+  LL_LAUNCH(activate_kernel, grid_for(n, threads), block_for(n), 0, stream)(y, activations, bias, residual, s,
+                                                                           activation);
+  LL_LAUNCH_CHECK("conv_activate");
+}
+
+void conv_activation_backward(const float* d_y, const float* activations, const ConvDims& s, int activation,
+                              float* d_pre, float* d_residual, cudaStream_t stream) {
+  const std::int64_t n = s.B * s.To * s.O;
+  if (n == 0) return;
+  LL_LAUNCH(activation_backward_kernel, grid_for(n, threads), block_for(n), 0, stream)(d_y, activations, s,
+                                                                                      activation, d_pre, d_residual);
+  LL_LAUNCH_CHECK("conv_activation_backward");
+}
+
+}  // namespace limelight::cuda::kernels
