@@ -19,6 +19,7 @@
 
 using namespace limelight;
 using namespace limelight::cuda;
+using namespace limelight::cuda::raw;  // the kernels' own call forms
 
 namespace {
 

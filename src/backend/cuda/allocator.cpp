@@ -3,9 +3,12 @@
 
 #include <bit>
 #include <cstdio>
+#include <cstring>
 
 #include "backend/cuda/check.hpp"
+#include "backend/cuda/context.hpp"
 #include "limelight/error.hpp"
+#include "limelight/tensor.hpp"
 
 namespace limelight::cuda {
 
@@ -99,6 +102,70 @@ DeviceBuffer::~DeviceBuffer() {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "limelight: DeviceBuffer: %s\n", e.what());
   }
+}
+
+}  // namespace limelight::cuda
+
+// ---- The Device::cuda memory of tensors and arenas.
+namespace limelight::cuda {
+
+namespace {
+
+class TensorAllocator final : public DeviceAllocator {
+ public:
+  void* allocate(std::size_t bytes) override { return blocks_->allocate(bytes); }
+
+  void deallocate(void* p) noexcept override {
+    if (!p) return;
+    // Work queued on any thread's stream may still read the block.
+    if (cudaDeviceSynchronize() != cudaSuccess)
+      std::fprintf(stderr, "limelight: cuda: queued work failed before a tensor's memory was freed\n");
+    try {
+      blocks_->deallocate(p);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "limelight: cuda tensor memory: %s\n", e.what());
+    }
+  }
+
+  void zero(void* p, std::size_t bytes) override {
+    if (bytes == 0) return;
+    Context& ctx = thread_context();
+    CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, ctx.stream()));
+  }
+
+  void copy(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes) override {
+    if (bytes == 0) return;
+    if (dst_device == Device::cpu && src_device == Device::cpu) {
+      std::memcpy(dst, src, bytes);
+      return;
+    }
+    Context& ctx = thread_context();
+    if (dst_device == Device::cpu) {
+      // The host reads the result now: report a fault of the work before it.
+      ctx.staging().download(src, bytes, dst, ctx.stream());
+      ctx.synchronize();
+    } else if (src_device == Device::cpu) {
+      ctx.staging().upload(src, bytes, dst, ctx.stream());
+    } else {
+      CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx.stream()));
+    }
+  }
+
+ private:
+  // Shared, like a DeviceBuffer's: never destroyed before the process ends.
+  std::shared_ptr<CachingAllocator> blocks_ = std::make_shared<CachingAllocator>();
+};
+
+}  // namespace
+
+void install_allocator() {
+  // Never destroyed: tensors of static lifetime may be freed during exit.
+  static TensorAllocator* const allocator = [] {
+    auto* a = new TensorAllocator;
+    register_allocator(Device::cuda, a);
+    return a;
+  }();
+  (void)allocator;
 }
 
 }  // namespace limelight::cuda
