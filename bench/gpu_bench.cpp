@@ -25,6 +25,7 @@
 
 using namespace limelight;
 using namespace limelight::cuda;
+using namespace limelight::cuda::raw;  // the kernels' own call forms
 
 namespace {
 

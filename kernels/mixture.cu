@@ -41,6 +41,19 @@ __global__ void mixture_forward_kernel(const float* __restrict__ rep, const floa
   }
 }
 
+// One warp per (row, item) pair: scores (rows, V) of every item.
+__global__ void mixture_catalogue_kernel(const float* __restrict__ rep, const float* __restrict__ table,
+                                         const float* __restrict__ bias, std::int64_t V, std::int64_t D, int M,
+                                         std::int64_t rows, float* __restrict__ scores) {
+  const int lane = threadIdx.x % warp_size;
+  float w[max_mixtures], s[max_mixtures];
+  for (std::int64_t pair = global_warp(); pair < rows * V; pair += warp_count()) {
+    const std::int64_t r = pair / V, item = pair - r * V;
+    const float score = warp_mixture(rep + r * 2 * M * D, table + item * D, M, D, w, s);
+    if (lane == 0) scores[pair] = score + (bias ? bias[item] : 0.0f);
+  }
+}
+
 __global__ void mixture_backward_kernel(const float* __restrict__ d_out, const float* __restrict__ rep,
                                         const float* __restrict__ table, std::int64_t V, std::int64_t D, int M,
                                         const std::int32_t* __restrict__ ids, std::int64_t rows,
@@ -99,6 +112,14 @@ void mixture_score_backward(const float* d_out, const float* rep, const float* t
   LL_LAUNCH(mixture_backward_kernel, grid_for(rows, threads / warp_size), threads, 0, stream)(
       d_out, rep, table, V, D, static_cast<int>(M), ids, rows, weights, d_rep, d_entries);
   LL_LAUNCH_CHECK("mixture_score_backward");
+}
+
+void mixture_score_catalogue(const float* rep, std::int64_t rows, const float* table, const float* bias,
+                             std::int64_t V, std::int64_t D, std::int64_t M, float* scores, cudaStream_t stream) {
+  if (rows * V == 0) return;
+  LL_LAUNCH(mixture_catalogue_kernel, grid_for(rows * V, threads / warp_size), threads, 0, stream)(
+      rep, table, bias, V, D, static_cast<int>(M), rows, scores);
+  LL_LAUNCH_CHECK("mixture_score_catalogue");
 }
 
 }  // namespace limelight::cuda::kernels

@@ -22,4 +22,9 @@ void mixture_score_backward(const float* d_out, const float* rep, const float* t
                             std::int64_t D, std::int64_t M, const std::int32_t* ids, std::int64_t rows,
                             const float* weights, float* d_rep, float* d_entries, cudaStream_t stream);
 
+// scores (rows, V) of every item of the table against each row of rep
+// (rows, 2 M D), bias (V) or null: the forward above for every item.
+void mixture_score_catalogue(const float* rep, std::int64_t rows, const float* table, const float* bias,
+                             std::int64_t V, std::int64_t D, std::int64_t M, float* scores, cudaStream_t stream);
+
 }  // namespace limelight::cuda::kernels

@@ -86,6 +86,7 @@ struct TileSource {
   const float* table;
   const float* bias;
   const std::int32_t* exclude_ids;  // (B, X) or null
+  const unsigned char* excluded;    // (V) flags shared by the users, or null
   std::int64_t B, V, D, X, slice_items;
   int tile_users, k;
 };
@@ -181,8 +182,8 @@ __global__ void tile_top_k_kernel(TileSource src, float* __restrict__ out_scores
         const float score = acc[u] + (src.bias ? src.bias[item] : 0.0f);
         const std::int32_t id = static_cast<std::int32_t>(item);
         if (better(score, id, threshold_score[u], threshold_id[u])) {
-          bool excluded = false;
-          if (src.exclude_ids) {
+          bool excluded = src.excluded && src.excluded[item];
+          if (src.exclude_ids && !excluded) {
             const std::int32_t* x = src.exclude_ids + (first_user + u) * src.X;
             for (std::int64_t j = 0; j < src.X && !excluded; ++j) excluded = x[j] == id;
           }
@@ -280,7 +281,29 @@ Layout layout(std::int64_t B, const Plan& p, int k) {
   return l;
 }
 
+__global__ void pack_top_k_kernel(const std::int32_t* __restrict__ ids, const float* __restrict__ scores,
+                                  std::int64_t rows, int k, ScoredPair* __restrict__ out,
+                                  unsigned long long* __restrict__ counts) {
+  for (std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; r < rows;
+       r += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    unsigned long long n = 0;
+    for (int j = 0; j < k; ++j) {
+      const std::int64_t at = r * k + j;
+      out[at] = ScoredPair{ids[at], scores[at]};
+      if (ids[at] >= 0) ++n;
+    }
+    counts[r] = n;
+  }
+}
+
 }  // namespace
+
+void pack_top_k(const std::int32_t* ids, const float* scores, std::int64_t rows, int k, ScoredPair* out,
+                unsigned long long* counts, cudaStream_t stream) {
+  if (rows == 0) return;
+  LL_LAUNCH(pack_top_k_kernel, grid_for(rows, 128), 128, 0, stream)(ids, scores, rows, k, out, counts);
+  LL_LAUNCH_CHECK("pack_top_k");
+}
 
 void add_column_bias(float* scores, std::int64_t B, std::int64_t V, const float* bias, cudaStream_t stream) {
   if (B * V == 0) return;
@@ -295,7 +318,7 @@ std::size_t top_k_workspace(std::int64_t B, std::int64_t V, std::int64_t D, int 
 void score_top_k(const float* users, std::int64_t B, const float* table, const float* bias, std::int64_t V,
                  std::int64_t D, int k, const std::int32_t* exclude_ids, std::int64_t X, std::int32_t* out_ids,
                  float* out_scores, void* workspace, std::size_t workspace_bytes, int target_blocks, int* fault,
-                 cudaStream_t stream) {
+                 cudaStream_t stream, const unsigned char* excluded) {
   LL_CHECK(k >= 1 && k <= max_top_k, "score_top_k: k must be in [1, ", max_top_k, "], got ", k);
   LL_CHECK(B >= 1 && B <= 65535, "score_top_k: ", B, " users; one call takes 1 to 65535");
   LL_CHECK(D >= 1 && D <= max_top_k_width, "score_top_k: embedding width ", D, " not in [1, ", max_top_k_width, "]");
@@ -324,8 +347,8 @@ void score_top_k(const float* users, std::int64_t B, const float* table, const f
   std::int32_t* i_out;
   std::int64_t stride;
   target(per_row, s_out, i_out, stride);
-  const TileSource src{users, table, bias, exclude_ids && X > 0 ? exclude_ids : nullptr, B, V, D, X, p.slice_items,
-                       p.tile_users, k};
+  const TileSource src{users, table, bias, exclude_ids && X > 0 ? exclude_ids : nullptr, excluded, B, V, D, X,
+                       p.slice_items, p.tile_users, k};
   const std::size_t user_bytes = static_cast<std::size_t>(p.tile_users * D) * sizeof(float);
   LL_LAUNCH(tile_top_k_kernel, dim3(static_cast<unsigned>(p.tiles), static_cast<unsigned>(p.slices)), tile_threads,
             user_bytes, stream)(src, s_out, i_out, stride);

@@ -48,8 +48,10 @@ void save_model(const std::string& path, const ImplicitSequenceModel& model,
 std::string serialize_model(const ImplicitSequenceModel& model, const SaveOptions& options);
 std::string serialize_model(const ImplicitSequenceModel& model, const std::vector<std::string>& item_labels = {});
 // Checks the header, the configuration, every parameter's dtype and shape,
-// and the id map; Error naming the file and the problem otherwise.
-LoadedModel load_model(const std::string& path);
-LoadedModel load_model_from_bytes(std::string bytes, const std::string& source_name);
+// and the id map; Error naming the file and the problem otherwise. The
+// model's parameters go to `device` ("cpu" or "cuda").
+LoadedModel load_model(const std::string& path, const std::string& device = "cpu");
+LoadedModel load_model_from_bytes(std::string bytes, const std::string& source_name,
+                                  const std::string& device = "cpu");
 
 }  // namespace limelight

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -22,8 +23,23 @@
 
 namespace limelight {
 
+// The device form of a row-sparse gradient, for a table that lives on a GPU:
+// every (id, gradient row) entry the step's backward passes add, in the
+// order they were added (id 0 and untouched entries may be present, as id
+// 0). The GPU backend owns the memory (it grows to the largest step once)
+// and coalesces the entries into distinct rows only when it reads them, by
+// a stable sort on id that sums each row's entries in the order they were
+// added: the CPU accumulator's order, so the result is deterministic.
+struct DeviceSparseEntries {
+  std::shared_ptr<void> memory;  // ids then values, `capacity` entries
+  std::int32_t* ids = nullptr;
+  float* values = nullptr;       // count x row_size
+  std::int64_t count = 0, capacity = 0;
+};
+
 // Row-sparse gradient of a (V, D) table: the rows touched this step and their
 // accumulated gradients. Touching and clearing cost O(rows touched), not O(V).
+// A table on the host accumulates here; one on a GPU in device_entries().
 class SparseRows {
  public:
   void resize(std::int64_t num_rows, std::int64_t row_size);
@@ -32,12 +48,15 @@ class SparseRows {
   const std::vector<std::int32_t>& rows() const { return rows_; }
   const float* values() const { return values_.data(); }  // rows().size() x row_size
   std::int64_t row_size() const { return row_size_; }
+  DeviceSparseEntries& device_entries() { return device_; }
+  const DeviceSparseEntries& device_entries() const { return device_; }
 
  private:
   std::vector<std::int32_t> slot_of_;  // -1 when untouched
   std::vector<std::int32_t> rows_;
   std::vector<float> values_;
   std::int64_t row_size_ = 0;
+  DeviceSparseEntries device_;
 };
 
 struct Parameter {

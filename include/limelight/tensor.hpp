@@ -103,6 +103,9 @@ class Tensor {
   Tensor clone() const;
   // A copy on another device (this tensor itself when already there).
   Tensor to(Device device) const;
+  // Overwrites this tensor's elements with src's (same shape and dtype,
+  // either device).
+  void copy_from(const Tensor& src) const;
   void fill(float value) const;
   void zero() const;
   std::vector<float> to_vector() const;  // f32 only

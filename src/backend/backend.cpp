@@ -6,6 +6,7 @@
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/parallel.hpp"
+#include "backend/cuda_loader.hpp"
 
 namespace limelight {
 
@@ -20,24 +21,29 @@ void CpuBackend::set_threads(int n) { set_num_threads(n); }
 namespace backend {
 
 namespace {
-std::atomic<Backend*> cuda_backend{nullptr};
+std::atomic<Backend*> registered_cuda{nullptr};
 }  // namespace
 
 Backend& get(Device device) {
   if (device == Device::cpu) return cpu::backend();
-  Backend* b = cuda_backend.load();
-  LL_CHECK(b != nullptr, "no ", device_name(device), " backend is loaded in this process");
+  Backend* b = registered_cuda.load();
+  if (!b) {
+    // The first request loads the library, which registers its backend.
+    const CudaBackendStatus& status = cuda_backend();
+    b = registered_cuda.load();
+    LL_CHECK(b != nullptr, "no ", device_name(device), " backend in this process: ", status.problem);
+  }
   return *b;
 }
 
 void register_backend(Backend* b) {
   LL_CHECK(b != nullptr && b->device() != Device::cpu, "register_backend: the CPU backend is built in");
-  cuda_backend.store(b);
+  registered_cuda.store(b);
 }
 
 std::vector<Device> available() {
   std::vector<Device> out{Device::cpu};
-  if (cuda_backend.load()) out.push_back(Device::cuda);
+  if (registered_cuda.load()) out.push_back(Device::cuda);
   return out;
 }
 

@@ -7,7 +7,7 @@
 
 #include <cstddef>
 
-#define LIMELIGHT_CUDA_ABI_VERSION 1
+#define LIMELIGHT_CUDA_ABI_VERSION 2
 
 extern "C" {
 // The ABI version the library was built with.
@@ -15,4 +15,8 @@ typedef int (*limelight_cuda_abi_version_fn)();
 // Devices usable by this process; when 0, `problem` (capacity bytes, NUL
 // terminated) gets the runtime's reason.
 typedef int (*limelight_cuda_device_count_fn)(char* problem, std::size_t capacity);
+// Registers the library's tensor allocator and backend for Device::cuda
+// (called once, after a device was found). Returns 0, or -1 with the reason
+// in `problem` (capacity bytes, NUL terminated).
+typedef int (*limelight_cuda_install_fn)(char* problem, std::size_t capacity);
 }

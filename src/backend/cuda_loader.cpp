@@ -48,7 +48,8 @@ Loaded load() {
   }
   auto abi = reinterpret_cast<limelight_cuda_abi_version_fn>(dlsym(out.handle, "limelight_cuda_abi_version"));
   auto count = reinterpret_cast<limelight_cuda_device_count_fn>(dlsym(out.handle, "limelight_cuda_device_count"));
-  if (!abi || !count || abi() != LIMELIGHT_CUDA_ABI_VERSION) {
+  auto install = reinterpret_cast<limelight_cuda_install_fn>(dlsym(out.handle, "limelight_cuda_install"));
+  if (!abi || !count || !install || abi() != LIMELIGHT_CUDA_ABI_VERSION) {
     s.problem = "the CUDA backend library " + s.library + " was built for another version of limelight";
     dlclose(out.handle);
     out.handle = nullptr;
@@ -61,6 +62,13 @@ Loaded load() {
     s.devices = 0;
     s.problem = "the CUDA backend library " + s.library + " is loaded, but there is no usable CUDA device" +
                 (*reason ? std::string(" (") + reason + ")" : std::string());
+    return out;
+  }
+  // With a device: the library registers its backend and tensor allocator.
+  char failure[512] = {};
+  if (install(failure, sizeof(failure)) != 0) {
+    s.devices = 0;
+    s.problem = "the CUDA backend library " + s.library + " could not start on the device: " + failure;
   }
   return out;
 }

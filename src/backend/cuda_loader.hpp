@@ -22,6 +22,8 @@ struct CudaBackendStatus {
 };
 
 // Loads once per process (thread-safe) and answers the same thereafter.
+// When usable, the library has registered its backend and tensor allocator
+// for Device::cuda (backend::get, allocator_for).
 const CudaBackendStatus& cuda_backend();
 
 // The dlopen handle of the loaded library (null unless library_loaded), for

@@ -27,6 +27,7 @@ int run_evaluate(int argc, char** argv, int first) {
   specs.push_back({"seed", "N", "seed of the synthetic data and the split (default: the recorded one, else the model's)"});
   specs.push_back({"k", "N", "cutoff of the ranking metrics (default 5, below the window length)"});
   specs.push_back({"exclude-preceding", "", "rank the items of each input sequence last"});
+  specs.push_back({"device", "NAME", "cpu | cuda (default cpu): where the model computes"});
   specs.push_back({"json", "", "print one JSON object on standard output"});
   Args args("evaluate", specs);
   if (wants_help(argc, argv, first)) {
@@ -46,7 +47,7 @@ int run_evaluate(int argc, char** argv, int first) {
   const std::string path = args.text("model");
   const bool as_json = args.flag("json");
 
-  LoadedModel loaded = load_model(path);
+  LoadedModel loaded = load_model(path, args.text("device", "cpu"));
   const ModelData source = data_for_model(args, loaded, path, "evaluate", 0.2);
   const double test_fraction = source.test_fraction;
   LL_CHECK(test_fraction > 0, "--test-fraction 0 leaves nothing to evaluate (use 1 for every user)");

@@ -282,7 +282,7 @@ int run_fit(int argc, char** argv, int first) {
     const std::vector<const Parameter*> saved = std::as_const(init->model).parameters();
     const std::vector<Parameter*> params = model.parameters();
     for (std::size_t i = 0; i < params.size(); ++i)
-      std::memcpy(params[i]->value.raw(), saved[i]->value.raw(), saved[i]->value.nbytes());
+      params[i]->value.copy_from(saved[i]->value);
     if (init->training_state) model.restore_training_state(*init->training_state);
     else model.set_epochs_trained(saved_epochs(*init));
     first_epoch = model.epochs_trained();

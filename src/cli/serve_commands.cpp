@@ -179,6 +179,7 @@ int run_recommend(int argc, char** argv, int first) {
       {"k", "N", "recommendations per sequence (default 10)"},
       {"exclude-seen", "", "never recommend an item of the input sequence"},
       {"on-error", "MODE", "a bad input line: stop (default) ends the run, skip goes on; either way the exit status is 1"},
+      {"device", "NAME", "cpu | cuda (default cpu): where the model computes"},
       {"json", "", "print {\"items\": [...], \"scores\": [...]} lines"}};
   for (const OptionSpec& s : user_specs()) specs.push_back(s);
   Args args("recommend", specs);
@@ -206,7 +207,7 @@ int run_recommend(int argc, char** argv, int first) {
   LL_CHECK(on_error == "stop" || on_error == "skip", "--on-error: ", printable(on_error),
            " is not stop or skip");
   const std::string model_path = args.text("model");
-  const LoadedModel loaded = load_model(model_path);
+  const LoadedModel loaded = load_model(model_path, args.text("device", "cpu"));
   const LabelIndex index = label_index(loaded);
   const std::vector<std::optional<std::string>> names = item_names(args, index);
   // Bounds a block's score buffer (rows x num_items floats) at 64 MiB.
@@ -260,6 +261,7 @@ int run_predict(int argc, char** argv, int first) {
       {"model", "FILE", "the model file (required)"},
       {"sequence", "IDS", "the input sequence, oldest first, comma-separated (or --user)"},
       {"item-ids", "IDS", "score only these items, in this order (default: every item)"},
+      {"device", "NAME", "cpu | cuda (default cpu): where the model computes"},
       {"json", "", "print {\"items\": [...], \"scores\": [...]}"}};
   for (const OptionSpec& s : user_specs()) specs.push_back(s);
   Args args("predict", specs);
@@ -281,7 +283,7 @@ int run_predict(int argc, char** argv, int first) {
   LL_CHECK(args.has("sequence") != args.has("user"), args.has("user") ? "--sequence and --user exclude each other"
                                                                       : "predict needs --sequence IDS or --user ID");
   const std::string model_path = args.text("model");
-  const LoadedModel loaded = load_model(model_path);
+  const LoadedModel loaded = load_model(model_path, args.text("device", "cpu"));
   const LabelIndex index = label_index(loaded);
   const std::vector<std::optional<std::string>> names = item_names(args, index);
   const std::vector<std::int32_t> sequence =

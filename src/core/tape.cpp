@@ -11,6 +11,7 @@ void SparseRows::resize(std::int64_t num_rows, std::int64_t row_size) {
   rows_.clear();
   values_.clear();
   row_size_ = row_size;
+  device_.count = 0;
 }
 
 float* SparseRows::row(std::int32_t id) {
@@ -27,6 +28,7 @@ void SparseRows::clear() {
   for (std::int32_t id : rows_) slot_of_[static_cast<std::size_t>(id)] = -1;
   rows_.clear();
   values_.clear();  // keeps capacity
+  device_.count = 0;
 }
 
 Parameter::Parameter(std::string name_, Tensor value_, bool sparse_)

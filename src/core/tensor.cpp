@@ -219,6 +219,14 @@ Tensor Tensor::to(Device device) const {
   return t;
 }
 
+void Tensor::copy_from(const Tensor& src) const {
+  LL_CHECK(src.shape_ == shape_ && src.dtype_ == dtype_, "Tensor::copy_from: ", dtype_name(src.dtype_), " ",
+           src.shape_.str(), " into ", dtype_name(dtype_), " ", shape_.str());
+  if (!nbytes()) return;
+  DeviceAllocator& mover = allocator_for(device_ == Device::cpu ? src.device_ : device_);
+  mover.copy(data_, device_, src.data_, src.device_, nbytes());
+}
+
 void Tensor::fill(float value) const {
   LL_CHECK(device_ == Device::cpu, "Tensor::fill: host tensors only; ", device_name(device_), " tensors fill through their backend");
   float* p = f32();

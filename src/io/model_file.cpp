@@ -183,7 +183,7 @@ constexpr const char* checksum_key = "limelight_crc32";
 // then of every metadata entry but the checksum itself (sorted, key and value
 // each followed by a zero byte). safetensors has no checksum; files limelight
 // writes carry this one, so that a flipped bit is refused, not served.
-std::uint32_t model_crc32(const std::vector<const Parameter*>& params, const std::vector<const Tensor*>& extra,
+std::uint32_t model_crc32(const std::vector<const Tensor*>& params, const std::vector<const Tensor*>& extra,
                           const std::map<std::string, std::string>& md) {
   static const auto table = [] {
     std::array<std::uint32_t, 256> t{};
@@ -199,7 +199,7 @@ std::uint32_t model_crc32(const std::vector<const Parameter*>& params, const std
     const auto* bytes = static_cast<const unsigned char*>(data);
     for (std::size_t i = 0; i < n; ++i) crc = table[(crc ^ bytes[i]) & 0xFFu] ^ (crc >> 8);
   };
-  for (const Parameter* p : params) add(p->value.raw(), p->value.nbytes());
+  for (const Tensor* p : params) add(p->raw(), p->nbytes());
   for (const Tensor* t : extra) add(t->raw(), t->nbytes());
   for (const auto& [key, value] : md) {
     if (key == checksum_key) continue;
@@ -223,7 +223,15 @@ std::string hex64(std::uint64_t v) {
 struct FileContents {
   std::vector<io::WriteEntry> entries;
   std::map<std::string, std::string> metadata;
+  std::vector<Tensor> host_copies;  // of device tensors; entries point into them
 };
+
+// The tensor itself on the host; else its host copy, kept in `keep`.
+const Tensor& on_host(const Tensor& t, std::vector<Tensor>& keep) {
+  if (t.device() == Device::cpu) return t;
+  keep.push_back(t.to(Device::cpu));
+  return keep.back();
+}
 
 FileContents file_contents(const ImplicitSequenceModel& model, const SaveOptions& options, const TrainingState* state) {
   LL_CHECK(model.initialized(), "save_model: the model has not been fitted or initialised");
@@ -238,16 +246,24 @@ FileContents file_contents(const ImplicitSequenceModel& model, const SaveOptions
     out.metadata[key] = value;
   }
   const std::vector<const Parameter*> params = model.parameters();
-  for (const Parameter* p : params)
-    out.entries.push_back({p->name, DType::f32, p->value.shape().to_vector(), p->value.raw()});
+  // Files are written from host memory: device parameters are copied first
+  // (reserve: the entries point into the copies).
+  out.host_copies.reserve(params.size() + 2 * params.size());
+  std::vector<const Tensor*> values;
+  for (const Parameter* p : params) {
+    values.push_back(&on_host(p->value, out.host_copies));
+    out.entries.push_back({p->name, DType::f32, p->value.shape().to_vector(), values.back()->raw()});
+  }
   std::vector<const Tensor*> extra;
   if (state != nullptr) {
     for (std::size_t i = 0; i < params.size(); ++i) {
       const std::vector<std::int64_t> shape = params[i]->value.shape().to_vector();
-      out.entries.push_back({exp_avg_prefix + params[i]->name, DType::f32, shape, state->exp_avg[i].raw()});
-      out.entries.push_back({exp_avg_sq_prefix + params[i]->name, DType::f32, shape, state->exp_avg_sq[i].raw()});
-      extra.push_back(&state->exp_avg[i]);
-      extra.push_back(&state->exp_avg_sq[i]);
+      const Tensor& m = on_host(state->exp_avg[i], out.host_copies);
+      const Tensor& v = on_host(state->exp_avg_sq[i], out.host_copies);
+      out.entries.push_back({exp_avg_prefix + params[i]->name, DType::f32, shape, m.raw()});
+      out.entries.push_back({exp_avg_sq_prefix + params[i]->name, DType::f32, shape, v.raw()});
+      extra.push_back(&m);
+      extra.push_back(&v);
     }
     out.metadata["optimizer_steps"] = std::to_string(state->optimizer_steps);
     json::Value rng = json::Value::array();
@@ -255,7 +271,7 @@ FileContents file_contents(const ImplicitSequenceModel& model, const SaveOptions
     out.metadata["rng_state"] = json::dump(rng);
     out.metadata["epochs_trained"] = std::to_string(state->epochs);
   }
-  out.metadata[checksum_key] = std::to_string(model_crc32(params, extra, out.metadata));
+  out.metadata[checksum_key] = std::to_string(model_crc32(values, extra, out.metadata));
   return out;
 }
 
@@ -284,7 +300,7 @@ void save_model(const std::string& path, const ImplicitSequenceModel& model, con
 }
 
 namespace {
-LoadedModel load_from(const io::SafetensorsFile& file) {
+LoadedModel load_from(const io::SafetensorsFile& file, const std::string& device) {
   const std::string& src = file.source();
   Meta m{file.metadata(), src};
   if (m.has("format")) {
@@ -294,6 +310,10 @@ LoadedModel load_from(const io::SafetensorsFile& file) {
              "library reads '", model_format, "')");
   }
   ModelConfig config = config_from(m);
+  if (device != config.device) {
+    config.device = device;
+    config.validate();
+  }
   const std::int64_t num_items = m.integer("num_items", 2, INT32_MAX);
   // The largest parameters' shapes are checked against the file before the
   // model allocates them, so a small file cannot claim a terabyte-sized
@@ -348,7 +368,7 @@ LoadedModel load_from(const io::SafetensorsFile& file) {
     for (std::size_t i = 0; i < values.size(); ++i)
       LL_CHECK(std::isfinite(values[i]), src, ": parameter '", p->name, "' holds ", values[i], " at index ", i,
                ", expected finite values");
-    std::memcpy(p->value.raw(), values.data(), values.size() * sizeof(float));
+    p->value.copy_from(Tensor::borrow(values.data(), p->value.shape(), DType::f32));
   }
   // The optimizer state, when saved: both moments of every parameter.
   std::optional<TrainingState> state;
@@ -391,7 +411,11 @@ LoadedModel load_from(const io::SafetensorsFile& file) {
         extra.push_back(&state->exp_avg[i]);
         extra.push_back(&state->exp_avg_sq[i]);
       }
-    const std::uint32_t actual = model_crc32(std::as_const(out.model).parameters(), extra, file.metadata());
+    std::vector<Tensor> host_copies;
+    host_copies.reserve(std::as_const(out.model).parameters().size());
+    std::vector<const Tensor*> values;
+    for (const Parameter* p : std::as_const(out.model).parameters()) values.push_back(&on_host(p->value, host_copies));
+    const std::uint32_t actual = model_crc32(values, extra, file.metadata());
     LL_CHECK(actual == static_cast<std::uint32_t>(expected), src, ": the checksum of the parameters and metadata is ",
              actual, " where the file records ", expected, ": the file is corrupt");
   }
@@ -412,10 +436,12 @@ LoadedModel load_from(const io::SafetensorsFile& file) {
 }
 }  // namespace
 
-LoadedModel load_model(const std::string& path) { return load_from(io::SafetensorsFile::open(path)); }
+LoadedModel load_model(const std::string& path, const std::string& device) {
+  return load_from(io::SafetensorsFile::open(path), device);
+}
 
-LoadedModel load_model_from_bytes(std::string bytes, const std::string& source_name) {
-  return load_from(io::SafetensorsFile::parse(std::move(bytes), source_name));
+LoadedModel load_model_from_bytes(std::string bytes, const std::string& source_name, const std::string& device) {
+  return load_from(io::SafetensorsFile::parse(std::move(bytes), source_name), device);
 }
 
 }  // namespace limelight

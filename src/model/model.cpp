@@ -45,8 +45,8 @@ void ModelConfig::validate() const {
     const backend::CudaBackendStatus& gpu = backend::cuda_backend();
     LL_CHECK(gpu.usable(), "ImplicitSequenceModel: device 'cuda' is not available",
              LIMELIGHT_HAVE_CUDA ? "" : " in this build (configured without CUDA)", ": ", gpu.problem);
-    detail::fail("ImplicitSequenceModel: device 'cuda': the CUDA backend and a device are present, but the kernels ",
-                 "are not yet wired into the models (docs/gpu.md); use device 'cpu'");
+    LL_CHECK(!bloom.enabled(), "ImplicitSequenceModel: Bloom embeddings run on device 'cpu' only (their id ",
+             "hashing is host code); use device 'cpu'");
   }
   LL_CHECK(threads >= 0, "ImplicitSequenceModel: threads must be >= 0, got ", threads);
   if (representation == "cnn") {
@@ -75,15 +75,30 @@ void ModelConfig::validate() const {
              num_mixtures);
 }
 
+namespace {
+Device device_of(const ModelConfig& config) { return config.device == "cuda" ? Device::cuda : Device::cpu; }
+
+// A host tensor's copy in the step arena of `tape` (the tensor itself when
+// the tape computes on the host).
+Tensor on_tape_device(Tape& tape, const Tensor& host) {
+  if (tape.device() == host.device()) return host;
+  Tensor t = tape.arena().tensor(host.shape(), host.dtype());
+  t.copy_from(host);
+  return t;
+}
+}  // namespace
+
 struct ImplicitSequenceModel::Impl {
   ModelConfig config;
+  Device device;
   Rng rng;
   std::unique_ptr<model::Network> net;
   std::unique_ptr<Adam> adam;
-  Tape tape{true};
+  Tape tape;
   int epochs = 0;
 
-  explicit Impl(ModelConfig c) : config(std::move(c)), rng(config.seed) {}
+  explicit Impl(ModelConfig c)
+      : config(std::move(c)), device(device_of(config)), rng(config.seed), tape(true, device) {}
 
   model::Network& network() const {
     LL_CHECK(net != nullptr, "ImplicitSequenceModel: the model is not initialised (call fit or initialize first)");
@@ -120,12 +135,14 @@ struct ImplicitSequenceModel::Impl {
     LL_CHECK(sequences.dtype() == DType::i32 && sequences.rank() == 2, "train_step: sequences must be an i32 (B, L) ",
              "tensor, got ", dtype_name(sequences.dtype()), " ", sequences.shape().str());
     LL_CHECK(negatives.dtype() == DType::i32, "train_step: negatives must be i32");
+    LL_CHECK(sequences.device() == Device::cpu && negatives.device() == Device::cpu,
+             "train_step: sequences and negatives must be host tensors (the model moves them to its device)");
     check_ids(sequences.i32(), sequences.numel(), "train_step: sequences");
     check_ids(negatives.i32(), negatives.numel(), "train_step: negatives");
     adam->zero_grad();
     tape.reset();
-    Var loss = forward_loss(sequences, negatives);
-    const double value = tape.value(loss).f32()[0];
+    Var loss = forward_loss(on_tape_device(tape, sequences), on_tape_device(tape, negatives));
+    const double value = tape.value(loss).to(Device::cpu).f32()[0];
     tape.backward(loss);
     return value;
   }
@@ -143,6 +160,14 @@ void ImplicitSequenceModel::initialize(std::int32_t num_items) {
   // The configured thread count already applies to building the tables.
   if (impl_->config.threads > 0) backend::get(Device::cpu).set_threads(impl_->config.threads);
   impl_->net = std::make_unique<model::Network>(impl_->config, num_items, impl_->rng);
+  // Built on the host (the same values for a seed on every device), then moved.
+  if (impl_->device != Device::cpu) {
+    backend::get(impl_->device);  // loads the backend, which provides the device's memory
+    for (Parameter* p : impl_->net->parameters()) {
+      p->value = p->value.to(impl_->device);
+      if (!p->sparse) p->grad = Tensor::zeros(p->value.shape(), DType::f32, impl_->device);
+    }
+  }
   AdamOptions options;
   options.lr = impl_->config.learning_rate;
   options.weight_decay = impl_->config.l2;
@@ -268,10 +293,36 @@ namespace {
 
 // Serving runs on a per-thread, non-recording tape whose arena is reused, so a
 // call allocates nothing once the thread has served a request of that size.
-Tape& serving_tape() {
-  thread_local Tape tape(false);
-  tape.reset();
-  return tape;
+Tape& serving_tape(Device device) {
+  thread_local Tape host_tape(false);
+  thread_local std::unique_ptr<Tape> device_tape;
+  Tape* tape = &host_tape;
+  if (device != Device::cpu) {
+    if (!device_tape) device_tape = std::make_unique<Tape>(false, device);
+    tape = device_tape.get();
+  }
+  tape->reset();
+  return *tape;
+}
+
+// Room for `count` values of T in the tape's arena (on its device).
+template <class T>
+T* arena_array(Tape& tape, std::int64_t count) {
+  return static_cast<T*>(tape.arena().allocate(static_cast<std::size_t>(count) * sizeof(T)));
+}
+
+// Host memory to and from the tape's device (a plain copy on the host).
+void to_tape(Tape& tape, void* dst, const void* src, std::size_t bytes) {
+  allocator_for(tape.device()).copy(dst, tape.device(), src, Device::cpu, bytes);
+}
+void from_tape(Tape& tape, void* dst, const void* src, std::size_t bytes) {
+  allocator_for(tape.device()).copy(dst, Device::cpu, src, tape.device(), bytes);
+}
+
+// The host's (rows, length) ids as a tensor the tape's ops can read.
+Tensor ids_on_tape(Tape& tape, const std::int32_t* ids, std::int64_t rows, std::int64_t length) {
+  const Tensor host = Tensor::borrow(const_cast<std::int32_t*>(ids), Shape{rows, length}, DType::i32);
+  return on_tape_device(tape, host);
 }
 
 // scores (rows, V) from final states (rows, W).
@@ -292,10 +343,16 @@ void ImplicitSequenceModel::score_batch(const std::int32_t* sequences, std::int6
   LL_CHECK(rows >= 0, "score_batch: negative row count ", rows);
   if (rows == 0) return;
   impl_->check_ids(sequences, rows * length, "score_batch");
-  Tape& tape = serving_tape();
-  Tensor seq = Tensor::borrow(const_cast<std::int32_t*>(sequences), Shape{rows, length}, DType::i32);
-  Tensor final_states = net.final_states(tape, seq);
-  score_all(net, tape, final_states.f32(), rows, scores);
+  Tape& tape = serving_tape(impl_->device);
+  Tensor final_states = net.final_states(tape, ids_on_tape(tape, sequences, rows, length));
+  if (tape.device() == Device::cpu) {
+    score_all(net, tape, final_states.f32(), rows, scores);
+    return;
+  }
+  const std::int64_t n = rows * net.num_items();
+  float* device_scores = arena_array<float>(tape, n);
+  score_all(net, tape, final_states.f32(), rows, device_scores);
+  from_tape(tape, scores, device_scores, static_cast<std::size_t>(n) * sizeof(float));
 }
 
 std::vector<float> ImplicitSequenceModel::predict(std::span<const std::int32_t> sequence,
@@ -321,15 +378,28 @@ std::vector<Recommendation> ImplicitSequenceModel::recommend(std::span<const std
 
 namespace {
 
-// The fused catalogue pass: the k best of each row's final state.
+// The fused catalogue pass: the k best of each row's final state. excluded
+// (V), out (rows, k) and counts (rows) are host memory: on a device they
+// are copied through the tape's arena.
 void top_k_all(model::Network& net, Tape& tape, const float* states, std::int64_t rows, const unsigned char* excluded,
                int k, backend::ScoredItem* out, std::size_t* counts) {
   const ModelConfig& config = net.config();
   const Tensor& E = net.item_embeddings().value;
-  backend::get(E.device())
-      .top_k_catalogue(states, rows, E.f32(), net.item_biases().value.f32(), net.num_items(), config.embedding_dim,
-                       config.representation == "mixture" ? config.num_mixtures : 0, excluded, k, out, counts,
-                       tape.arena());
+  const std::int64_t V = net.num_items(), M = config.representation == "mixture" ? config.num_mixtures : 0;
+  backend::Backend& be = backend::get(E.device());
+  if (tape.device() == Device::cpu) {
+    be.top_k_catalogue(states, rows, E.f32(), net.item_biases().value.f32(), V, config.embedding_dim, M, excluded, k,
+                       out, counts, tape.arena());
+    return;
+  }
+  auto* d_excluded = arena_array<unsigned char>(tape, V);
+  auto* d_out = arena_array<backend::ScoredItem>(tape, rows * k);
+  auto* d_counts = arena_array<std::size_t>(tape, rows);
+  to_tape(tape, d_excluded, excluded, static_cast<std::size_t>(V));
+  be.top_k_catalogue(states, rows, E.f32(), net.item_biases().value.f32(), V, config.embedding_dim, M, d_excluded, k,
+                     d_out, d_counts, tape.arena());
+  from_tape(tape, out, d_out, static_cast<std::size_t>(rows * k) * sizeof(backend::ScoredItem));
+  from_tape(tape, counts, d_counts, static_cast<std::size_t>(rows) * sizeof(std::size_t));
 }
 
 }  // namespace
@@ -349,9 +419,8 @@ std::size_t ImplicitSequenceModel::recommend_into(std::span<const std::int32_t> 
   thread_local std::vector<backend::ScoredItem> best;
   seen.resize(static_cast<std::size_t>(V));
   best.resize(static_cast<std::size_t>(k));
-  Tape& tape = serving_tape();
-  Tensor seq = Tensor::borrow(const_cast<std::int32_t*>(sequence.data()), Shape{1, length}, DType::i32);
-  Tensor final_states = net.final_states(tape, seq);
+  Tape& tape = serving_tape(impl_->device);
+  Tensor final_states = net.final_states(tape, ids_on_tape(tape, sequence.data(), 1, length));
   seen[0] = 1;  // padding is never recommended
   if (exclude_seen)
     for (std::int32_t id : sequence) seen[static_cast<std::size_t>(id)] = 1;
@@ -385,9 +454,8 @@ void ImplicitSequenceModel::recommend_batch(const std::int32_t* sequences, std::
   padding_only[0] = 1;
   candidates.resize(static_cast<std::size_t>(rows * wanted));
   found.resize(static_cast<std::size_t>(rows));
-  Tape& tape = serving_tape();
-  Tensor seq = Tensor::borrow(const_cast<std::int32_t*>(sequences), Shape{rows, length}, DType::i32);
-  Tensor final_states = net.final_states(tape, seq);
+  Tape& tape = serving_tape(impl_->device);
+  Tensor final_states = net.final_states(tape, ids_on_tape(tape, sequences, rows, length));
   top_k_all(net, tape, final_states.f32(), rows, padding_only.data(), static_cast<int>(wanted), candidates.data(),
             found.data());
   for (std::int64_t r = 0; r < rows; ++r) {
@@ -409,9 +477,10 @@ std::pair<Tensor, Tensor> ImplicitSequenceModel::user_representation(const Tenso
   model::Network& net = impl_->network();
   LL_CHECK(sequences.dtype() == DType::i32 && sequences.rank() == 2, "user_representation: sequences must be an ",
            "i32 (B, L) tensor, got ", sequences.shape().str());
+  LL_CHECK(sequences.device() == Device::cpu, "user_representation: sequences must be a host tensor");
   impl_->check_ids(sequences.i32(), sequences.numel(), "user_representation");
-  Tape& tape = serving_tape();
-  const Tensor& states = tape.value(net.states(tape, sequences));
+  Tape& tape = serving_tape(impl_->device);
+  const Tensor states = tape.value(net.states(tape, on_tape_device(tape, sequences))).to(Device::cpu);
   const std::int64_t B = sequences.dim(0), L = sequences.dim(1), W = net.state_width();
   Tensor all = Tensor::empty({B, L, W}), last = Tensor::empty({B, W});
   for (std::int64_t b = 0; b < B; ++b) {

@@ -253,8 +253,15 @@ Tensor Network::final_states(Tape& tape, const Tensor& sequences) {
       field += (layer_value(config_.cnn.kernel_width, i) - 1) * layer_value(config_.cnn.dilation, i);
     if (field < L) {
       input = tape.arena().tensor(Shape{B, field}, DType::i32);
-      for (std::int64_t b = 0; b < B; ++b)
-        std::copy(sequences.i32() + b * L + (L - field), sequences.i32() + (b + 1) * L, input.i32() + b * field);
+      if (sequences.device() == Device::cpu) {
+        for (std::int64_t b = 0; b < B; ++b)
+          std::copy(sequences.i32() + b * L + (L - field), sequences.i32() + (b + 1) * L, input.i32() + b * field);
+      } else {
+        DeviceAllocator& device = allocator_for(sequences.device());
+        for (std::int64_t b = 0; b < B; ++b)
+          device.copy(input.i32() + b * field, input.device(), sequences.i32() + b * L + (L - field),
+                      sequences.device(), sizeof(std::int32_t) * static_cast<std::size_t>(field));
+      }
     }
   }
   const std::int64_t steps = input.dim(1) + 1;

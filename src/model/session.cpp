@@ -732,6 +732,9 @@ std::vector<std::uint8_t> Session::serialize() const {
 SessionModel::SessionModel(const ImplicitSequenceModel& model) : plan_(std::make_unique<SessionPlan>()) {
   SessionPlan& p = *plan_;
   const ModelConfig& config = model.config();
+  // Sessions compute on the host from the model's parameters in place.
+  LL_CHECK(config.device == "cpu", "SessionModel: the model is on device '", config.device,
+           "'; sessions run on the CPU (load the model with device cpu)");
   p.model = &model;
   p.V = model.num_items();  // Error when the model is not initialised
   p.D = config.embedding_dim;

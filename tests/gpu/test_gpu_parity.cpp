@@ -18,6 +18,7 @@
 
 using namespace limelight;
 using namespace limelight::cuda;
+using namespace limelight::cuda::raw;  // the kernels' own call forms
 using gpu_test::check_close;
 using gpu_test::random_floats;
 using gpu_test::random_ids;

@@ -17,6 +17,7 @@
 
 using namespace limelight;
 using namespace limelight::cuda;
+using namespace limelight::cuda::raw;  // the kernels' own call forms
 
 TEST_CASE("gpu: cuda_available answers without throwing, with or without a device") {
   const bool available = cuda_available();

@@ -3,9 +3,10 @@
 
 #include <bit>
 #include <cstdio>
-#include <mutex>
+#include <cstring>
 
 #include "backend/cuda/check.hpp"
+#include "backend/cuda/context.hpp"
 #include "limelight/error.hpp"
 #include "limelight/tensor.hpp"
 
@@ -103,48 +104,68 @@ DeviceBuffer::~DeviceBuffer() {
   }
 }
 
+}  // namespace limelight::cuda
+
+// ---- The Device::cuda memory of tensors and arenas.
+namespace limelight::cuda {
+
 namespace {
 
-// Device::cuda memory for limelight's Tensor and Arena. The backend's work
-// runs on each Context's own non-blocking stream, which the runtime's
-// synchronous calls do not order against: zero and copy wait for the whole
-// device before and after, so that they never overlap a kernel.
 class TensorAllocator final : public DeviceAllocator {
  public:
-  void* allocate(std::size_t bytes) override { return cache_.allocate(bytes); }
+  void* allocate(std::size_t bytes) override { return blocks_->allocate(bytes); }
+
   void deallocate(void* p) noexcept override {
+    if (!p) return;
+    // Work queued on any thread's stream may still read the block.
+    if (cudaDeviceSynchronize() != cudaSuccess)
+      std::fprintf(stderr, "limelight: cuda: queued work failed before a tensor's memory was freed\n");
     try {
-      cache_.deallocate(p);
+      blocks_->deallocate(p);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "limelight: device tensor: %s\n", e.what());
+      std::fprintf(stderr, "limelight: cuda tensor memory: %s\n", e.what());
     }
   }
+
   void zero(void* p, std::size_t bytes) override {
-    if (!bytes) return;
-    CUDA_CHECK(cudaDeviceSynchronize());
-    CUDA_CHECK(cudaMemset(p, 0, bytes));
-    CUDA_CHECK(cudaDeviceSynchronize());
+    if (bytes == 0) return;
+    Context& ctx = thread_context();
+    CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, ctx.stream()));
   }
+
   void copy(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes) override {
-    if (!bytes) return;
-    const cudaMemcpyKind kind = src_device == Device::cpu
-                                    ? (dst_device == Device::cpu ? cudaMemcpyHostToHost : cudaMemcpyHostToDevice)
-                                    : (dst_device == Device::cpu ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice);
-    CUDA_CHECK(cudaDeviceSynchronize());
-    CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
-    CUDA_CHECK(cudaDeviceSynchronize());
+    if (bytes == 0) return;
+    if (dst_device == Device::cpu && src_device == Device::cpu) {
+      std::memcpy(dst, src, bytes);
+      return;
+    }
+    Context& ctx = thread_context();
+    if (dst_device == Device::cpu) {
+      // The host reads the result now: report a fault of the work before it.
+      ctx.staging().download(src, bytes, dst, ctx.stream());
+      ctx.synchronize();
+    } else if (src_device == Device::cpu) {
+      ctx.staging().upload(src, bytes, dst, ctx.stream());
+    } else {
+      CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx.stream()));
+    }
   }
 
  private:
-  CachingAllocator cache_;
+  // Shared, like a DeviceBuffer's: never destroyed before the process ends.
+  std::shared_ptr<CachingAllocator> blocks_ = std::make_shared<CachingAllocator>();
 };
 
 }  // namespace
 
 void install_allocator() {
-  static std::once_flag once;
-  // Never destroyed: tensors may be freed during static destruction.
-  std::call_once(once, [] { register_allocator(Device::cuda, new TensorAllocator); });
+  // Never destroyed: tensors of static lifetime may be freed during exit.
+  static TensorAllocator* const allocator = [] {
+    auto* a = new TensorAllocator;
+    register_allocator(Device::cuda, a);
+    return a;
+  }();
+  (void)allocator;
 }
 
 }  // namespace limelight::cuda

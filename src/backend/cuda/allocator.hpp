@@ -92,9 +92,14 @@ class DeviceBuffer {
   std::size_t bytes_ = 0;
 };
 
-// Registers a caching allocator as the memory of Device::cuda tensors and
-// arenas (limelight::register_allocator), once: later calls do nothing.
-// Thread-safe. Its zero and copy are synchronous cudaMemset and cudaMemcpy.
+// Registers the memory of Device::cuda tensors and arenas (limelight::
+// DeviceAllocator, include/limelight/tensor.hpp): blocks from one process-wide
+// CachingAllocator; zero and copies on the calling thread's Context stream
+// (thread_context(), context.hpp), host copies through its fixed-size pinned
+// chunks. A freed block waits for the device to finish its queued work
+// before it is cached: it may be reused by another thread's stream, and
+// tensors are freed rarely (arena blocks, parameters), never per op. Once
+// per process; thread-safe; later calls do nothing.
 void install_allocator();
 
 }  // namespace limelight::cuda

@@ -2,6 +2,7 @@
 #include "backend/cuda/context.hpp"
 
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "backend/cuda/check.hpp"
@@ -97,6 +98,14 @@ ContextPool::Lease::~Lease() {
   context_->user_.store(std::thread::id{}, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(pool_->mutex_);
   pool_->idle_.push_back(std::move(context_));
+}
+
+Context& thread_context() {
+  // Never destroyed: the leases of threads that end during exit return to it.
+  static ContextPool* const pool = new ContextPool(0);
+  thread_local std::optional<ContextPool::Lease> lease;
+  if (!lease) lease.emplace(pool->lease());
+  return **lease;
 }
 
 }  // namespace limelight::cuda

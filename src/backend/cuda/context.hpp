@@ -140,4 +140,11 @@ class ContextPool {
   std::size_t made_ = 0;
 };
 
+// The calling thread's Context on device 0, leased from a process-wide pool
+// the first time the thread asks and returned to it when the thread ends.
+// The backend's primitives and the tensor allocator run on it: each host
+// thread (the trainer, every serving thread) queues its work on its own
+// stream and sees only its own kernels' faults.
+Context& thread_context();
+
 }  // namespace limelight::cuda

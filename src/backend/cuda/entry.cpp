@@ -3,8 +3,10 @@
 // C linkage keeps the names stable; the loader checks the ABI version first.
 #include <cstddef>
 #include <cstring>
+#include <exception>
 #include <string>
 
+#include "backend/cuda/cuda_backend.hpp"
 #include "backend/cuda/device.hpp"
 #include "backend/cuda_entry.hpp"
 
@@ -18,4 +20,17 @@ extern "C" int limelight_cuda_device_count(char* problem, std::size_t capacity) 
     problem[capacity - 1] = '\0';
   }
   return count;
+}
+
+extern "C" int limelight_cuda_install(char* problem, std::size_t capacity) {
+  try {
+    limelight::cuda::install();
+    return 0;
+  } catch (const std::exception& e) {
+    if (problem && capacity > 0) {
+      std::strncpy(problem, e.what(), capacity - 1);
+      problem[capacity - 1] = '\0';
+    }
+    return -1;
+  }
 }

@@ -1,10 +1,18 @@
-// The GPU backend's primitives on raw device views, mirroring the CPU
-// backend (src/backend/cpu/) where the operation is the same, each one
-// tested against its CPU reference (tests/gpu). Pointers are device memory;
-// work is queued on the Context's stream and returns before it runs, except
-// where a function says it synchronises. Argument errors throw Error naming
-// the primitive and the sizes; ids outside a table are reported by
-// Context::synchronize(). Not yet wired into ops or the model.
+// The GPU backend's primitives of the embedding, loss, pooling, mixture,
+// Adam, scoring and dense-algebra families, each with the name and the
+// parameters of its backend::Backend virtual (src/backend/backend.hpp) after
+// a Context, computing what the CPU backend (src/backend/cpu/) computes, and
+// tested against it (tests/gpu). Pointers are device memory; work is queued
+// on the Context's stream and returns before it runs, except where a
+// function returns a host value (it synchronises). Argument errors throw
+// Error naming the primitive and the sizes; ids outside a table are
+// reported by Context::synchronize(). Gradients are deterministic: rows
+// that several entries add into are summed after a stable sort by id
+// (sparse_rows_sorted), never with float atomics.
+//
+// Namespace raw holds the kernels' own call forms (table sizes, the loss's
+// packed ids, results left on the device) that these are built on; the
+// kernel tests call them directly.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +21,8 @@
 #include "kernels/loss.cuh"
 #include "backend/backend.hpp"
 #include "limelight/op_kinds.hpp"
+#include "limelight/tape.hpp"
+#include "limelight/tensor.hpp"
 
 namespace limelight::cuda {
 
@@ -25,6 +35,52 @@ void gemm(Context& ctx, bool trans_a, bool trans_b, std::int64_t M, std::int64_t
 // y = alpha * op(A) x + beta * y for row-major A (M x N).
 void gemv(Context& ctx, bool trans, std::int64_t M, std::int64_t N, float alpha, const float* A, std::int64_t lda,
           const float* x, float beta, float* y);
+
+// ---- The backend::Backend primitives (see backend.hpp for each contract).
+using backend::AdamStep;
+using backend::ScoredItem;
+using backend::TableGrad;
+
+void gather_rows(Context& ctx, const float* table, std::int64_t D, const std::int32_t* ids, std::int64_t n,
+                 float* out);
+// Dense: the distinct rows' sums added once each. Row-sparse: the entries
+// appended to the table's DeviceSparseEntries (include/limelight/tape.hpp).
+void scatter_add_rows(Context& ctx, const float* grad, std::int64_t D, const std::int32_t* ids, std::int64_t n,
+                      const TableGrad& d_table);
+// Synchronises: the totals are host values.
+backend::Backend::LossTotals sequence_loss_forward(Context& ctx, ops::LossKind kind, const backend::LossShape& s,
+                                                   const float* states, const float* table, const float* bias,
+                                                   const std::int32_t* targets, const std::int32_t* negatives,
+                                                   float* coef, BackendPayload* payload);
+void sequence_loss_backward(Context& ctx, const backend::LossShape& s, float d_loss, const float* states,
+                            const float* table, const std::int32_t* targets, const std::int32_t* negatives,
+                            const float* coef, float* d_states, const TableGrad& d_table, const TableGrad& d_bias,
+                            const BackendPayload& payload);
+void running_pool_forward(Context& ctx, const float* x, std::int64_t B, std::int64_t T, std::int64_t D, float* out,
+                          float* div, BackendPayload* payload);
+void running_pool_backward(Context& ctx, const float* d_out, const float* div, std::int64_t B, std::int64_t T,
+                           std::int64_t D, float* d_x, const BackendPayload& payload);
+void mixture_score(Context& ctx, const float* rep, const float* table, const float* bias, std::int64_t D,
+                   std::int64_t M, const std::int32_t* ids, std::int64_t n, float* out, float* weights);
+void mixture_score_backward(Context& ctx, const float* d_out, const float* rep, const float* table, std::int64_t D,
+                            std::int64_t M, const std::int32_t* ids, std::int64_t n, const float* weights,
+                            float* d_rep, float* d_entries);
+void adam_dense(Context& ctx, const AdamStep& c, float* w, const float* g, float* m, float* v, std::int64_t n);
+// Coalesces the table's device entries (synchronises for their row count).
+void adam_lazy(Context& ctx, const AdamStep& c, float* w, float* m, float* v, std::int64_t D,
+               const SparseRows& grad);
+void score_catalogue(Context& ctx, const float* states, std::int64_t rows, const float* table, const float* bias,
+                     std::int64_t V, std::int64_t D, std::int64_t M, float* scores, Arena& scratch);
+// excluded (V flags), out (rows, k) and counts (rows) are device memory.
+// k is at most kernels::max_top_k (128).
+void top_k_catalogue(Context& ctx, const float* states, std::int64_t rows, const float* table, const float* bias,
+                     std::int64_t V, std::int64_t D, std::int64_t M, const unsigned char* excluded, int k,
+                     ScoredItem* out, std::size_t* counts, Arena& scratch);
+// scores and excluded (V) and out (k) are device memory; synchronises for the count.
+std::size_t top_k(Context& ctx, const float* scores, std::int64_t V, const unsigned char* excluded, int k,
+                  ScoredItem* out);
+
+namespace raw {
 
 // out[i, :] = table[ids[i], :] for a (V, D) table.
 void gather_rows(Context& ctx, const float* table, std::int64_t V, std::int64_t D, const std::int32_t* ids,
@@ -80,5 +136,7 @@ void score_catalogue(Context& ctx, const float* users, std::int64_t B, const flo
 void score_top_k(Context& ctx, const float* users, std::int64_t B, const float* table, const float* bias,
                  std::int64_t V, std::int64_t D, int k, const std::int32_t* exclude_ids, std::int64_t X,
                  std::int32_t* out_ids, float* out_scores);
+
+}  // namespace raw
 
 }  // namespace limelight::cuda

@@ -1,0 +1,238 @@
+// Whole models on device 'cuda' against the same models on the CPU: two
+// training steps (Adam) of every representation with every loss, dense and
+// row-sparse, from the same initial weights on the same batch and
+// negatives; then predict and recommend; and the `limelight` command's fit
+// and recommend with --device cuda against --device cpu. The CPU is the
+// reference; differences are float32 rounding (warp-order sums, expf).
+// Sizes are tiny: the emulator runs one OS thread per CUDA thread.
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../cli/cli_helpers.hpp"
+#include "gpu_test.hpp"
+#include "limelight/model.hpp"
+#include "limelight/model_file.hpp"
+#include "limelight/tensor.hpp"
+
+using namespace limelight;
+using gpu_test::check_close;
+
+namespace {
+
+constexpr std::int32_t num_items = 23;
+constexpr std::int64_t batch_rows = 3, length = 6;
+
+ModelConfig step_config(const std::string& rep, const std::string& loss, bool sparse, const std::string& device) {
+  ModelConfig c;
+  c.representation = rep;
+  c.loss = loss;
+  c.sparse = sparse;
+  c.device = device;
+  c.embedding_dim = 8;
+  c.num_mixtures = 2;
+  c.num_negative_samples = 3;
+  c.learning_rate = 0.01;
+  c.l2 = 1e-3;  // weight decay exercised too
+  c.cnn.num_layers = 2;
+  c.cnn.kernel_width = {3};
+  c.cnn.dilation = {1, 2};
+  c.seed = 7;
+  return c;
+}
+
+// Left-padded sequences (B, L) with a repeated item, and negatives ((N,) B, L).
+struct Batch {
+  Tensor sequences, negatives;
+};
+
+Batch make_batch(const ModelConfig& c, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<std::int32_t> item(1, num_items - 1), any(0, num_items - 1);
+  std::vector<std::int32_t> seq(static_cast<std::size_t>(batch_rows * length));
+  for (std::int64_t b = 0; b < batch_rows; ++b)
+    for (std::int64_t l = 0; l < length; ++l)
+      seq[static_cast<std::size_t>(b * length + l)] = l < b ? 0 : item(rng);  // row b: b padding steps
+  seq[5] = seq[4];  // an item twice in one row: its gradient rows add up
+  const std::int64_t n = c.loss == "adaptive_hinge" ? c.num_negative_samples : 1;
+  std::vector<std::int32_t> neg(static_cast<std::size_t>(n * batch_rows * length));
+  for (auto& id : neg) id = any(rng);
+  Batch out;
+  out.sequences = Tensor::from_vector(seq, Shape{batch_rows, length});
+  out.negatives = n > 1 ? Tensor::from_vector(neg, Shape{n, batch_rows, length})
+                        : Tensor::from_vector(neg, Shape{batch_rows, length});
+  return out;
+}
+
+// Two Adam steps on each device; the losses and every parameter agree.
+void check_steps(const std::string& rep, const std::string& loss, bool sparse) {
+  ImplicitSequenceModel cpu(step_config(rep, loss, sparse, "cpu"));
+  ImplicitSequenceModel gpu(step_config(rep, loss, sparse, "cuda"));
+  cpu.initialize(num_items);
+  gpu.initialize(num_items);
+  const std::string label = rep + " " + loss + (sparse ? " sparse" : " dense");
+  for (const Parameter* p : std::as_const(gpu).parameters()) REQUIRE(p->value.device() == Device::cuda);
+  // The same initial values: built on the host from the seed, then moved.
+  {
+    const auto c = std::as_const(cpu).parameters(), g = std::as_const(gpu).parameters();
+    REQUIRE(c.size() == g.size());
+    for (std::size_t i = 0; i < c.size(); ++i)
+      CHECK_MESSAGE(g[i]->value.to_vector() == c[i]->value.to_vector(), label, ": initial ", c[i]->name);
+  }
+  for (int step = 0; step < 2; ++step) {
+    const Batch batch = make_batch(cpu.config(), 100u + static_cast<std::uint32_t>(step));
+    const double want = cpu.train_step(batch.sequences, batch.negatives);
+    const double got = gpu.train_step(batch.sequences, batch.negatives);
+    check_close(label + " loss of step " + std::to_string(step + 1), {static_cast<float>(got)},
+                {static_cast<float>(want)}, 2e-5, 1e-6);
+  }
+  const auto c = std::as_const(cpu).parameters(), g = std::as_const(gpu).parameters();
+  for (std::size_t i = 0; i < c.size(); ++i)
+    check_close(label + " " + c[i]->name + " after 2 steps", g[i]->value.to_vector(), c[i]->value.to_vector(), 1e-4,
+                2e-6);
+}
+
+#define STEP_CASE(rep, loss, sparse) \
+  GPU_TEST_CASE("gpu steps: " rep ", " loss ", " #sparse) { check_steps(rep, loss, sparse); }
+#define STEP_CASES(rep)                                                                       \
+  STEP_CASE(rep, "pointwise", false) STEP_CASE(rep, "pointwise", true) STEP_CASE(rep, "bpr", false) \
+  STEP_CASE(rep, "bpr", true) STEP_CASE(rep, "hinge", false) STEP_CASE(rep, "hinge", true)          \
+  STEP_CASE(rep, "adaptive_hinge", false) STEP_CASE(rep, "adaptive_hinge", true)
+
+// "sparse" in the case names: true for row-sparse gradients and lazy Adam.
+STEP_CASES("pooling")
+STEP_CASES("mixture")
+STEP_CASES("cnn")
+STEP_CASES("lstm")
+
+// A trained model on both devices: the same weights (one CPU fit, loaded
+// onto each device through a model file) then serving.
+void check_serving(const std::string& rep) {
+  ModelConfig config = step_config(rep, "bpr", false, "cpu");
+  ImplicitSequenceModel trained(config);
+  trained.initialize(num_items);
+  for (int step = 0; step < 3; ++step) {
+    const Batch batch = make_batch(config, 200u + static_cast<std::uint32_t>(step));
+    trained.train_step(batch.sequences, batch.negatives);
+  }
+  const std::string bytes = serialize_model(trained);
+  LoadedModel cpu = load_model_from_bytes(bytes, "cpu.safetensors", "cpu");
+  LoadedModel gpu = load_model_from_bytes(bytes, "gpu.safetensors", "cuda");
+  for (const Parameter* p : std::as_const(gpu.model).parameters()) REQUIRE(p->value.device() == Device::cuda);
+  // The file written from the device model is the file it was loaded from.
+  CHECK(serialize_model(gpu.model) == serialize_model(cpu.model));
+  const std::vector<std::vector<std::int32_t>> sequences = {{3}, {0, 0, 5, 9, 5}, {1, 2, 3, 4, 5, 6, 7, 8}};
+  for (const auto& seq : sequences) {
+    const std::string label = rep + " sequence of " + std::to_string(seq.size());
+    check_close(label + " predict", gpu.model.predict(seq), cpu.model.predict(seq), 1e-5, 1e-6);
+    const std::vector<std::int32_t> some = {4, 1, 22, 4};
+    check_close(label + " predict items", gpu.model.predict(seq, some), cpu.model.predict(seq, some), 1e-5, 1e-6);
+    for (bool exclude : {false, true}) {
+      const auto want = cpu.model.recommend(seq, 5, exclude), got = gpu.model.recommend(seq, 5, exclude);
+      REQUIRE(got.size() == want.size());
+      for (std::size_t i = 0; i < want.size(); ++i) {
+        CHECK_MESSAGE(got[i].item == want[i].item, label, " recommend rank ", i, " exclude_seen ", exclude);
+        CHECK(got[i].score == doctest::Approx(want[i].score).epsilon(1e-5));
+      }
+    }
+  }
+  // Batches of rows: scores of every item, and each row's best items.
+  const std::vector<std::int32_t> rows = {0, 3, 4, 5, 1, 7, 7, 2, 9, 11, 13, 17};
+  std::vector<float> want(static_cast<std::size_t>(3 * num_items)), got(want.size());
+  cpu.model.score_batch(rows.data(), 3, 4, want.data());
+  gpu.model.score_batch(rows.data(), 3, 4, got.data());
+  check_close(rep + " score_batch", got, want, 1e-5, 1e-6);
+  std::vector<Recommendation> want_top(3 * 4), got_top(3 * 4);
+  std::vector<std::size_t> want_n(3), got_n(3);
+  cpu.model.recommend_batch(rows.data(), 3, 4, 4, true, want_top.data(), want_n.data());
+  gpu.model.recommend_batch(rows.data(), 3, 4, 4, true, got_top.data(), got_n.data());
+  CHECK(got_n == want_n);
+  for (std::size_t i = 0; i < want_top.size(); ++i) CHECK_MESSAGE(got_top[i].item == want_top[i].item, rep, " batch ", i);
+}
+
+}  // namespace
+
+GPU_TEST_CASE("gpu serving: pooling predict, recommend and batches match the CPU") { check_serving("pooling"); }
+GPU_TEST_CASE("gpu serving: mixture predict, recommend and batches match the CPU") { check_serving("mixture"); }
+GPU_TEST_CASE("gpu serving: cnn predict, recommend and batches match the CPU") { check_serving("cnn"); }
+GPU_TEST_CASE("gpu serving: lstm predict, recommend and batches match the CPU") { check_serving("lstm"); }
+
+namespace {
+
+// The "loss" field of each epoch's JSON line.
+std::vector<double> epoch_losses(const cli_test::Result& r) {
+  std::vector<double> out;
+  for (const std::string& line : r.out_lines()) {
+    const std::size_t at = line.find("\"loss\":");
+    if (line.rfind("{\"epoch\":", 0) == 0 && at != std::string::npos) out.push_back(std::atof(line.c_str() + at + 7));
+  }
+  return out;
+}
+
+// recommend's text lines, "id:score id:score ...": the ids, and the scores.
+struct Ranked {
+  std::vector<std::string> ids;
+  std::vector<double> scores;
+};
+Ranked ranked(const std::string& out) {
+  Ranked r;
+  std::istringstream in(out);
+  std::string token;
+  while (in >> token) {
+    const std::size_t colon = token.find(':');
+    REQUIRE(colon != std::string::npos);
+    r.ids.push_back(token.substr(0, colon));
+    r.scores.push_back(std::atof(token.c_str() + colon + 1));
+  }
+  return r;
+}
+
+// The same items in the same order, scores within the printed rounding.
+void check_same_ranking(const std::string& got, const std::string& want, const std::string& label) {
+  const Ranked g = ranked(got), w = ranked(want);
+  REQUIRE(!w.ids.empty());
+  CHECK_MESSAGE(g.ids == w.ids, label);
+  REQUIRE(g.scores.size() == w.scores.size());
+  for (std::size_t i = 0; i < w.scores.size(); ++i)
+    CHECK_MESSAGE(std::fabs(g.scores[i] - w.scores[i]) <= 1e-4 * (1.0 + std::fabs(w.scores[i])), label, " score ", i);
+}
+
+}  // namespace
+
+GPU_TEST_CASE("gpu cli: fit --device cuda gives the CPU's epoch losses, recommend --device cuda its items") {
+  cli_test::TempDir dir;
+  const std::vector<std::string> data = {"--synthetic-users", "30", "--synthetic-items", "25",
+                                         "--synthetic-interactions", "400", "--n-iter", "3",
+                                         "--embedding-dim", "8", "--batch-size", "16", "--json"};
+  std::vector<std::vector<double>> losses;
+  for (const char* device : {"cpu", "cuda"}) {
+    std::vector<std::string> args = {"fit", "--device", device, "--out", dir.file(std::string(device) + ".model")};
+    args.insert(args.end(), data.begin(), data.end());
+    const cli_test::Result r = cli_test::run(args);
+    REQUIRE_MESSAGE(r.status == 0, std::string(device), ": ", r.err);
+    losses.push_back(epoch_losses(r));
+  }
+  REQUIRE(losses[0].size() == 3);
+  REQUIRE(losses[1].size() == 3);
+  for (std::size_t e = 0; e < 3; ++e)
+    CHECK_MESSAGE(losses[1][e] == doctest::Approx(losses[0][e]).epsilon(1e-5), "epoch ", e);
+  // The CPU-trained model served on each device: the same items.
+  const std::string input = "3 5 7\n1 2\n9 9 4 2 11\n";
+  std::vector<std::string> outputs;
+  for (const char* device : {"cpu", "cuda"}) {
+    const cli_test::Result r =
+        cli_test::run({"recommend", "--model", dir.file("cpu.model"), "--k", "5", "--device", device}, input);
+    REQUIRE_MESSAGE(r.status == 0, std::string(device), ": ", r.err);
+    outputs.push_back(r.out);
+  }
+  check_same_ranking(outputs[1], outputs[0], "recommend of the CPU-trained model");
+  // The model trained on the device, served on each: the same items.
+  const cli_test::Result on_gpu =
+      cli_test::run({"recommend", "--model", dir.file("cuda.model"), "--k", "5", "--device", "cuda"}, input);
+  const cli_test::Result on_cpu =
+      cli_test::run({"recommend", "--model", dir.file("cuda.model"), "--k", "5", "--device", "cpu"}, input);
+  REQUIRE_MESSAGE(on_gpu.status == 0, on_gpu.err);
+  check_same_ranking(on_gpu.out, on_cpu.out, "recommend of the device-trained model");
+}
