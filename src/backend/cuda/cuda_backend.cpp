@@ -10,11 +10,6 @@
 
 namespace limelight::cuda {
 
-// Weak: a build with every primitive's kernels has no other definition.
-__attribute__((weak)) bool pending_family(backend::Primitive) { return false; }
-
-bool CudaBackend::supports(backend::Primitive family) const { return !pending_family(family); }
-
 CudaBackend& backend() {
   static CudaBackend instance;
   return instance;

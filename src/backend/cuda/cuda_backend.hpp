@@ -24,7 +24,6 @@ class CudaBackend final : public backend::Backend {
 
   Device device() const override { return Device::cuda; }
   const char* name() const override { return "cuda"; }
-  bool supports(backend::Primitive family) const override;
   // The device's own threads do the work: the host thread count does not apply.
   void set_threads(int) override {}
 
@@ -112,10 +111,6 @@ class CudaBackend final : public backend::Backend {
 
 // The process's CUDA backend.
 CudaBackend& backend();
-
-// True for a family some of whose primitives this build lacks (defined
-// weakly in cuda_backend.cpp as "none"; see pending.cpp).
-bool pending_family(backend::Primitive family);
 
 // Registers the tensor allocator (install_allocator) and this backend for
 // Device::cuda: what loading the library does. Idempotent, thread-safe.
