@@ -13,4 +13,5 @@ if [ -f "$build/build.ninja" ]; then
 else
   meson setup "$build" --buildtype=release "$@" >/dev/null
 fi
-ninja -C "$build" >/dev/null
+# Quiet unless the build fails: then its last lines say why.
+ninja -C "$build" >"$build/setup-build.log" 2>&1 || { tail -n 40 "$build/setup-build.log" >&2; exit 1; }
