@@ -134,6 +134,10 @@ void CpuBackend::sequence_loss_backward(const LossShape& s, float d_loss, const 
   if (d_table.sparse || d_bias.sparse)
     for (std::int64_t j = 0; j <= s.N; ++j)
       for (std::int64_t r = 0; r < BL; ++r) {
+        if (r + 16 < BL) {
+          if (d_table.sparse) d_table.sparse->prefetch(id_of(j, r + 16));
+          if (d_bias.sparse) d_bias.sparse->prefetch(id_of(j, r + 16));
+        }
         const std::int32_t id = id_of(j, r);
         if (id == 0 || coef[j * BL + r] * d_loss == 0.0f) continue;
         if (d_table.sparse) d_table.sparse->row(id);
@@ -145,6 +149,7 @@ void CpuBackend::sequence_loss_backward(const LossShape& s, float d_loss, const 
     float w[64], sm[64];
     for (std::int64_t j = 0; j <= s.N; ++j)
       for (std::int64_t r = 0; r < BL; ++r) {
+        if (d_table.sparse && r + 16 < BL) d_table.sparse->prefetch(id_of(j, r + 16));
         const float c = coef[j * BL + r] * d_loss;
         if (c == 0.0f) continue;
         const std::int32_t id = id_of(j, r);
@@ -221,6 +226,18 @@ struct Totals {
   double sum, count;
 };
 
+// Rows of a big table are cache misses: the passes ask for the rows of a
+// later step (its item and negatives) while scoring this one.
+constexpr std::int64_t row_ahead = 4;
+inline void prefetch_rows(const float* table, const std::int32_t* seq, const std::int32_t* neg, std::int64_t r,
+                          const backend::LossShape& s) {
+  const std::int64_t BL = s.B * s.L;
+  for (std::int64_t d = 0; d < s.D; d += 16) {
+    __builtin_prefetch(table + static_cast<std::int64_t>(seq[r]) * s.D + d);
+    for (std::int64_t k = 0; k < s.N; ++k) __builtin_prefetch(table + static_cast<std::int64_t>(neg[k * BL + r]) * s.D + d);
+  }
+}
+
 LL_SIMD_CLONES Totals pooled_forward_rows(ops::LossKind kind, const backend::LossShape& s, const float* table,
                                           const float* bias, const std::int32_t* seq, const std::int32_t* neg,
                                           float* coef, std::int64_t b0, std::int64_t b1, float* buf) {
@@ -236,6 +253,7 @@ LL_SIMD_CLONES Totals pooled_forward_rows(ops::LossKind kind, const backend::Los
     }
     for (std::int64_t l = 0; l < L; ++l) {
       const std::int64_t r = b * L + l;
+      if (l + row_ahead < L) prefetch_rows(table, seq, neg, r + row_ahead, s);
       for (std::int64_t j = 0; j <= s.N; ++j) coef[j * BL + r] = 0.0f;
       const std::int32_t item = seq[r];
       const float* x = table + static_cast<std::int64_t>(item) * D;
@@ -293,6 +311,7 @@ LL_SIMD_CLONES void pooled_backward_rows(const backend::LossShape& s, float d_lo
       run[d] = 0.0f;
     }
     for (std::int64_t l = 0; l < L; ++l) {
+      if (l + row_ahead < L) prefetch_rows(table, seq, negs, b * L + l + row_ahead, s);
       pool_state(sum, count, states + l * D, D);
       pool_add(sum, count, table + static_cast<std::int64_t>(items[l]) * D, D);
     }
@@ -444,10 +463,19 @@ void CpuBackend::pooled_sequence_loss_backward(const LossShape& s, float d_loss,
   // of the unfused ops: every input item, then each scored item (the bias
   // only where its coefficient is not zero).
   if (d_table.sparse || d_bias.sparse) {
+    constexpr std::int64_t ahead = 16;
     if (d_table.sparse)
-      for (std::int64_t r = 0; r < BL; ++r)
+      for (std::int64_t r = 0; r < BL; ++r) {
+        if (r + ahead < BL) d_table.sparse->prefetch(sequences[r + ahead]);
         if (sequences[r] != 0) d_table.sparse->row(sequences[r]);
+      }
     for (std::int64_t r = 0; r < BL; ++r) {
+      if (r + ahead < BL)
+        for (SparseRows* rows : {d_table.sparse, d_bias.sparse})
+          if (rows) {
+            rows->prefetch(sequences[r + ahead]);
+            for (std::int64_t k = 0; k < s.N; ++k) rows->prefetch(negatives[k * BL + r + ahead]);
+          }
       if (d_bias.sparse && sequences[r] != 0 && coef[r] * d_loss != 0.0f) d_bias.sparse->row(sequences[r]);
       std::int64_t k;
       const std::int32_t id = neg_of(r, k);
@@ -461,6 +489,10 @@ void CpuBackend::pooled_sequence_loss_backward(const LossShape& s, float d_loss,
   parallel_chunks(parts, parts, 2, [&](int, std::int64_t p0, std::int64_t p1) {
     auto mine = [&](std::int32_t id) { return id != 0 && partition.owner(id) >= p0 && partition.owner(id) < p1; };
     for (std::int64_t r = 0; r < BL; ++r) {
+      if (r + 16 < BL && d_table.sparse) {
+        d_table.sparse->prefetch(sequences[r + 16]);
+        for (std::int64_t k = 0; k < s.N; ++k) d_table.sparse->prefetch(negatives[k * BL + r + 16]);
+      }
       const std::int32_t item = sequences[r];
       if (mine(item)) {
         if (d_table.wanted())
