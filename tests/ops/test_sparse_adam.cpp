@@ -129,17 +129,20 @@ TEST_CASE("sparse gradients equal the dense ones on the touched rows: sequence_l
 }
 
 TEST_CASE("pooled_sequence_loss: sparse gradients equal the dense ones on the touched rows, near the unfused ops") {
-  // V > B * L: the dense gradient takes the backward's staged rows, as the
-  // sparse one does, so the two must agree bit for bit.
-  const std::int64_t V = 13, D = 3, B = 3, L = 4;
-  const std::vector<std::int32_t> windows = {0, 0, 4, 9, 1, 2, 3, 4, 0, 0, 0, 12};
-  const std::vector<std::int32_t> negatives = {6, 7, 1, 3, 9, 0, 2, 7, 8, 6, 3, 11};
+  // Both of the backward's ways to the table gradient: per-chunk dense
+  // copies (V <= B * L) and staged rows (V > B * L); either way the sparse
+  // and dense gradients must agree bit for bit.
+  const std::int64_t D = 3, B = 3, L = 4;
+  const std::vector<std::int32_t> windows = {0, 0, 4, 9, 1, 2, 3, 4, 0, 0, 0, 11};
+  const std::vector<std::int32_t> negatives = {6, 7, 1, 3, 9, 0, 2, 7, 8, 6, 3, 10};
   std::vector<std::int32_t> scored_negatives;
   for (std::size_t i = 0; i < windows.size(); ++i)
     if (windows[i] != 0) scored_negatives.push_back(negatives[i]);
   const std::set<std::int32_t> touched = nonzero_ids({&windows, &scored_negatives});
   REQUIRE(touched.count(6) == 0);  // a negative at a padding step is never scored
+  for (std::int64_t V : {12, 13})
   for (ops::LossKind kind : {ops::LossKind::pointwise, ops::LossKind::bpr}) {
+    CAPTURE(V);
     CAPTURE(static_cast<int>(kind));
     Rng rng(33);
     Twins p(randn({V, D}, rng, 0.5f), randn({V, 1}, rng, 0.5f));

@@ -3,6 +3,8 @@
 // rows are split across threads; embedding-table gradients are applied by
 // partitioning item ids across threads, so every table row is accumulated by
 // one thread in a fixed order and the result does not depend on scheduling.
+#include <algorithm>
+
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/cpu_math.hpp"
 #include "backend/cpu/mixture_head.hpp"
@@ -413,38 +415,53 @@ void CpuBackend::pooled_sequence_loss_backward(const LossShape& s, float d_loss,
   const std::int64_t per_chunk = (4 + s.L) * D;
   Tensor buffers = scratch.tensor(Shape{chunks, per_chunk});
   // Small tables (no more rows than the batch has steps): each chunk adds
-  // into a private dense copy (chunk 0 into the gradient itself), summed in
-  // chunk order after. Otherwise the step rows are staged and each thread
-  // adds the rows of its own item ids (id modulo the thread count), in step
-  // order, as the unfused embedding and loss backwards do.
-  const bool dense = !d_table.sparse && !d_bias.sparse && V <= BL;
-  if (dense) {
-    Tensor copies = chunks > 1 ? scratch.zeros(Shape{chunks - 1, V * (D + 1)}) : Tensor{};
+  // into a private dense copy (chunk 0 into a dense gradient itself), summed
+  // in chunk order after; a row-sparse gradient then takes its rows from the
+  // sum, so it equals the dense one bit for bit. Otherwise the step rows are
+  // staged and each thread adds the rows of its own item ids (id modulo the
+  // thread count), in step order, as the unfused embedding and loss
+  // backwards do.
+  if (V <= BL) {
+    const std::int64_t slot = V * (D + 1);  // a chunk's table (V, D) then bias (V)
+    Tensor copies = scratch.tensor(Shape{chunks, slot});
+    auto table_of = [&](int c) { return c == 0 && d_table.dense ? d_table.dense : copies.f32() + c * slot; };
+    auto bias_of = [&](int c) { return c == 0 && d_bias.dense ? d_bias.dense : copies.f32() + c * slot + V * D; };
     parallel_chunks(chunks, s.B, 0, [&](int c, std::int64_t b0, std::int64_t b1) {
       RowSink sink;
-      if (c == 0) {
-        sink.dense = d_table.dense;
-        sink.dense_bias = d_bias.dense;
-      } else {
-        float* mine = copies.f32() + (c - 1) * V * (D + 1);
-        sink.dense = d_table.dense ? mine : nullptr;
-        sink.dense_bias = d_bias.dense ? mine + V * D : nullptr;
-      }
-      if (!sink.dense) {  // no table gradient wanted: stage into the private copy, unused
-        float* mine = c == 0 ? scratch.tensor(Shape{V * D}).f32() : copies.f32() + (c - 1) * V * (D + 1);
-        sink.dense = mine;
-      }
+      sink.dense = table_of(c);
+      sink.dense_bias = bias_of(c);
+      if (sink.dense != d_table.dense) std::fill_n(sink.dense, V * D, 0.0f);
+      if (sink.dense_bias != d_bias.dense) std::fill_n(sink.dense_bias, V, 0.0f);
       pooled_backward_rows(s, d_loss, table, sequences, negatives, coef, b0, b1, buffers.f32() + c * per_chunk,
                            sink);
     });
     if (chunks > 1)
       parallel_chunks(chunks, V, 0, [&](int, std::int64_t v0, std::int64_t v1) {
         for (int c = 1; c < chunks; ++c) {
-          const float* mine = copies.f32() + (c - 1) * V * (D + 1);
-          if (d_table.dense) add_rows(d_table.dense + v0 * D, mine + v0 * D, (v1 - v0) * D);
-          if (d_bias.dense) add_rows(d_bias.dense + v0, mine + V * D + v0, v1 - v0);
+          add_rows(table_of(0) + v0 * D, table_of(c) + v0 * D, (v1 - v0) * D);
+          add_rows(bias_of(0) + v0, bias_of(c) + v0, v1 - v0);
         }
       });
+    if (d_table.sparse) {
+      // The rows the unfused ops touch: every input item, then each scored negative.
+      SparseRows& rows = *d_table.sparse;
+      for (std::int64_t r = 0; r < BL; ++r)
+        if (sequences[r] != 0) rows.row(sequences[r]);
+      for (std::int64_t j = 1; j <= s.N; ++j)
+        for (std::int64_t r = 0; r < BL; ++r)
+          if (negatives[(j - 1) * BL + r] != 0 && coef[j * BL + r] * d_loss != 0.0f) rows.row(negatives[(j - 1) * BL + r]);
+      for (std::int32_t id : rows.rows()) add_rows(rows.row(id), table_of(0) + static_cast<std::int64_t>(id) * D, D);
+    }
+    if (d_bias.sparse) {
+      // Bias rows where a score's coefficient is not zero.
+      SparseRows& rows = *d_bias.sparse;
+      for (std::int64_t r = 0; r < BL; ++r)
+        if (sequences[r] != 0 && coef[r] * d_loss != 0.0f) rows.row(sequences[r]);
+      for (std::int64_t j = 1; j <= s.N; ++j)
+        for (std::int64_t r = 0; r < BL; ++r)
+          if (negatives[(j - 1) * BL + r] != 0 && coef[j * BL + r] * d_loss != 0.0f) rows.row(negatives[(j - 1) * BL + r]);
+      for (std::int32_t id : rows.rows()) rows.row(id)[0] += bias_of(0)[id];
+    }
     return;
   }
   Tensor staged = scratch.tensor(Shape{2, BL, D});
