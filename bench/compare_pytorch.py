@@ -9,6 +9,11 @@ table or, with --json, the same JSON keys (tool "pytorch"). Each
 configuration runs in a fresh Python process so that its peak memory is its
 own (it includes the torch import).
 
+With --steps-items V, it instead times single training steps on random
+sequences (uniform item ids in [1, V), uniform negatives in [0, V), batch
+--batch-size, length --steps-length), the setting of limelight-scale-bench's
+train section, and prints the median step time per representation.
+
 Run by hand; torch and numpy are never build or test dependencies of limelight.
 """
 
@@ -338,6 +343,41 @@ def run_configuration(args, dataset, representation, loss):
     }
 
 
+# ---------------------------------------------------------------- random-sequence steps
+def run_steps(args, representation, loss):
+    """Median train-step time on random (B, L) sequences over V items: limelight-scale-bench's train section."""
+    import numpy as np
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    V, B, L = args.steps_items, args.batch_size, args.steps_length
+    random_state = np.random.RandomState(args.seed)
+    torch.manual_seed(args.seed)
+    net = build_net(representation, V, args.embedding_dim)
+    optimizer = torch.optim.Adam(net.parameters(), lr=args.learning_rate, weight_decay=0.0)
+    net.train()
+    times = []
+    for s in range(args.steps + 2):  # the first two untimed, as limelight-scale-bench
+        sequences = torch.from_numpy(random_state.randint(1, V, (B, L)))
+        negatives = torch.from_numpy(random_state.randint(0, V, (B, L)))
+        t0 = time.perf_counter()
+        user_repr, _ = net.user_representation(sequences)
+        positive = net(user_repr, sequences)
+        negative = net(user_repr, negatives)
+        value = masked_loss(loss, positive, negative, (sequences != 0).float())
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+        value.item()
+        if s >= 2:
+            times.append(time.perf_counter() - t0)
+    return {"tool": "pytorch", "torch": torch.__version__, "mode": "steps", "representation": representation,
+            "loss": loss, "threads": args.threads, "torch_threads": torch.get_num_threads(), "num_items": V,
+            "batch_size": B, "length": L, "steps": args.steps, "step_ms": [t * 1e3 for t in times],
+            "step_ms_median": statistics.median(times) * 1e3}
+
+
 # ---------------------------------------------------------------- driver
 HEADER = ("%-9s %-8s %-14s %6s %9s %8s %7s %9s %9s %9s %9s %8s\n" % (
     "dataset", "model", "loss", "train", "seq/s", "epoch_s", "MRR", "pred_med", "pred_p99", "rec_med", "rec_p99",
@@ -370,6 +410,10 @@ def parse_args(argv):
     p.add_argument("--embedding-dim", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--steps-items", type=int, default=0,
+                   help="time train steps on random sequences over this many items instead of the protocol")
+    p.add_argument("--steps-length", type=int, default=50, help="sequence length of --steps-items (default 50)")
+    p.add_argument("--steps", type=int, default=8, help="timed steps of --steps-items, after 2 untimed (default 8)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -392,8 +436,29 @@ def main(argv):
     args = parse_args(argv)
     if args.child:
         dataset, representation, loss = args.child.split(":")
-        print(json.dumps(run_configuration(args, dataset, representation, loss)))
+        if args.steps_items:
+            print(json.dumps(run_steps(args, representation, loss)))
+        else:
+            print(json.dumps(run_configuration(args, dataset, representation, loss)))
         return 0
+    if args.steps_items:
+        if args.steps_items < 2 or args.steps_length < 1 or args.steps < 1:
+            raise SystemExit("compare_pytorch.py: --steps-items must be >= 2, --steps-length and --steps >= 1")
+        failures = 0
+        for loss in args.losses.split(","):
+            for representation in args.representations.split(","):
+                child = subprocess.run([sys.executable, os.path.abspath(__file__)] + argv +
+                                       ["--child", "steps:%s:%s" % (representation, loss)],
+                                       stdout=subprocess.PIPE, text=True)
+                if child.returncode != 0 or not child.stdout.strip():
+                    failures += 1
+                    print("compare_pytorch.py: steps %s/%s failed" % (representation, loss), file=sys.stderr)
+                    continue
+                r = json.loads(child.stdout.strip().splitlines()[-1])
+                print(json.dumps(r) if args.json else "%-8s %-14s items %d B %d L %d: median step %.2f ms" % (
+                    representation, loss, r["num_items"], r["batch_size"], r["length"], r["step_ms_median"]),
+                    flush=True)
+        return 1 if failures else 0
     datasets = ["movielens", "synthetic"] if args.dataset == "both" else [args.dataset]
     if not args.json:
         print("compare_pytorch.py: epochs %d (first untimed), embedding %d, batch %d, lr %g, threads %s, "

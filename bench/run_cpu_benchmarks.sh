@@ -7,7 +7,9 @@
 #   BUILD_DIR (build-bench), OUT_DIR (BUILD_DIR/bench-results), THREADS (2),
 #   EPOCHS (5), DATASET (both), LOSSES (bpr), REPRESENTATIONS (all four),
 #   REPETITIONS (2000), PYTHON (python3), JOBS (ninja -j, 1), OPS (1: also run
-#   limelight-ops-bench), MOVIELENS (the MovieLens 100K folder).
+#   limelight-ops-bench), MOVIELENS (the MovieLens 100K folder), STEPS (1: also
+#   time train steps on random sequences of 50 over STEPS_ITEMS items, 10000,
+#   pooling and lstm, in limelight-scale-bench and compare_pytorch.py).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,7 +30,7 @@ if [[ ! -f "$build/build.ninja" ]]; then
 else
   meson configure "$build" -Dbuildtype=release -Dbench=true
 fi
-ninja -C "$build" -j"${JOBS:-1}" bench/limelight-bench bench/limelight-ops-bench
+ninja -C "$build" -j"${JOBS:-1}" bench/limelight-bench bench/limelight-ops-bench bench/limelight-scale-bench
 
 mkdir -p "$out"
 common=(--dataset "$dataset" --losses "$losses" --representations "$representations" --epochs "$epochs"
@@ -50,6 +52,16 @@ if "$python" -c 'import torch' 2>/dev/null; then
     tee "$out/pytorch.jsonl"
 else
   echo "== compare_pytorch.py skipped: torch is not importable by $python =="
+fi
+if [[ "${STEPS:-1}" == 1 ]]; then
+  steps_items=${STEPS_ITEMS:-10000}
+  echo "== train steps on random sequences, $steps_items items, length 50, batch 256 =="
+  "$build/bench/limelight-scale-bench" --sections train --items "$steps_items" --representations pooling,lstm \
+    --steps 12 --threads "$threads" | tee "$out/steps_limelight.txt"
+  if "$python" -c 'import torch' 2>/dev/null; then
+    "$python" "$root/bench/compare_pytorch.py" --steps-items "$steps_items" --steps-length 50 --steps 12 \
+      --representations pooling,lstm --threads "$threads" --json | tee "$out/steps_pytorch.jsonl"
+  fi
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
 

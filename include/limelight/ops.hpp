@@ -92,6 +92,14 @@ namespace limelight::ops {
 // The result (1) is the sum over positions with targets != 0 divided by their count.
 Var sequence_loss(Tape& t, Var states, Var table, Var bias, const Tensor& targets, const Tensor& negatives,
                   LossKind kind, std::int64_t num_mixtures = 0);
+
+// The pooling model's loss in one op: sequence_loss(running_pool(
+// embedding(table, sequences)), table, bias, sequences, negatives, kind),
+// the windows' own items as targets, without the (B, L, D) intermediates.
+// Equal to that composition up to float rounding (its dot products sum in a
+// different order). Needs a backend with Primitive::pooled_sequence_loss.
+Var pooled_sequence_loss(Tape& t, Var table, Var bias, const Tensor& sequences, const Tensor& negatives,
+                         LossKind kind);
 }  // namespace limelight::ops
 
 namespace limelight::ops {

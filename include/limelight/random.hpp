@@ -36,6 +36,9 @@ class Rng {  // xoshiro256**, state seeded from the seed by splitmix64
   float uniform_float() { return static_cast<float>(next_u32() >> 8) * 0x1.0p-24f; }
   // [0, n), exactly uniform (Lemire's multiply-and-reject). Error if n <= 0.
   std::int64_t uniform_int(std::int64_t n);
+  // out[i] = uniform_int(n) for i in [0, count): the same draws, one call.
+  // Error if n <= 0 or n > 2^31.
+  void fill_uniform_int(std::int32_t* out, std::int64_t count, std::int64_t n);
   // Standard normal, Marsaglia's polar method; the second value is discarded
   // so that a copy of the generator continues exactly like the original.
   double normal();

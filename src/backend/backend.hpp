@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "limelight/error.hpp"
 #include "limelight/op_kinds.hpp"
 #include "limelight/tape.hpp"
 #include "limelight/tensor.hpp"
@@ -30,7 +31,7 @@ enum class Unary : std::uint8_t { tanh, relu, sigmoid, scale, add_scalar };
 // The primitives a backend may lack (for supports()).
 enum class Primitive : std::uint8_t {
   dense_algebra, elementwise, reductions, shape_copies, embeddings, sequence_loss, mixture_head, running_pool,
-  causal_conv, lstm, adam, scoring,
+  causal_conv, lstm, adam, scoring, pooled_sequence_loss,
 };
 
 // Shapes of the fused sequence loss: states (B, S, W) score targets (B, L)
@@ -71,7 +72,8 @@ class Backend {
   virtual ~Backend() = default;
   virtual Device device() const = 0;
   virtual const char* name() const = 0;
-  virtual bool supports(Primitive) const { return true; }
+  // Every primitive but the fused pooling loss, which has a default that fails.
+  virtual bool supports(Primitive p) const { return p != Primitive::pooled_sequence_loss; }
   // Host threads the primitives may use (n >= 1); 0 restores the default.
   virtual void set_threads(int n) = 0;
 
@@ -174,6 +176,31 @@ class Backend {
                                       const std::int32_t* targets, const std::int32_t* negatives, const float* coef,
                                       float* d_states, const TableGrad& d_table, const TableGrad& d_bias,
                                       const BackendPayload& payload) = 0;
+
+  // ---- Pooling fused with the dot-product sequence loss (s.M == 0, s.S ==
+  // s.L + 1, s.W == s.D): each window's rows gathered from the table, the
+  // running mean and the scoring of targets (the window itself) and
+  // negatives in one pass, with the same `coef` and totals as
+  // sequence_loss_forward over running_pool's states. Nothing of size B x L
+  // x D is written; the backward recomputes each window's states. Optional
+  // (supports(Primitive::pooled_sequence_loss)); the default fails.
+  virtual LossTotals pooled_sequence_loss_forward(ops::LossKind kind, const LossShape& s, const float* table,
+                                                  const float* bias, const std::int32_t* sequences,
+                                                  const std::int32_t* negatives, float* coef, Arena& scratch,
+                                                  BackendPayload* payload) {
+    (void)kind, (void)s, (void)table, (void)bias, (void)sequences, (void)negatives, (void)coef, (void)scratch,
+        (void)payload;
+    detail::fail("the ", name(), " backend has no fused pooling loss (check supports() first)");
+  }
+  // Adds the table's and bias's gradients (d_loss as in sequence_loss_backward).
+  virtual void pooled_sequence_loss_backward(const LossShape& s, float d_loss, const float* table,
+                                             const std::int32_t* sequences, const std::int32_t* negatives,
+                                             const float* coef, const TableGrad& d_table, const TableGrad& d_bias,
+                                             Arena& scratch, const BackendPayload& payload) {
+    (void)s, (void)d_loss, (void)table, (void)sequences, (void)negatives, (void)coef, (void)d_table, (void)d_bias,
+        (void)scratch, (void)payload;
+    detail::fail("the ", name(), " backend has no fused pooling loss (check supports() first)");
+  }
 
   // ---- Spotlight's running pooling: x (B, T, D) -> out (B, T+1, D) and the
   // per-component divisors div (B, T+1, D) its backward reads.

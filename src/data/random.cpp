@@ -59,6 +59,22 @@ std::int64_t Rng::uniform_int(std::int64_t n) {
   return static_cast<std::int64_t>(hi);
 }
 
+void Rng::fill_uniform_int(std::int32_t* out, std::int64_t count, std::int64_t n) {
+  LL_CHECK(n > 0 && n <= (std::int64_t{1} << 31), "Rng::fill_uniform_int: n must be in [1, 2^31], got ", n);
+  // uniform_int's draws with the state in a local, so that it stays in
+  // registers: fit draws a batch's negatives (B x L of them) this way.
+  Rng local = *this;
+  const auto range = static_cast<std::uint64_t>(n);
+  const std::uint64_t threshold = (0 - range) % range;
+  for (std::int64_t i = 0; i < count; ++i) {
+    std::uint64_t hi, lo;
+    mul_64x64(local.next_u64(), range, hi, lo);
+    while (lo < threshold) mul_64x64(local.next_u64(), range, hi, lo);
+    out[i] = static_cast<std::int32_t>(hi);
+  }
+  *this = local;
+}
+
 double Rng::normal() {
   for (;;) {
     const double u = 2.0 * uniform() - 1.0;

@@ -272,7 +272,7 @@ void ImplicitSequenceModel::fit(const SequenceInteractions& train, const FitCall
       for (std::int64_t r = 0; r < rows; ++r)
         std::memcpy(dst + r * L, train.row(order[static_cast<std::size_t>(b * B + r)]), sizeof(std::int32_t) * L);
       std::int32_t* neg = negatives.i32();
-      for (std::int64_t i = 0; i < n_neg * rows * L; ++i) neg[i] = static_cast<std::int32_t>(m.rng.uniform_int(V));
+      m.rng.fill_uniform_int(neg, n_neg * rows * L, V);
       Tensor seq_view = Tensor::borrow(dst, Shape{rows, L}, DType::i32);
       Tensor neg_view = n_neg > 1 || m.config.loss == "adaptive_hinge"
                             ? Tensor::borrow(neg, Shape{n_neg, rows, L}, DType::i32)

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/backend.hpp"
 #include "limelight/bloom.hpp"
 
 namespace limelight::model {
@@ -167,7 +168,13 @@ const Tensor& Network::item_table() const {
 }
 
 Var Network::training_loss(Tape& tape, const Tensor& sequences, const Tensor& negatives, ops::LossKind kind) {
-  if (!bloom()) return loss(tape, states(tape, sequences), sequences, negatives, kind);
+  if (!bloom()) {
+    // Pooling's gather, running mean and scoring in one op where the backend has it.
+    if (config_.representation == "pooling" &&
+        backend::get(params_[0].value.device()).supports(backend::Primitive::pooled_sequence_loss))
+      return ops::pooled_sequence_loss(tape, param(tape, 0), param(tape, 1), sequences, negatives, kind);
+    return loss(tape, states(tape, sequences), sequences, negatives, kind);
+  }
   // With Bloom embeddings the step works on the batch's own items: the U
   // distinct ids of sequences and negatives (the padding id first, so local id
   // 0 is still padding), their summed embeddings (U, D) and biases (U, 1), and

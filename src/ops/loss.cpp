@@ -25,7 +25,59 @@ void sequence_loss_backward(Tape& t, const Node& n) {
                             table_grad(t, n.in[2]), n.payload);
 }
 
+// saved[0] = sequences (B, L), saved[1] = negatives (N, B, L), saved[2] = coef.
+void pooled_sequence_loss_backward(Tape& t, const Node& n) {
+  const LossAttrs a = n.attrs.get<LossAttrs>();
+  Backend& be = backend_of(t, "pooled_sequence_loss backward", {n.out});
+  const float d_loss = t.grad(n.out).to(Device::cpu).f32()[0] * a.inverse_count;
+  be.pooled_sequence_loss_backward(a.shape, d_loss, t.value(n.in[0]).f32(), n.saved[0].i32(), n.saved[1].i32(),
+                                   n.saved[2].f32(), table_grad(t, n.in[0]), table_grad(t, n.in[1]), t.arena(),
+                                   n.payload);
+}
+
 }  // namespace
+
+Var pooled_sequence_loss(Tape& t, Var table, Var bias, const Tensor& sequences, const Tensor& negatives,
+                         LossKind kind) {
+  const char* op = "pooled_sequence_loss";
+  const Tensor& E = f32_input(t, table, op, "table");
+  LL_CHECK(E.rank() == 2, op, ": table must be (V, D), got ", E.shape().str());
+  const std::int64_t V = E.dim(0), D = E.dim(1);
+  const float* bias_p = nullptr;
+  if (bias.valid()) {
+    const Tensor& b = f32_input(t, bias, op, "bias");
+    LL_CHECK(b.numel() == V, op, ": bias ", b.shape().str(), " does not match a table of ", V, " rows");
+    bias_p = b.f32();
+  }
+  LL_CHECK(sequences.dtype() == DType::i32 && sequences.rank() == 2, op, ": sequences must be i32 (B, L), got ",
+           sequences.shape().str());
+  const std::int64_t B = sequences.dim(0), L = sequences.dim(1);
+  LL_CHECK(negatives.dtype() == DType::i32 && negatives.rank() == 3 && negatives.dim(1) == B && negatives.dim(2) == L,
+           op, ": negatives must be i32 (N, ", B, ", ", L, "), got ", negatives.shape().str());
+  const std::int64_t N = negatives.dim(0);
+  LL_CHECK(N >= 1 && (kind == LossKind::adaptive_hinge || N == 1), op, ": ", N,
+           " negative samples per position; only adaptive_hinge takes more than one");
+  Backend& be = backend_of(t, op, {table, bias}, {&sequences, &negatives});
+  LL_CHECK(be.supports(backend::Primitive::pooled_sequence_loss), op, ": the ", be.name(),
+           " backend has no fused pooling loss");
+  check_ids(be, sequences, V, op);
+  check_ids(be, negatives, V, op);
+  const backend::LossShape s{B, L, L + 1, D, V, D, 0, N};
+  Tensor coef = t.arena().tensor(Shape{N + 1, B, L});
+  const bool rg = needs_grad(t, {table, bias});
+  BackendPayload payload;
+  const auto totals = be.pooled_sequence_loss_forward(kind, s, E.f32(), bias_p, sequences.i32(), negatives.i32(),
+                                                      coef.f32(), t.arena(), rg ? &payload : nullptr);
+  LL_CHECK(totals.count > 0.0, op, ": every target in the batch is padding (id 0); nothing to learn from");
+  Tensor out = scalar_tensor(t, static_cast<float>(totals.sum / totals.count));
+  return record(t, out, rg, pooled_sequence_loss_backward, {table, bias}, [&](Node& n) {
+    n.attrs.put(LossAttrs{s, static_cast<float>(1.0 / totals.count)});
+    n.saved[0] = sequences;
+    n.saved[1] = negatives;
+    n.saved[2] = coef;
+    n.payload = payload;
+  });
+}
 
 Var sequence_loss(Tape& t, Var states, Var table, Var bias, const Tensor& targets, const Tensor& negatives,
                   LossKind kind, std::int64_t num_mixtures) {

@@ -37,6 +37,22 @@ TEST_CASE("rng: uniform_int is Lemire's method") {
   CHECK_THROWS_WITH_AS(b.uniform_int(-3), doctest::Contains("-3"), limelight::Error);
 }
 
+TEST_CASE("rng: fill_uniform_int gives uniform_int's draws and leaves the generator where they would") {
+  for (std::int64_t n : {std::int64_t{1}, std::int64_t{7}, std::int64_t{1683}, std::int64_t{10'000'000},
+                         std::int64_t{3} << 29}) {
+    CAPTURE(n);
+    Rng one(99), all(99);
+    std::vector<std::int32_t> filled(1000);
+    all.fill_uniform_int(filled.data(), 1000, n);
+    for (std::int32_t v : filled) CHECK(v == one.uniform_int(n));
+    CHECK(all.next_u64() == one.next_u64());
+  }
+  Rng rng(1);
+  std::int32_t x = 0;
+  CHECK_THROWS_AS(rng.fill_uniform_int(&x, 1, 0), limelight::Error);
+  CHECK_THROWS_AS(rng.fill_uniform_int(&x, 1, (std::int64_t{1} << 31) + 1), limelight::Error);
+}
+
 TEST_CASE("rng: uniform ranges and uniformity") {
   Rng rng(1);
   constexpr int kBins = 10, kDraws = 200000;

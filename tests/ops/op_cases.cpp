@@ -256,6 +256,18 @@ double sequence_loss(const LossConf& k, const std::vector<Values>& x, const std:
   return sum / static_cast<double>(s.positive.size());
 }
 
+// The pooling model's loss: x = {table (V, D), bias (V, 1) when k.bias}; the
+// states are running_pool of the windows' rows, the windows their own targets.
+std::vector<Values> pooled_inputs(const LossConf& k, const std::vector<Values>& x,
+                                  const std::vector<std::int32_t>& sequences) {
+  Values rows;
+  for (std::int32_t id : sequences)
+    for (std::int64_t d = 0; d < k.D; ++d) rows.push_back(AT(x[0], static_cast<std::int64_t>(id) * k.D + d));
+  std::vector<Values> in = {running_pool(rows, k.B, k.L, k.D), x[0]};
+  if (k.bias) in.push_back(x[1]);
+  return in;
+}
+
 #undef AT
 
 // ------------------------------------------------------------ the list
@@ -646,6 +658,58 @@ class CaseList {
       add(std::move(c));
     }
   }
+
+  // The fused pooling loss, with tables small enough for the backward's
+  // private dense copies (V <= B * L) and large enough for its staged rows,
+  // left-padded windows, and a nonzero padding row 0 (which must still get
+  // no gradient while its entries count in the running mean).
+  void pooled_sequence_losses() {
+    struct Pooled {
+      LossKind kind;
+      std::int64_t V, B, L, N;
+      bool bias;
+    };
+    const std::int64_t D = 3;
+    std::vector<Pooled> confs;
+    for (LossKind kind : {LossKind::pointwise, LossKind::bpr, LossKind::hinge, LossKind::adaptive_hinge})
+      confs.push_back({kind, 5, 3, 4, kind == LossKind::adaptive_hinge ? 3 : 1, true});
+    confs.push_back({LossKind::bpr, 40, 2, 3, 1, true});
+    confs.push_back({LossKind::adaptive_hinge, 40, 2, 3, 2, false});
+    confs.push_back({LossKind::pointwise, 4, 1, 1, 1, false});
+    const char* kind_names[] = {"pointwise", "bpr", "hinge", "adaptive_hinge"};
+    for (const Pooled& l : confs) {
+      const LossConf k{l.kind, l.B, l.L, l.L + 1, D, 0, l.N, l.bias};
+      std::vector<std::int32_t> sequences(static_cast<std::size_t>(l.B * l.L)), negatives;
+      for (std::int64_t b = 0; b < l.B; ++b)
+        for (std::int64_t t = 0; t < l.L; ++t)  // row b has b leading padding steps
+          sequences[static_cast<std::size_t>(b * l.L + t)] =
+              t < std::min(b, l.L - 1) ? 0 : static_cast<std::int32_t>(1 + rng.uniform_int(l.V - 1));
+      for (std::int64_t i = 0; i < l.N * l.B * l.L; ++i) negatives.push_back(static_cast<std::int32_t>(rng.uniform_int(l.V)));
+      std::vector<Tensor> in = {r({l.V, D}, 0.7f)};
+      if (l.bias) in.push_back(r({l.V, 1}, 0.5f));
+      std::vector<ZeroGradient> zero = {{0, 0, D}};
+      if (l.bias) zero.push_back({1, 0, 1});
+      Tensor s_ids = id_tensor(sequences, {l.B, l.L}), n_ids = id_tensor(negatives, {l.N, l.B, l.L});
+      Case c{std::string("pooled_sequence_loss ") + kind_names[static_cast<int>(l.kind)] + " V=" +
+                 std::to_string(l.V) + " B=" + std::to_string(l.B) + " L=" + std::to_string(l.L) +
+                 " N=" + std::to_string(l.N) + (l.bias ? " + bias" : ""),
+             "pooled_sequence_loss",
+             in,
+             {s_ids, n_ids},
+             [l](Tape& t, auto& v, auto& c) {
+               return ops::pooled_sequence_loss(t, v[0], l.bias ? v[1] : Var{}, c[0], c[1], l.kind);
+             },
+             [k, sequences, negatives](auto& x) {
+               return Values{sequence_loss(k, pooled_inputs(k, x, sequences), sequences, negatives)};
+             },
+             zero};
+      c.loss_kind = l.kind;
+      c.loss_scores = [k, sequences, negatives](auto& x) {
+        return loss_scores(k, pooled_inputs(k, x, sequences), sequences, negatives);
+      };
+      add(std::move(c));
+    }
+  }
 };
 
 }  // namespace
@@ -663,6 +727,7 @@ const std::vector<Case>& all_cases() {
     list.pools();
     list.embeddings_and_scores();
     list.sequence_losses();
+    list.pooled_sequence_losses();
     return std::move(list.cases);
   }();
   return cases;

@@ -128,7 +128,7 @@ void report(const std::string& what, const Summary& s) {
           s.worst_gradient, " of the allowed");
 }
 
-bool is_loss(const Case& c) { return c.family == "sequence_loss"; }
+bool is_loss(const Case& c) { return c.family == "sequence_loss" || c.family == "pooled_sequence_loss"; }
 
 const Case& case_named(const std::string& name) {
   for (const Case& c : all_cases())

@@ -128,6 +128,47 @@ TEST_CASE("sparse gradients equal the dense ones on the touched rows: sequence_l
     }
 }
 
+TEST_CASE("pooled_sequence_loss: sparse gradients equal the dense ones on the touched rows, near the unfused ops") {
+  // Both of the backward's ways to the table gradient: per-chunk dense
+  // copies (V <= B * L) and staged rows (V > B * L); either way the sparse
+  // and dense gradients must agree bit for bit.
+  const std::int64_t D = 3, B = 3, L = 4;
+  const std::vector<std::int32_t> windows = {0, 0, 4, 9, 1, 2, 3, 4, 0, 0, 0, 11};
+  const std::vector<std::int32_t> negatives = {6, 7, 1, 3, 9, 0, 2, 7, 8, 6, 3, 10};
+  std::vector<std::int32_t> scored_negatives;
+  for (std::size_t i = 0; i < windows.size(); ++i)
+    if (windows[i] != 0) scored_negatives.push_back(negatives[i]);
+  const std::set<std::int32_t> touched = nonzero_ids({&windows, &scored_negatives});
+  REQUIRE(touched.count(6) == 0);  // a negative at a padding step is never scored
+  for (std::int64_t V : {12, 13})
+  for (ops::LossKind kind : {ops::LossKind::pointwise, ops::LossKind::bpr}) {
+    CAPTURE(V);
+    CAPTURE(static_cast<int>(kind));
+    Rng rng(33);
+    Twins p(randn({V, D}, rng, 0.5f), randn({V, 1}, rng, 0.5f));
+    Twins unfused(p.dense_table.value.clone(), p.dense_bias.value.clone());
+    const Tensor seq = Tensor::from_vector(windows, {B, L}), neg = Tensor::from_vector(negatives, {1, B, L});
+    auto run = [&](Parameter& table, Parameter& bias) {
+      Tape tape;
+      tape.backward(ops::pooled_sequence_loss(tape, tape.parameter(table), tape.parameter(bias), seq, neg, kind));
+    };
+    run(p.sparse_table, p.sparse_bias);
+    run(p.dense_table, p.dense_bias);
+    check_sparse_matches_dense(p.sparse_table, p.dense_table, touched);
+    check_sparse_matches_dense(p.sparse_bias, p.dense_bias, touched);
+    {
+      Tape tape;
+      Var E = tape.parameter(unfused.dense_table);
+      Var pooled = ops::running_pool(tape, ops::embedding(tape, E, seq));
+      tape.backward(ops::sequence_loss(tape, pooled, E, tape.parameter(unfused.dense_bias), seq, neg, kind));
+    }
+    for (std::int64_t i = 0; i < V * D; ++i)
+      CHECK(p.dense_table.grad.f32()[i] == doctest::Approx(unfused.dense_table.grad.f32()[i]).epsilon(1e-5));
+    for (std::int64_t i = 0; i < V; ++i)
+      CHECK(p.dense_bias.grad.f32()[i] == doctest::Approx(unfused.dense_bias.grad.f32()[i]).epsilon(1e-5));
+  }
+}
+
 namespace {
 
 // One optimizer step of both twins on the scoring step's gradients.

@@ -36,7 +36,18 @@ void CpuBackend::adam_lazy(const AdamStep& c, float* w, float* m, float* v, std:
   const auto count = static_cast<std::int64_t>(rows.size());
   parallel_chunks(num_threads(), count, min_parallel_elements / std::max<std::int64_t>(D, 1),
                   [&](int, std::int64_t r0, std::int64_t r1) {
+                    // Rows of a big table are cache misses: ask for a later row's
+                    // weights and moments while this one is updated.
+                    constexpr std::int64_t ahead = 8;
                     for (std::int64_t r = r0; r < r1; ++r) {
+                      if (r + ahead < r1) {
+                        const std::int64_t next = static_cast<std::int64_t>(rows[static_cast<std::size_t>(r + ahead)]) * D;
+                        for (std::int64_t d = 0; d < D; d += 16) {
+                          __builtin_prefetch(w + next + d, 1);
+                          __builtin_prefetch(m + next + d, 1);
+                          __builtin_prefetch(v + next + d, 1);
+                        }
+                      }
                       const std::int64_t base = static_cast<std::int64_t>(rows[static_cast<std::size_t>(r)]) * D;
                       for (std::int64_t d = 0; d < D; ++d)
                         adam_element(w[base + d], g[r * D + d], m[base + d], v[base + d], c);

@@ -75,6 +75,15 @@ class CpuBackend final : public backend::Backend {
   LossTotals sequence_loss_forward(ops::LossKind kind, const LossShape& s, const float* states, const float* table,
                                    const float* bias, const std::int32_t* targets, const std::int32_t* negatives,
                                    float* coef, BackendPayload* payload) override;
+  bool supports(backend::Primitive) const override { return true; }
+  LossTotals pooled_sequence_loss_forward(ops::LossKind kind, const LossShape& s, const float* table,
+                                          const float* bias, const std::int32_t* sequences,
+                                          const std::int32_t* negatives, float* coef, Arena& scratch,
+                                          BackendPayload* payload) override;
+  void pooled_sequence_loss_backward(const LossShape& s, float d_loss, const float* table,
+                                     const std::int32_t* sequences, const std::int32_t* negatives, const float* coef,
+                                     const TableGrad& d_table, const TableGrad& d_bias, Arena& scratch,
+                                     const BackendPayload& payload) override;
   void sequence_loss_backward(const LossShape& s, float d_loss, const float* states, const float* table,
                               const std::int32_t* targets, const std::int32_t* negatives, const float* coef,
                               float* d_states, const TableGrad& d_table, const TableGrad& d_bias,

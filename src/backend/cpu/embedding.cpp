@@ -35,8 +35,10 @@ void CpuBackend::scatter_add_rows(const float* grad, std::int64_t D, const std::
   // A row-sparse gradient gets its rows in id order on one thread first, so
   // that the threads below only look rows up.
   if (d_table.sparse)
-    for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (i + 16 < n) d_table.sparse->prefetch(ids[i + 16]);
       if (ids[i] != 0) d_table.sparse->row(ids[i]);
+    }
   // Thread k adds the rows whose id is k modulo the thread count: no two
   // threads touch one row, and each row sums in a fixed order.
   auto row_of = [&](std::int32_t id) {
@@ -46,6 +48,7 @@ void CpuBackend::scatter_add_rows(const float* grad, std::int64_t D, const std::
   const IdPartition partition(parts);
   parallel_chunks(parts, parts, 2, [&](int, std::int64_t p0, std::int64_t p1) {
     for (std::int64_t i = 0; i < n; ++i) {
+      if (d_table.sparse && i + 16 < n) d_table.sparse->prefetch(ids[i + 16]);
       const std::int32_t id = ids[i];
       if (id == 0 || partition.owner(id) < p0 || partition.owner(id) >= p1) continue;
       accumulate(row_of(id), grad + i * D, D);

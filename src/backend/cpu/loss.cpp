@@ -3,6 +3,8 @@
 // rows are split across threads; embedding-table gradients are applied by
 // partitioning item ids across threads, so every table row is accumulated by
 // one thread in a fixed order and the result does not depend on scheduling.
+#include <algorithm>
+
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/cpu_math.hpp"
 #include "backend/cpu/mixture_head.hpp"
@@ -134,6 +136,10 @@ void CpuBackend::sequence_loss_backward(const LossShape& s, float d_loss, const 
   if (d_table.sparse || d_bias.sparse)
     for (std::int64_t j = 0; j <= s.N; ++j)
       for (std::int64_t r = 0; r < BL; ++r) {
+        if (r + 16 < BL) {
+          if (d_table.sparse) d_table.sparse->prefetch(id_of(j, r + 16));
+          if (d_bias.sparse) d_bias.sparse->prefetch(id_of(j, r + 16));
+        }
         const std::int32_t id = id_of(j, r);
         if (id == 0 || coef[j * BL + r] * d_loss == 0.0f) continue;
         if (d_table.sparse) d_table.sparse->row(id);
@@ -145,6 +151,7 @@ void CpuBackend::sequence_loss_backward(const LossShape& s, float d_loss, const 
     float w[64], sm[64];
     for (std::int64_t j = 0; j <= s.N; ++j)
       for (std::int64_t r = 0; r < BL; ++r) {
+        if (d_table.sparse && r + 16 < BL) d_table.sparse->prefetch(id_of(j, r + 16));
         const float c = coef[j * BL + r] * d_loss;
         if (c == 0.0f) continue;
         const std::int32_t id = id_of(j, r);
@@ -165,6 +172,360 @@ void CpuBackend::sequence_loss_backward(const LossShape& s, float d_loss, const 
           dst[0] += c;
         }
       }
+  });
+}
+
+}  // namespace limelight::cpu
+
+// ---- Pooling fused with the dot-product loss. One pass over each window
+// gathers its rows, keeps Spotlight's running sum and per-component count
+// (the same additions and division as running_pool, so the states are the
+// same floats) and scores the target and negatives at each step against the
+// state before it. The backward recomputes the window's states into a
+// per-thread buffer, then walks back in time: the state gradient of step u
+// (its scores' coefficients times the scored rows), divided by step u's
+// count, joins the running sum that is the gradient of every earlier input.
+// Item l of a window is both the input of step l + 1 and the target of step
+// l, so one row gradient per step carries both. The dot products use 16
+// partial sums rather than sequential_loss's one (a different rounding, well
+// inside the reference's float32 tolerances): the one long dependency chain
+// per score was most of a pooling step.
+namespace limelight::cpu {
+
+namespace {
+
+struct PooledLossState {
+  int chunks;
+};
+
+// a . b in 16 interleaved partial sums, summed pairwise.
+inline float dot_wide(const float* __restrict a, const float* __restrict b, std::int64_t n) {
+  float acc[16] = {};
+  std::int64_t k = 0;
+  for (; k + 16 <= n; k += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += a[k + j] * b[k + j];
+  float tail = 0.0f;
+  for (; k < n; ++k) tail += a[k] * b[k];
+  for (int w = 8; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
+  return acc[0] + tail;
+}
+
+// The running state after an item: sum += x, count += (x != 0), per component.
+inline void pool_add(float* __restrict sum, float* __restrict count, const float* __restrict x, std::int64_t D) {
+  for (std::int64_t d = 0; d < D; ++d) {
+    sum[d] += x[d];
+    count[d] += x[d] != 0.0f ? 1.0f : 0.0f;
+  }
+}
+
+inline void pool_state(const float* __restrict sum, const float* __restrict count, float* __restrict state,
+                       std::int64_t D) {
+  for (std::int64_t d = 0; d < D; ++d) state[d] = sum[d] / count[d];
+}
+
+struct Totals {
+  double sum, count;
+};
+
+// Rows of a big table are cache misses: the passes ask for the rows of a
+// later step (its item and negatives) while scoring this one.
+constexpr std::int64_t row_ahead = 4;
+inline void prefetch_rows(const float* table, const std::int32_t* seq, const std::int32_t* neg, std::int64_t r,
+                          const backend::LossShape& s) {
+  const std::int64_t BL = s.B * s.L;
+  for (std::int64_t d = 0; d < s.D; d += 16) {
+    __builtin_prefetch(table + static_cast<std::int64_t>(seq[r]) * s.D + d);
+    for (std::int64_t k = 0; k < s.N; ++k) __builtin_prefetch(table + static_cast<std::int64_t>(neg[k * BL + r]) * s.D + d);
+  }
+}
+
+LL_SIMD_CLONES Totals pooled_forward_rows(ops::LossKind kind, const backend::LossShape& s, const float* table,
+                                          const float* bias, const std::int32_t* seq, const std::int32_t* neg,
+                                          float* coef, std::int64_t b0, std::int64_t b1, float* buf) {
+  const std::int64_t D = s.D, L = s.L, BL = s.B * s.L;
+  float* sum = buf;
+  float* count = buf + D;
+  float* state = buf + 2 * D;
+  Totals t{0.0, 0.0};
+  for (std::int64_t b = b0; b < b1; ++b) {
+    for (std::int64_t d = 0; d < D; ++d) {
+      sum[d] = 0.0f;
+      count[d] = 1.0f;  // the divisor is items seen + 1
+    }
+    for (std::int64_t l = 0; l < L; ++l) {
+      const std::int64_t r = b * L + l;
+      if (l + row_ahead < L) prefetch_rows(table, seq, neg, r + row_ahead, s);
+      for (std::int64_t j = 0; j <= s.N; ++j) coef[j * BL + r] = 0.0f;
+      const std::int32_t item = seq[r];
+      const float* x = table + static_cast<std::int64_t>(item) * D;
+      if (item != 0) {  // padding targets are masked out
+        pool_state(sum, count, state, D);
+        const float p = dot_wide(state, x, D) + (bias ? bias[item] : 0.0f);
+        std::int64_t best = 0;
+        float n = 0.0f;
+        for (std::int64_t k = 0; k < s.N; ++k) {
+          const std::int32_t id = neg[k * BL + r];
+          const float v = dot_wide(state, table + static_cast<std::int64_t>(id) * D, D) + (bias ? bias[id] : 0.0f);
+          if (k == 0 || v > n) {  // strictly greater: ties keep the lowest index
+            n = v;
+            best = k;
+          }
+        }
+        float value, d_p, d_n;
+        loss_element(kind, p, n, value, d_p, d_n);
+        t.sum += value;
+        t.count += 1.0;
+        coef[r] = d_p;
+        coef[(1 + best) * BL + r] = d_n;
+      }
+      pool_add(sum, count, x, D);
+    }
+  }
+  return t;
+}
+
+// Where the backward's row gradients go: `in` (B*L, D) the gradient of each
+// step's item (as input and as target), `neg` (B*L, D) that of its scored
+// negative; or, with `dense`, straight into a (V, D) table gradient and a
+// (V) bias gradient (either may be null).
+struct RowSink {
+  float* in = nullptr;
+  float* neg = nullptr;
+  float* dense = nullptr;
+  float* dense_bias = nullptr;
+};
+
+LL_SIMD_CLONES void pooled_backward_rows(const backend::LossShape& s, float d_loss, const float* table,
+                                         const std::int32_t* seq, const std::int32_t* negs, const float* coef,
+                                         std::int64_t b0, std::int64_t b1, float* buf, const RowSink& sink) {
+  const std::int64_t D = s.D, L = s.L, BL = s.B * s.L;
+  float* sum = buf;
+  float* count = buf + D;
+  float* run = buf + 2 * D;
+  float* g = buf + 3 * D;
+  float* states = buf + 4 * D;  // (L, D)
+  for (std::int64_t b = b0; b < b1; ++b) {
+    const std::int32_t* items = seq + b * L;
+    for (std::int64_t d = 0; d < D; ++d) {
+      sum[d] = 0.0f;
+      count[d] = 1.0f;
+      run[d] = 0.0f;
+    }
+    for (std::int64_t l = 0; l < L; ++l) {
+      if (l + row_ahead < L) prefetch_rows(table, seq, negs, b * L + l + row_ahead, s);
+      pool_state(sum, count, states + l * D, D);
+      pool_add(sum, count, table + static_cast<std::int64_t>(items[l]) * D, D);
+    }
+    // count now holds the last state's divisors; the last state is never scored.
+    for (std::int64_t l = L - 1; l >= 0; --l) {
+      const std::int64_t u = l + 1;  // the state item l feeds first
+      if (u < L) {
+        const std::int64_t ru = b * L + u;
+        bool any = false;
+        for (std::int64_t j = 0; j <= s.N; ++j) {
+          const float c = coef[j * BL + ru] * d_loss;
+          if (c == 0.0f) continue;
+          const std::int32_t id = j == 0 ? items[u] : negs[(j - 1) * BL + ru];
+          const float* e = table + static_cast<std::int64_t>(id) * D;
+          if (!any)
+            for (std::int64_t d = 0; d < D; ++d) g[d] = c * e[d];
+          else
+            for (std::int64_t d = 0; d < D; ++d) g[d] += c * e[d];
+          any = true;
+        }
+        if (any)
+          for (std::int64_t d = 0; d < D; ++d) run[d] += g[d] / count[d];
+      }
+      // run is now d x[l]; step l's own scores give its rows their share of states[l].
+      const std::int64_t r = b * L + l;
+      const float* st = states + l * D;
+      const std::int32_t item = items[l];
+      const float c0 = coef[r] * d_loss;
+      if (sink.dense) {
+        if (item != 0) {
+          float* dst = sink.dense + static_cast<std::int64_t>(item) * D;
+          for (std::int64_t d = 0; d < D; ++d) dst[d] += c0 * st[d] + run[d];
+        }
+      } else {
+        float* dst = sink.in + r * D;
+        for (std::int64_t d = 0; d < D; ++d) dst[d] = c0 * st[d] + run[d];
+      }
+      if (sink.dense_bias && item != 0) sink.dense_bias[item] += c0;
+      for (std::int64_t k = 1; k <= s.N; ++k) {
+        const float c = coef[k * BL + r] * d_loss;
+        if (c == 0.0f) continue;
+        const std::int32_t id = negs[(k - 1) * BL + r];
+        if (sink.dense) {
+          if (id != 0) {
+            float* dst = sink.dense + static_cast<std::int64_t>(id) * D;
+            for (std::int64_t d = 0; d < D; ++d) dst[d] += c * st[d];
+          }
+        } else {
+          float* dst = sink.neg + r * D;  // one negative per step has a coefficient
+          for (std::int64_t d = 0; d < D; ++d) dst[d] = c * st[d];
+        }
+        if (sink.dense_bias && id != 0) sink.dense_bias[id] += c;
+      }
+      // Step back: item l leaves the count.
+      const float* x = table + static_cast<std::int64_t>(item) * D;
+      for (std::int64_t d = 0; d < D; ++d) count[d] -= x[d] != 0.0f ? 1.0f : 0.0f;
+    }
+  }
+}
+
+LL_SIMD_CLONES void add_rows(float* __restrict dst, const float* __restrict src, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+}  // namespace
+
+backend::Backend::LossTotals CpuBackend::pooled_sequence_loss_forward(ops::LossKind kind, const LossShape& s,
+                                                                      const float* table, const float* bias,
+                                                                      const std::int32_t* sequences,
+                                                                      const std::int32_t* negatives, float* coef,
+                                                                      Arena& scratch, BackendPayload* payload) {
+  LL_CHECK(s.M == 0 && s.W == s.D && s.S == s.L + 1, "pooled_sequence_loss: a dot-product head over the L + 1 ",
+           "pooled states only");
+  const int threads = num_threads();
+  Tensor buffers = scratch.tensor(Shape{threads, 3 * s.D});
+  double partial_sum[256] = {}, partial_count[256] = {};
+  const int chunks = parallel_chunks(threads, s.B, 2, [&](int c, std::int64_t b0, std::int64_t b1) {
+    const Totals t =
+        pooled_forward_rows(kind, s, table, bias, sequences, negatives, coef, b0, b1, buffers.f32() + c * 3 * s.D);
+    partial_sum[c] = t.sum;
+    partial_count[c] = t.count;
+  });
+  LossTotals totals{0.0, 0.0};
+  for (int c = 0; c < chunks; ++c) {
+    totals.sum += partial_sum[c];
+    totals.count += partial_count[c];
+  }
+  if (payload) payload->state.put(PooledLossState{chunks});
+  return totals;
+}
+
+void CpuBackend::pooled_sequence_loss_backward(const LossShape& s, float d_loss, const float* table,
+                                               const std::int32_t* sequences, const std::int32_t* negatives,
+                                               const float* coef, const TableGrad& d_table, const TableGrad& d_bias,
+                                               Arena& scratch, const BackendPayload& payload) {
+  if (!d_table.wanted() && !d_bias.wanted()) return;
+  const int chunks = payload.state.get<PooledLossState>().chunks;
+  const std::int64_t D = s.D, BL = s.B * s.L, V = s.V;
+  const std::int64_t per_chunk = (4 + s.L) * D;
+  Tensor buffers = scratch.tensor(Shape{chunks, per_chunk});
+  // Small tables (no more rows than the batch has steps): each chunk adds
+  // into a private dense copy (chunk 0 into a dense gradient itself), summed
+  // in chunk order after; a row-sparse gradient then takes its rows from the
+  // sum, so it equals the dense one bit for bit. Otherwise the step rows are
+  // staged and each thread adds the rows of its own item ids (id modulo the
+  // thread count), in step order, as the unfused embedding and loss
+  // backwards do.
+  if (V <= BL) {
+    const std::int64_t slot = V * (D + 1);  // a chunk's table (V, D) then bias (V)
+    Tensor copies = scratch.tensor(Shape{chunks, slot});
+    auto table_of = [&](int c) { return c == 0 && d_table.dense ? d_table.dense : copies.f32() + c * slot; };
+    auto bias_of = [&](int c) { return c == 0 && d_bias.dense ? d_bias.dense : copies.f32() + c * slot + V * D; };
+    parallel_chunks(chunks, s.B, 0, [&](int c, std::int64_t b0, std::int64_t b1) {
+      RowSink sink;
+      sink.dense = table_of(c);
+      sink.dense_bias = bias_of(c);
+      if (sink.dense != d_table.dense) std::fill_n(sink.dense, V * D, 0.0f);
+      if (sink.dense_bias != d_bias.dense) std::fill_n(sink.dense_bias, V, 0.0f);
+      pooled_backward_rows(s, d_loss, table, sequences, negatives, coef, b0, b1, buffers.f32() + c * per_chunk,
+                           sink);
+    });
+    if (chunks > 1)
+      parallel_chunks(chunks, V, 0, [&](int, std::int64_t v0, std::int64_t v1) {
+        for (int c = 1; c < chunks; ++c) {
+          add_rows(table_of(0) + v0 * D, table_of(c) + v0 * D, (v1 - v0) * D);
+          add_rows(bias_of(0) + v0, bias_of(c) + v0, v1 - v0);
+        }
+      });
+    if (d_table.sparse) {
+      // The rows the unfused ops touch: every input item, then each scored negative.
+      SparseRows& rows = *d_table.sparse;
+      for (std::int64_t r = 0; r < BL; ++r)
+        if (sequences[r] != 0) rows.row(sequences[r]);
+      for (std::int64_t j = 1; j <= s.N; ++j)
+        for (std::int64_t r = 0; r < BL; ++r)
+          if (negatives[(j - 1) * BL + r] != 0 && coef[j * BL + r] * d_loss != 0.0f) rows.row(negatives[(j - 1) * BL + r]);
+      for (std::int32_t id : rows.rows()) add_rows(rows.row(id), table_of(0) + static_cast<std::int64_t>(id) * D, D);
+    }
+    if (d_bias.sparse) {
+      // Bias rows where a score's coefficient is not zero.
+      SparseRows& rows = *d_bias.sparse;
+      for (std::int64_t r = 0; r < BL; ++r)
+        if (sequences[r] != 0 && coef[r] * d_loss != 0.0f) rows.row(sequences[r]);
+      for (std::int64_t j = 1; j <= s.N; ++j)
+        for (std::int64_t r = 0; r < BL; ++r)
+          if (negatives[(j - 1) * BL + r] != 0 && coef[j * BL + r] * d_loss != 0.0f) rows.row(negatives[(j - 1) * BL + r]);
+      for (std::int32_t id : rows.rows()) rows.row(id)[0] += bias_of(0)[id];
+    }
+    return;
+  }
+  Tensor staged = scratch.tensor(Shape{2, BL, D});
+  RowSink sink;
+  sink.in = staged.f32();
+  sink.neg = staged.f32() + BL * D;
+  parallel_chunks(chunks, s.B, 0, [&](int c, std::int64_t b0, std::int64_t b1) {
+    pooled_backward_rows(s, d_loss, table, sequences, negatives, coef, b0, b1, buffers.f32() + c * per_chunk, sink);
+  });
+  auto neg_of = [&](std::int64_t r, std::int64_t& k) -> std::int32_t {  // the step's scored negative, or 0
+    for (k = 1; k <= s.N; ++k)
+      if (coef[k * BL + r] * d_loss != 0.0f) return negatives[(k - 1) * BL + r];
+    return 0;
+  };
+  // Row-sparse gradients get their rows first, on one thread, in the order
+  // of the unfused ops: every input item, then each scored item (the bias
+  // only where its coefficient is not zero).
+  if (d_table.sparse || d_bias.sparse) {
+    constexpr std::int64_t ahead = 16;
+    if (d_table.sparse)
+      for (std::int64_t r = 0; r < BL; ++r) {
+        if (r + ahead < BL) d_table.sparse->prefetch(sequences[r + ahead]);
+        if (sequences[r] != 0) d_table.sparse->row(sequences[r]);
+      }
+    for (std::int64_t r = 0; r < BL; ++r) {
+      if (r + ahead < BL)
+        for (SparseRows* rows : {d_table.sparse, d_bias.sparse})
+          if (rows) {
+            rows->prefetch(sequences[r + ahead]);
+            for (std::int64_t k = 0; k < s.N; ++k) rows->prefetch(negatives[k * BL + r + ahead]);
+          }
+      if (d_bias.sparse && sequences[r] != 0 && coef[r] * d_loss != 0.0f) d_bias.sparse->row(sequences[r]);
+      std::int64_t k;
+      const std::int32_t id = neg_of(r, k);
+      if (id == 0) continue;
+      if (d_table.sparse) d_table.sparse->row(id);
+      if (d_bias.sparse) d_bias.sparse->row(id);
+    }
+  }
+  const int parts = num_threads();
+  const IdPartition partition(parts);
+  parallel_chunks(parts, parts, 2, [&](int, std::int64_t p0, std::int64_t p1) {
+    auto mine = [&](std::int32_t id) { return id != 0 && partition.owner(id) >= p0 && partition.owner(id) < p1; };
+    for (std::int64_t r = 0; r < BL; ++r) {
+      if (r + 16 < BL && d_table.sparse) {
+        d_table.sparse->prefetch(sequences[r + 16]);
+        for (std::int64_t k = 0; k < s.N; ++k) d_table.sparse->prefetch(negatives[k * BL + r + 16]);
+      }
+      const std::int32_t item = sequences[r];
+      if (mine(item)) {
+        if (d_table.wanted())
+          add_rows(d_table.dense ? d_table.dense + static_cast<std::int64_t>(item) * D : d_table.sparse->row(item),
+                   sink.in + r * D, D);
+        const float c0 = coef[r] * d_loss;
+        if (d_bias.wanted() && c0 != 0.0f) (d_bias.dense ? d_bias.dense + item : d_bias.sparse->row(item))[0] += c0;
+      }
+      std::int64_t k;
+      const std::int32_t id = neg_of(r, k);
+      if (!mine(id)) continue;
+      if (d_table.wanted())
+        add_rows(d_table.dense ? d_table.dense + static_cast<std::int64_t>(id) * D : d_table.sparse->row(id),
+                 sink.neg + r * D, D);
+      if (d_bias.wanted()) (d_bias.dense ? d_bias.dense + id : d_bias.sparse->row(id))[0] += coef[k * BL + r] * d_loss;
+    }
   });
 }
 
