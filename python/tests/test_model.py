@@ -89,24 +89,37 @@ def test_representation_instances_carry_their_settings(small_sequences):
     assert model._net.get_parameter('item_embeddings.embeddings.weight').shape == (24, 6)
 
 
-def test_bloom_cnn_learns_the_synthetic_sequences():
+def test_bloom_cnn_mrr_follows_the_compression_as_the_references():
+    # Spotlight's own test_bloom_cnn (tests/sequence/test_sequence_implicit.py): 100 items, 20000
+    # interactions, concentration 1e-3, a kernel-3 CNN, bpr, batch 128, 5 epochs, 2 hash functions,
+    # one RandomState through data, split and model. On this data compression costs MRR in the
+    # reference too: over seeds 42, 1, 2 Spotlight gives 0.610 plain, 0.521 / 0.400 / 0.249 with
+    # compression 1.0 / 0.5 / 0.2 (bench/results/2026-12-02-python). So the claim tested is the
+    # reference's shape: the mean MRR falls with every step of compression, and at 0.2 the model
+    # still learns the sequences (at least twice a random ranking's MRR).
     from limelight.spotlight.cross_validation import user_based_train_test_split
     from limelight.spotlight.datasets.synthetic import generate_sequential
-    scores = []
-    for seed in (4, 5, 6):
-        data = generate_sequential(num_users=100, num_items=200, num_interactions=10000,
-                                   concentration_parameter=0.01, order=2, random_state=np.random.RandomState(seed))
-        train, test = user_based_train_test_split(data, random_state=np.random.RandomState(seed))
-        train, test = train.to_sequence(max_sequence_length=10), test.to_sequence(max_sequence_length=10)
-        net = CNNNet(200, embedding_dim=32, item_embedding_layer=BloomEmbedding(200, 32, compression_ratio=0.2))
-        model = ImplicitSequenceModel(n_iter=6, representation=net, loss='adaptive_hinge',
-                                      random_state=np.random.RandomState(seed))
-        model.fit(train)
-        scores.append(sequence_mrr_score(model, test).mean())
-    # A random ranking of the 199 items has an expected reciprocal rank of H(199) / 199, about 0.03;
-    # a model that learned the sequences must do at least twice as well, over three data seeds.
-    random_mrr = sum(1.0 / r for r in range(1, 200)) / 199
-    assert np.mean(scores) > 2 * random_mrr, scores
+    settings = [None, 1.0, 0.5, 0.2]
+    scores = {ratio: [] for ratio in settings}
+    for seed in (42, 1, 2):
+        for ratio in settings:
+            random_state = np.random.RandomState(seed)
+            data = generate_sequential(num_users=100, num_items=100, num_interactions=20000,
+                                       concentration_parameter=1e-3, order=2, random_state=random_state)
+            train, test = user_based_train_test_split(data, random_state=random_state)
+            train, test = train.to_sequence(max_sequence_length=10), test.to_sequence(max_sequence_length=10)
+            embedding = None if ratio is None else BloomEmbedding(train.num_items, 32, compression_ratio=ratio,
+                                                                  num_hash_functions=2)
+            net = CNNNet(train.num_items, embedding_dim=32, kernel_width=3, item_embedding_layer=embedding)
+            model = ImplicitSequenceModel(loss='bpr', representation=net, batch_size=128, learning_rate=1e-2,
+                                          l2=0.0, n_iter=5, random_state=random_state)
+            model.fit(train)
+            scores[ratio].append(sequence_mrr_score(model, test).mean())
+    means = [np.mean(scores[ratio]) for ratio in settings]
+    assert means == sorted(means, reverse=True) and len(set(means)) == len(means), scores
+    # A random ranking of the 99 items has an expected reciprocal rank of H(99) / 99, about 0.052.
+    random_mrr = sum(1.0 / r for r in range(1, 100)) / 99
+    assert means[-1] > 2 * random_mrr, scores
 
 
 def test_save_and_load_round_trip(small_sequences, tmp_path):
