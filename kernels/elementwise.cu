@@ -3,7 +3,8 @@
 // reductions, and target scoring by dot product.
 //
 // Shapes are flat (n elements) unless given. Parallelisation: grid-stride
-// loops over elements with 64-bit indices. The maps read and write float4
+// loops over elements with 64-bit indices, blocks of 256 threads (whole
+// warps fewer for a launch with less work). The maps read and write float4
 // (four elements per thread per step) when every pointer they touch is
 // 16-byte aligned, and finish the last n % 4 elements one at a time;
 // otherwise they go element by element. Consecutive threads take consecutive
@@ -29,6 +30,13 @@ namespace {
 constexpr int threads = 256;
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+// Threads per block for `work` items: `threads`, or fewer (whole warps) for
+// a launch with less work than one block takes.
+unsigned block_for(std::int64_t work) {
+  const std::int64_t warps = (work + warp_size - 1) / warp_size;
+  return static_cast<unsigned>(std::clamp<std::int64_t>(warps, 1, threads / warp_size) * warp_size);
+}
 
 __device__ __forceinline__ std::int64_t thread_index() {
   return static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -78,7 +86,7 @@ void launch_map(const char* name, const F& f, const float* a, const float* b, fl
                 cudaStream_t stream) {
   if (n == 0) return;
   const bool vectorised = (!F::reads_a || aligned16(a)) && (!F::reads_b || aligned16(b)) && aligned16(out);
-  LL_LAUNCH(map_kernel<F>, grid_for(vectorised ? (n + 3) / 4 : n, threads), threads, 0, stream)(f, a, b, out, n,
+  LL_LAUNCH(map_kernel<F>, grid_for(vectorised ? (n + 3) / 4 : n, block_for(vectorised ? (n + 3) / 4 : n)), block_for(vectorised ? (n + 3) / 4 : n), 0, stream)(f, a, b, out, n,
                                                                                                vectorised);
   LL_LAUNCH_CHECK(name);
 }
@@ -271,7 +279,7 @@ void copy_band(const float* src, std::int64_t src_n, std::int64_t src_at, float*
                cudaStream_t stream) {
   const std::int64_t band = len * inner;
   if (outer == 0 || band == 0) return;
-  LL_LAUNCH(copy_band_kernel, grid_for(outer * band, threads), threads, 0, stream)(src, src_n, src_at, dst, dst_n,
+  LL_LAUNCH(copy_band_kernel, grid_for(outer * band, block_for(outer * band)), block_for(outer * band), 0, stream)(src, src_n, src_at, dst, dst_n,
                                                                                    dst_at, outer, band, inner,
                                                                                    accumulate);
   LL_LAUNCH_CHECK("copy_band");
@@ -337,7 +345,7 @@ void unary_backward(UnaryOp op, float scalar, const float* y, const float* d_y, 
 
 void bias_add(const float* x, const float* bias, std::int64_t rows, std::int64_t N, float* out, cudaStream_t stream) {
   if (rows == 0 || N == 0) return;
-  LL_LAUNCH(bias_add_kernel, grid_for(rows * N, threads), threads, 0, stream)(x, bias, rows, N, out);
+  LL_LAUNCH(bias_add_kernel, grid_for(rows * N, block_for(rows * N)), block_for(rows * N), 0, stream)(x, bias, rows, N, out);
   LL_LAUNCH_CHECK("bias_add");
 }
 
@@ -347,7 +355,7 @@ void maximum(const float* const* xs, int count, std::int64_t n, float* out, std:
     const int here = count - first < max_inputs ? count - first : max_inputs;
     InputPointers pointers{};
     for (int k = 0; k < here; ++k) pointers.p[k] = xs[first + k];
-    LL_LAUNCH(maximum_kernel, grid_for(n, threads), threads, 0, stream)(pointers, here, first, first > 0, n, out,
+    LL_LAUNCH(maximum_kernel, grid_for(n, block_for(n)), block_for(n), 0, stream)(pointers, here, first, first > 0, n, out,
                                                                         arg);
     LL_LAUNCH_CHECK("maximum");
   }
@@ -356,7 +364,7 @@ void maximum(const float* const* xs, int count, std::int64_t n, float* out, std:
 void maximum_backward(const float* d_out, const std::int32_t* arg, std::int32_t which, float* d_x, std::int64_t n,
                       cudaStream_t stream) {
   if (n == 0) return;
-  LL_LAUNCH(maximum_backward_kernel, grid_for(n, threads), threads, 0, stream)(d_out, arg, which, d_x, n);
+  LL_LAUNCH(maximum_backward_kernel, grid_for(n, block_for(n)), block_for(n), 0, stream)(d_out, arg, which, d_x, n);
   LL_LAUNCH_CHECK("maximum_backward");
 }
 
@@ -372,7 +380,7 @@ void masked_mean_backward(const float* d_out, float scale, const float* mask, fl
 void sum_dim_backward(const float* d_out, std::int64_t outer, std::int64_t n, std::int64_t inner, float* d_x,
                       cudaStream_t stream) {
   if (outer == 0 || n == 0 || inner == 0) return;
-  LL_LAUNCH(sum_dim_backward_kernel, grid_for(outer * n * inner, threads), threads, 0, stream)(d_out, outer, n, inner,
+  LL_LAUNCH(sum_dim_backward_kernel, grid_for(outer * n * inner, block_for(outer * n * inner)), block_for(outer * n * inner), 0, stream)(d_out, outer, n, inner,
                                                                                                d_x);
   LL_LAUNCH_CHECK("sum_dim_backward");
 }
@@ -380,7 +388,8 @@ void sum_dim_backward(const float* d_out, std::int64_t outer, std::int64_t n, st
 void score_rows(const float* rep, const float* table, const float* bias, std::int64_t D, const std::int32_t* ids,
                 std::int64_t n, float* out, cudaStream_t stream) {
   if (n == 0) return;
-  LL_LAUNCH(score_rows_kernel, grid_for(n, threads / warp_size), threads, 0, stream)(rep, table, bias, D, ids, n,
+  const unsigned block = block_for(n * warp_size);
+  LL_LAUNCH(score_rows_kernel, grid_for(n, block / warp_size), block, 0, stream)(rep, table, bias, D, ids, n,
                                                                                      out);
   LL_LAUNCH_CHECK("score_rows");
 }
@@ -389,7 +398,7 @@ void score_rows_backward(const float* d_out, const float* rep, const float* tabl
                          const std::int32_t* ids, std::int64_t n, float* d_rep, float* d_entries,
                          cudaStream_t stream) {
   if (n == 0 || D == 0 || (!d_rep && !d_entries)) return;
-  LL_LAUNCH(score_rows_backward_kernel, grid_for(n * D, threads), threads, 0, stream)(d_out, rep, table, D, ids, n,
+  LL_LAUNCH(score_rows_backward_kernel, grid_for(n * D, block_for(n * D)), block_for(n * D), 0, stream)(d_out, rep, table, D, ids, n,
                                                                                       d_rep, d_entries);
   LL_LAUNCH_CHECK("score_rows_backward");
 }

@@ -45,6 +45,13 @@ constexpr std::int64_t chunk_rows = 256;
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
+// Threads per block for `work` items: `threads`, or fewer (whole warps) for
+// a launch with less work than one block takes.
+unsigned block_for(std::int64_t work) {
+  const std::int64_t warps = (work + warp_size - 1) / warp_size;
+  return static_cast<unsigned>(std::clamp<std::int64_t>(warps, 1, threads / warp_size) * warp_size);
+}
+
 __device__ __forceinline__ std::int64_t thread_index() {
   return static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
 }
@@ -250,10 +257,10 @@ std::int64_t whole_sum_workspace(std::int64_t n) { return 2 * whole_sum_blocks(n
 
 void sum_all(const float* x, std::int64_t n, float factor, float* out, double* workspace, cudaStream_t stream) {
   const std::int64_t blocks = whole_sum_blocks(n);
-  LL_LAUNCH(whole_sum_partials_kernel, static_cast<unsigned>(blocks), threads, 0, stream)(x, nullptr, n, aligned16(x),
+  LL_LAUNCH(whole_sum_partials_kernel, static_cast<unsigned>(blocks), block_for(n), 0, stream)(x, nullptr, n, aligned16(x),
                                                                                          workspace);
   LL_LAUNCH_CHECK("sum_all");
-  LL_LAUNCH(whole_sum_finish_kernel, 1, threads, 0, stream)(workspace, static_cast<int>(blocks), false, factor, out,
+  LL_LAUNCH(whole_sum_finish_kernel, 1, block_for(blocks), 0, stream)(workspace, static_cast<int>(blocks), false, factor, out,
                                                             nullptr);
   LL_LAUNCH_CHECK("sum_all");
 }
@@ -261,10 +268,10 @@ void sum_all(const float* x, std::int64_t n, float factor, float* out, double* w
 void masked_mean(const float* x, const float* mask, std::int64_t n, float* out, double* den, double* workspace,
                  cudaStream_t stream) {
   const std::int64_t blocks = whole_sum_blocks(n);
-  LL_LAUNCH(whole_sum_partials_kernel, static_cast<unsigned>(blocks), threads, 0, stream)(
+  LL_LAUNCH(whole_sum_partials_kernel, static_cast<unsigned>(blocks), block_for(n), 0, stream)(
       x, mask, n, aligned16(x) && aligned16(mask), workspace);
   LL_LAUNCH_CHECK("masked_mean");
-  LL_LAUNCH(whole_sum_finish_kernel, 1, threads, 0, stream)(workspace, static_cast<int>(blocks), true, 1.0f, out, den);
+  LL_LAUNCH(whole_sum_finish_kernel, 1, block_for(blocks), 0, stream)(workspace, static_cast<int>(blocks), true, 1.0f, out, den);
   LL_LAUNCH_CHECK("masked_mean");
 }
 
@@ -283,38 +290,38 @@ void sum_along(const float* x, std::int64_t outer, std::int64_t n, std::int64_t 
   const std::int64_t chunks = chunks_of(n);
   const float* init = accumulate ? out : nullptr;
   float* dst = chunks > 1 ? workspace : out;
-  LL_LAUNCH(sum_chunks_kernel, grid_for(outer * chunks * inner, threads), threads, 0, stream)(x, outer, n, inner,
+  LL_LAUNCH(sum_chunks_kernel, grid_for(outer * chunks * inner, block_for(outer * chunks * inner)), block_for(outer * chunks * inner), 0, stream)(x, outer, n, inner,
                                                                                               chunks, init, dst);
   LL_LAUNCH_CHECK("sum_along");
   if (chunks == 1) return;
-  LL_LAUNCH(sum_chunk_totals_kernel, grid_for(outer * inner, threads), threads, 0, stream)(workspace, outer, chunks,
+  LL_LAUNCH(sum_chunk_totals_kernel, grid_for(outer * inner, block_for(outer * inner)), block_for(outer * inner), 0, stream)(workspace, outer, chunks,
                                                                                            inner, out);
   LL_LAUNCH_CHECK("sum_along");
 }
 
 void cumsum(const float* x, std::int64_t outer, std::int64_t n, std::int64_t inner, float* out, cudaStream_t stream) {
   if (outer == 0 || n == 0 || inner == 0) return;
-  LL_LAUNCH(cumsum_kernel, grid_for(outer * inner, threads), threads, 0, stream)(x, outer, n, inner, out);
+  LL_LAUNCH(cumsum_kernel, grid_for(outer * inner, block_for(outer * inner)), block_for(outer * inner), 0, stream)(x, outer, n, inner, out);
   LL_LAUNCH_CHECK("cumsum");
 }
 
 void cumsum_backward(const float* d_out, std::int64_t outer, std::int64_t n, std::int64_t inner, float* d_x,
                      cudaStream_t stream) {
   if (outer == 0 || n == 0 || inner == 0) return;
-  LL_LAUNCH(cumsum_backward_kernel, grid_for(outer * inner, threads), threads, 0, stream)(d_out, outer, n, inner, d_x);
+  LL_LAUNCH(cumsum_backward_kernel, grid_for(outer * inner, block_for(outer * inner)), block_for(outer * inner), 0, stream)(d_out, outer, n, inner, d_x);
   LL_LAUNCH_CHECK("cumsum_backward");
 }
 
 void softmax(const float* x, std::int64_t outer, std::int64_t n, std::int64_t inner, float* y, cudaStream_t stream) {
   if (outer == 0 || n == 0 || inner == 0) return;
-  LL_LAUNCH(softmax_kernel, grid_for(outer * inner, threads), threads, 0, stream)(x, outer, n, inner, y);
+  LL_LAUNCH(softmax_kernel, grid_for(outer * inner, block_for(outer * inner)), block_for(outer * inner), 0, stream)(x, outer, n, inner, y);
   LL_LAUNCH_CHECK("softmax");
 }
 
 void softmax_backward(const float* y, const float* d_y, std::int64_t outer, std::int64_t n, std::int64_t inner,
                       float* d_x, cudaStream_t stream) {
   if (outer == 0 || n == 0 || inner == 0) return;
-  LL_LAUNCH(softmax_backward_kernel, grid_for(outer * inner, threads), threads, 0, stream)(y, d_y, outer, n, inner,
+  LL_LAUNCH(softmax_backward_kernel, grid_for(outer * inner, block_for(outer * inner)), block_for(outer * inner), 0, stream)(y, d_y, outer, n, inner,
                                                                                            d_x);
   LL_LAUNCH_CHECK("softmax_backward");
 }
@@ -322,7 +329,7 @@ void softmax_backward(const float* y, const float* d_y, std::int64_t outer, std:
 void find_bad_id(const std::int32_t* ids, std::int64_t n, std::int64_t V, unsigned long long* first,
                  cudaStream_t stream) {
   if (n == 0) return;
-  LL_LAUNCH(find_bad_id_kernel, grid_for(n, threads), threads, 0, stream)(ids, n, V, first);
+  LL_LAUNCH(find_bad_id_kernel, grid_for(n, block_for(n)), block_for(n), 0, stream)(ids, n, V, first);
   LL_LAUNCH_CHECK("find_bad_id");
 }
 
