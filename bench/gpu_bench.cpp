@@ -6,8 +6,12 @@
 // gather and its deterministic sparse backward at a training batch, and
 // lazy against dense Adam on a 10M x 32 table, and the layers of a training
 // step (the causal convolution; the LSTM as the hand-written kernel against
-// cuDNN's RNN, alternated in this process). Prints one compact table.
+// cuDNN's RNN, alternated in this process), and one-sequence predict and
+// recommend through the model on device "cuda" at 1.7K, 1M and 10M items
+// (host wall time per call, the CPU's recommend beside it). Prints one
+// compact table.
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +25,7 @@
 #include "backend/cuda/layers.hpp"
 #include "backend/cuda/primitives.hpp"
 #include "limelight/adam.hpp"
+#include "limelight/model.hpp"
 #include "limelight/tape.hpp"
 
 using namespace limelight;
@@ -131,6 +136,55 @@ void time_layers(Context& ctx, std::vector<Row>& rows) {
   rows.push_back({"lstm cudnn fwd+bwd", "B=256 T=50 D=H=32", failure.empty() ? best[1] : 0.0, 0.0, note});
 }
 
+
+// Median host wall time in microseconds of `calls` calls of f after warm-up:
+// what a serving thread sees per request (upload, kernels, read-back).
+double median_call_us(int calls, const std::function<void()>& f) {
+  for (int i = 0; i < 3; ++i) f();
+  std::vector<double> t;
+  for (int i = 0; i < calls; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    f();
+    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
+  return t[t.size() / 2];
+}
+
+// One-sequence predict and recommend (k 10, 199 items of history) through
+// ImplicitSequenceModel on device "cuda", with the same model's recommend on
+// the CPU (all cores) beside it, at a MovieLens-sized, a 1M and a 10M catalogue.
+void bench_model_serving(std::vector<Row>& rows) {
+  for (const char* representation : {"pooling", "lstm"})
+    for (const std::int32_t V : {1'683, 1'000'000, 10'000'000}) {
+      ModelConfig config;
+      config.representation = representation;
+      config.embedding_dim = 32;
+      config.seed = 42;
+      config.device = "cpu";
+      ImplicitSequenceModel cpu_model(config);
+      cpu_model.initialize(V);
+      config.device = "cuda";
+      ImplicitSequenceModel gpu_model(config);
+      gpu_model.initialize(V);
+      std::vector<std::int32_t> history(199);
+      std::uint64_t seed = 7;
+      for (auto& id : history) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        id = static_cast<std::int32_t>(1 + (seed >> 33) % static_cast<std::uint64_t>(V - 1));
+      }
+      std::vector<Recommendation> out(10);
+      const int calls = V >= 10'000'000 ? 20 : 100;
+      const double predict_us = median_call_us(calls, [&] { (void)gpu_model.predict(history); });
+      const double gpu_us = median_call_us(calls, [&] { gpu_model.recommend_into(history, 10, true, out); });
+      const double cpu_us = median_call_us(calls, [&] { cpu_model.recommend_into(history, 10, true, out); });
+      const std::string shape = std::string(representation) + " V=" + std::to_string(V);
+      rows.push_back({"model predict (cuda)", shape, predict_us * 1e-3, 0.0, "host wall, median"});
+      char note[64];
+      std::snprintf(note, sizeof note, "cpu recommend %.0f us (%.1fx)", cpu_us, cpu_us / gpu_us);
+      rows.push_back({"model recommend k=10 (cuda)", shape, gpu_us * 1e-3, 0.0, note});
+    }
+}
 }  // namespace
 
 int main() {
@@ -234,10 +288,11 @@ int main() {
     rows.push_back({"adam_lazy", "10M x 32", lazy_ms, gb_per_s(7.0 * touched * D * 4, lazy_ms), note});
 
     time_layers(ctx, rows);
+    bench_model_serving(rows);
 
-    std::printf("\n%-20s %-22s %10s %9s  %s\n", "op", "shape", "ms", "GB/s", "note");
+    std::printf("\n%-28s %-22s %10s %9s  %s\n", "op", "shape", "ms", "GB/s", "note");
     for (const Row& r : rows)
-      std::printf("%-20s %-22s %10.4f %9.1f  %s\n", r.op.c_str(), r.shape.c_str(), r.ms, r.gbps, r.note.c_str());
+      std::printf("%-28s %-22s %10.4f %9.1f  %s\n", r.op.c_str(), r.shape.c_str(), r.ms, r.gbps, r.note.c_str());
     const auto s = ctx.allocator().stats();
     std::printf("allocator: %zu cudaMalloc, %zu cache hits, peak %.2f GiB\n", s.device_mallocs, s.cache_hits,
                 static_cast<double>(s.peak_bytes_in_use) / (1 << 30));
