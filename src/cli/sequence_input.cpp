@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "cli/args.hpp"
+#include "data/id_hash.hpp"
 #include "limelight/error.hpp"
 
 namespace limelight::cli {
@@ -19,10 +20,17 @@ LabelIndex LabelIndex::from_labels(std::vector<std::string> labels) {
   LL_CHECK(!labels.empty(), "LabelIndex: no labels");
   LabelIndex index;
   index.num_items_ = static_cast<std::int32_t>(labels.size());
-  index.ids_.reserve(labels.size());
+  std::size_t slots = 16;
+  while (slots < 2 * labels.size()) slots *= 2;
+  index.slots_.resize(slots);
+  index.mask_ = slots - 1;
   for (std::size_t i = 1; i < labels.size(); ++i) {
-    const bool fresh = index.ids_.emplace(labels[i], static_cast<std::int32_t>(i)).second;
-    LL_CHECK(fresh, "the model's item ids hold ", printable(labels[i]), " twice");
+    const auto h = static_cast<std::uint32_t>(data::hash_id(labels[i]));
+    std::size_t at = h & index.mask_;
+    for (; index.slots_[at].id >= 0; at = (at + 1) & index.mask_)
+      LL_CHECK(index.slots_[at].hash != h || labels[static_cast<std::size_t>(index.slots_[at].id)] != labels[i],
+               "the model's item ids hold ", printable(labels[i]), " twice");
+    index.slots_[at] = {h, static_cast<std::int32_t>(i)};
   }
   index.labels_ = std::move(labels);
   return index;
@@ -30,8 +38,12 @@ LabelIndex LabelIndex::from_labels(std::vector<std::string> labels) {
 
 std::int32_t LabelIndex::find(std::string_view token) const {
   if (has_labels()) {
-    auto it = ids_.find(std::string(token));
-    return it == ids_.end() ? -1 : it->second;
+    const auto h = static_cast<std::uint32_t>(data::hash_id(token));
+    for (std::size_t at = h & mask_;; at = (at + 1) & mask_) {
+      const Slot& s = slots_[at];
+      if (s.id < 0) return -1;
+      if (s.hash == h && labels_[static_cast<std::size_t>(s.id)] == token) return s.id;
+    }
   }
   // Digits only: no sign, no spaces, no hex, so "+3" and "3x" are not ids.
   for (char c : token)
@@ -47,15 +59,28 @@ std::string LabelIndex::label(std::int32_t id) const {
   return has_labels() ? labels_[static_cast<std::size_t>(id)] : std::to_string(id);
 }
 
+void LabelIndex::append_label(std::string& out, std::int32_t id) const {
+  LL_CHECK(id >= 0 && id < num_items_, "item id ", id, " is outside [0, ", num_items_, ")");
+  if (has_labels()) {
+    out += labels_[static_cast<std::size_t>(id)];
+    return;
+  }
+  char digits[16];
+  const auto end = std::to_chars(digits, digits + sizeof digits, id).ptr;
+  out.append(digits, end);
+}
+
 namespace {
 bool is_separator(char c) {
   return c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
 }
-}  // namespace
 
-std::vector<std::int32_t> parse_sequence_line(std::string_view line, const LabelIndex& index,
-                                              std::string_view where) {
-  std::vector<std::int32_t> ids;
+// The tokens of `line` appended to `ids` as dense ids; where() names the
+// line in an error.
+template <class Where>
+void append_tokens(std::string_view line, const LabelIndex& index, const Where& where,
+                   std::vector<std::int32_t>& ids) {
+  const std::size_t first = ids.size();
   std::size_t i = 0;
   while (i < line.size()) {
     if (is_separator(line[i])) {
@@ -67,17 +92,34 @@ std::vector<std::int32_t> parse_sequence_line(std::string_view line, const Label
     const std::string_view token = line.substr(i, end - i);
     const std::int32_t id = index.find(token);
     if (id < 0) {
+      ids.resize(first);
       if (index.has_labels())
-        detail::fail(where, ": item id ", printable(token), " is not in the model");
-      detail::fail(where, ": item id ", printable(token), " is not an id of the model (expected an integer in [0, ",
+        detail::fail(where(), ": item id ", printable(token), " is not in the model");
+      detail::fail(where(), ": item id ", printable(token), " is not an id of the model (expected an integer in [0, ",
                    index.num_items(), "))");
     }
-    LL_CHECK(ids.size() < max_sequence_items, where, ": more than ", max_sequence_items, " item ids");
+    if (ids.size() - first >= max_sequence_items) {
+      ids.resize(first);
+      detail::fail(where(), ": more than ", max_sequence_items, " item ids");
+    }
     ids.push_back(id);
     i = end;
   }
-  LL_CHECK(!ids.empty(), where, ": empty sequence (no item ids)");
+  LL_CHECK(ids.size() > first, where(), ": empty sequence (no item ids)");
+}
+
+}  // namespace
+
+std::vector<std::int32_t> parse_sequence_line(std::string_view line, const LabelIndex& index,
+                                              std::string_view where) {
+  std::vector<std::int32_t> ids;
+  append_tokens(line, index, [where] { return where; }, ids);
   return ids;
+}
+
+void append_sequence_line(std::string_view line, const LabelIndex& index, std::string_view where,
+                          std::int64_t number, std::vector<std::int32_t>& ids) {
+  append_tokens(line, index, [&] { return std::string(where) + " " + std::to_string(number); }, ids);
 }
 
 }  // namespace limelight::cli

@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace limelight::cli {
@@ -28,11 +27,20 @@ class LabelIndex {
   std::int32_t find(std::string_view token) const;
   // The data's id of a dense id ("7" for plain ids).
   std::string label(std::int32_t id) const;
+  // label(id) appended to `out`, without a temporary string.
+  void append_label(std::string& out, std::int32_t id) const;
 
  private:
   std::int32_t num_items_ = 0;
   std::vector<std::string> labels_;
-  std::unordered_map<std::string, std::int32_t> ids_;
+  // Open addressing over labels_, probed linearly: (hash, dense id) slots,
+  // id -1 when empty. Indices, not views, so that a copy stays valid.
+  struct Slot {
+    std::uint32_t hash = 0;
+    std::int32_t id = -1;
+  };
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
 };
 
 // The most ids one line may hold.
@@ -44,5 +52,10 @@ inline constexpr std::size_t max_sequence_items = std::size_t{1} << 20;
 // for more than max_sequence_items ids.
 std::vector<std::int32_t> parse_sequence_line(std::string_view line, const LabelIndex& index,
                                               std::string_view where = "input");
+// parse_sequence_line's ids appended to `ids`, for a caller that keeps many
+// lines in one buffer; errors name "<where> <number>" ("standard input line
+// 3"), built only when there is an error. On error `ids` is as it was.
+void append_sequence_line(std::string_view line, const LabelIndex& index, std::string_view where,
+                          std::int64_t number, std::vector<std::int32_t>& ids);
 
 }  // namespace limelight::cli

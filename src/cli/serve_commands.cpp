@@ -4,9 +4,9 @@
 // the data's own ids: the model's item labels when it has them, else its
 // dense ids; --item-names adds titles.
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <iostream>
-#include <map>
 #include <optional>
 #include <string>
 
@@ -30,65 +30,76 @@ LabelIndex label_index(const LoadedModel& loaded) {
                                     : LabelIndex::from_labels(loaded.item_labels);
 }
 
-std::string score_text(float score) {
+// A score as printf's %.6g writes it (std::to_chars is specified so).
+void append_score(std::string& out, float score) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", static_cast<double>(score));
-  return buf;
+  const auto end = std::to_chars(buf, buf + sizeof buf, static_cast<double>(score), std::chars_format::general, 6).ptr;
+  out.append(buf, end);
+}
+
+std::string score_text(float score) {
+  std::string s;
+  append_score(s, score);
+  return s;
 }
 
 // The most lines scored together; a block's lines of equal length share one
-// score_batch call. A block is answered as soon as the next line is not yet
-// there, so interactive input gets each answer at once.
+// recommend_batch call. A block is answered as soon as the next line is not
+// yet there, so interactive input gets each answer at once.
 constexpr std::size_t kBlockLines = 256;
 
-struct PendingLine {
+// Lines read but not yet answered, in buffers reused from block to block so
+// that a line costs no allocation: line i's ids are ids[starts[i],
+// starts[i + 1]), its answer top[i * k, i * k + counts[i]).
+struct LineBlock {
   std::vector<std::int32_t> ids;
+  std::vector<std::size_t> starts{0};
   std::vector<Recommendation> top;
-};
+  std::vector<std::size_t> counts;
+  // Scratch of score(): line numbers by length, and one length's rows.
+  std::vector<std::size_t> order;
+  std::vector<std::int32_t> rows;
+  std::vector<Recommendation> rows_top;
+  std::vector<std::size_t> rows_counts;
 
-// Top k of one row of scores, best first, ties by lower id; the padding id
-// and, with exclude_seen, the sequence's items are skipped (as the model's
-// recommend()).
-std::vector<Recommendation> top_k(const float* scores, std::int32_t num_items, const std::vector<std::int32_t>& seen,
-                                  int k, bool exclude_seen, std::vector<unsigned char>& skip) {
-  skip[0] = 1;
-  if (exclude_seen)
-    for (std::int32_t id : seen) skip[static_cast<std::size_t>(id)] = 1;
-  std::vector<Recommendation> all;
-  all.reserve(static_cast<std::size_t>(num_items));
-  for (std::int32_t v = 0; v < num_items; ++v)
-    if (!skip[static_cast<std::size_t>(v)]) all.push_back({v, scores[v]});
-  for (std::int32_t id : seen) skip[static_cast<std::size_t>(id)] = 0;
-  const std::size_t n = std::min(static_cast<std::size_t>(k), all.size());
-  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
-                    [](const Recommendation& a, const Recommendation& b) {
-                      return a.score > b.score || (a.score == b.score && a.item < b.item);
-                    });
-  all.resize(n);
-  return all;
-}
-
-void score_block(const ImplicitSequenceModel& model, std::vector<PendingLine>& block, int k, bool exclude_seen,
-                 std::vector<unsigned char>& skip) {
-  const std::int32_t V = model.num_items();
-  std::map<std::size_t, std::vector<std::size_t>> by_length;
-  for (std::size_t i = 0; i < block.size(); ++i) by_length[block[i].ids.size()].push_back(i);
-  std::vector<std::int32_t> batch;
-  std::vector<float> scores;
-  for (const auto& [length, lines] : by_length) {
-    // Rows of one call share a length, so no row is padded and every
-    // representation (LSTM too) sees exactly the typed sequence.
-    batch.clear();
-    for (std::size_t i : lines) batch.insert(batch.end(), block[i].ids.begin(), block[i].ids.end());
-    scores.resize(lines.size() * static_cast<std::size_t>(V));
-    model.score_batch(batch.data(), static_cast<std::int64_t>(lines.size()), static_cast<std::int64_t>(length),
-                      scores.data());
-    for (std::size_t r = 0; r < lines.size(); ++r)
-      block[lines[r]].top = top_k(scores.data() + r * static_cast<std::size_t>(V), V, block[lines[r]].ids, k,
-                                  exclude_seen, skip);
+  std::size_t size() const { return starts.size() - 1; }
+  std::size_t length(std::size_t i) const { return starts[i + 1] - starts[i]; }
+  void clear() {
+    ids.clear();
+    starts.resize(1);
   }
-}
-
+  // Every line's top k, best first, as the model's recommend() gives them:
+  // lines of one length are one recommend_batch call, so no row is padded
+  // and every representation (LSTM too) sees exactly the typed sequence.
+  void score(const ImplicitSequenceModel& model, int k, bool exclude_seen) {
+    const std::size_t n = size(), kk = static_cast<std::size_t>(k);
+    order.resize(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return length(a) < length(b); });
+    top.resize(n * kk);
+    counts.resize(n);
+    for (std::size_t at = 0; at < n;) {
+      const std::size_t len = length(order[at]);
+      std::size_t end = at;
+      rows.clear();
+      for (; end < n && length(order[end]) == len; ++end)
+        rows.insert(rows.end(), ids.begin() + static_cast<std::ptrdiff_t>(starts[order[end]]),
+                    ids.begin() + static_cast<std::ptrdiff_t>(starts[order[end] + 1]));
+      const std::size_t m = end - at;
+      rows_top.resize(m * kk);
+      rows_counts.resize(m);
+      model.recommend_batch(rows.data(), static_cast<std::int64_t>(m), static_cast<std::int64_t>(len), k,
+                            exclude_seen, rows_top.data(), rows_counts.data());
+      for (std::size_t r = 0; r < m; ++r) {
+        const std::size_t line = order[at + r];
+        counts[line] = rows_counts[r];
+        std::copy_n(rows_top.begin() + static_cast<std::ptrdiff_t>(r * kk), rows_counts[r],
+                    top.begin() + static_cast<std::ptrdiff_t>(line * kk));
+      }
+      at = end;
+    }
+  }
+};
 
 // Display names of the model's dense ids, from --item-names (empty without).
 std::vector<std::optional<std::string>> item_names(const Args& args, const LabelIndex& index) {
@@ -141,32 +152,34 @@ json::Value name_json(const std::vector<std::optional<std::string>>& names, std:
   return n ? json::Value(*n) : json::Value();
 }
 
-// One output line of recommend.
-std::string recommendation_line(const std::vector<Recommendation>& top, const LabelIndex& index,
-                                const std::vector<std::optional<std::string>>& names, bool as_json) {
-  std::string out;
+// One output line of recommend, appended to `out`.
+void append_recommendation_line(std::string& out, const Recommendation* top, std::size_t count,
+                                const LabelIndex& index, const std::vector<std::optional<std::string>>& names,
+                                bool as_json) {
   if (as_json) {
     json::Value items = json::Value::array(), scores = json::Value::array(), titles = json::Value::array();
-    for (const Recommendation& r : top) {
-      items.push_back(item_json(index, r.item));
-      scores.push_back(json::Value(r.score));
-      if (!names.empty()) titles.push_back(name_json(names, r.item));
+    for (std::size_t i = 0; i < count; ++i) {
+      items.push_back(item_json(index, top[i].item));
+      scores.push_back(json::Value(top[i].score));
+      if (!names.empty()) titles.push_back(name_json(names, top[i].item));
     }
     json::Value obj = json::Value::object();
     obj.set("items", std::move(items)).set("scores", std::move(scores));
     if (!names.empty()) obj.set("names", std::move(titles));
-    out = json::dump(obj);
+    out += json::dump(obj);
   } else {
-    for (std::size_t i = 0; i < top.size(); ++i) {
+    for (std::size_t i = 0; i < count; ++i) {
       if (i > 0) out += ' ';
-      out += index.label(top[i].item) + ":" + score_text(top[i].score);
+      index.append_label(out, top[i].item);
+      out += ':';
+      append_score(out, top[i].score);
       if (!names.empty()) {
         out += ' ';
         out += json::quote(names[static_cast<std::size_t>(top[i].item)].value_or(""));
       }
     }
   }
-  return out + '\n';
+  out += '\n';
 }
 
 }  // namespace
@@ -210,23 +223,29 @@ int run_recommend(int argc, char** argv, int first) {
   const LoadedModel loaded = load_model(model_path, args.text("device", "cpu"));
   const LabelIndex index = label_index(loaded);
   const std::vector<std::optional<std::string>> names = item_names(args, index);
-  // Bounds a block's score buffer (rows x num_items floats) at 64 MiB.
-  const std::size_t block_lines = std::clamp<std::size_t>(
-      (std::size_t{1} << 24) / static_cast<std::size_t>(loaded.model.num_items()), 1, kBlockLines);
-  std::vector<unsigned char> skip(static_cast<std::size_t>(loaded.model.num_items()), 0);
+  // Bounds a block's results (lines x k) at 16M entries; no line gets more
+  // results than the catalogue has items.
+  const int top_k = std::min<int>(k, loaded.model.num_items());
+  const std::size_t block_lines =
+      std::clamp<std::size_t>((std::size_t{1} << 24) / static_cast<std::size_t>(top_k), 1, kBlockLines);
 
-  std::vector<PendingLine> block;
+  LineBlock block;
+  std::string out;
   auto flush = [&] {
-    if (block.empty()) return;
-    score_block(loaded.model, block, k, exclude_seen, skip);
-    std::string out;
-    for (const PendingLine& line : block) out += recommendation_line(line.top, index, names, as_json);
-    std::cout << out;
-    std::cout.flush();
+    if (block.size() == 0) return;
+    block.score(loaded.model, top_k, exclude_seen);
+    out.clear();
+    for (std::size_t i = 0; i < block.size(); ++i)
+      append_recommendation_line(out, block.top.data() + i * static_cast<std::size_t>(top_k), block.counts[i], index,
+                                 names, as_json);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
     block.clear();
   };
   if (args.has("user")) {
-    block.push_back({history_of_user(args, loaded, index, model_path, "recommend"), {}});
+    const std::vector<std::int32_t> history = history_of_user(args, loaded, index, model_path, "recommend");
+    block.ids = history;
+    block.starts.push_back(history.size());
     flush();
     return 0;
   }
@@ -235,9 +254,8 @@ int run_recommend(int argc, char** argv, int first) {
   std::int64_t line_number = 0, bad_lines = 0;
   while (reader.next(text)) {
     ++line_number;
-    std::vector<std::int32_t> ids;
     try {
-      ids = parse_sequence_line(text, index, "standard input line " + std::to_string(line_number));
+      append_sequence_line(text, index, "standard input line", line_number, block.ids);
     } catch (const Error& e) {
       flush();  // the lines before the bad one are answered first, in order
       ++bad_lines;
@@ -245,7 +263,7 @@ int run_recommend(int argc, char** argv, int first) {
       std::cerr << "limelight: error: " << e.what() << "\n";
       continue;
     }
-    block.push_back({std::move(ids), {}});
+    block.starts.push_back(block.ids.size());
     if (block.size() == block_lines || reader.would_block()) flush();
   }
   flush();

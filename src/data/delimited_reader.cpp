@@ -9,8 +9,9 @@ namespace {
 bool is_blank(char c) { return c == ' ' || c == '\r'; }
 }  // namespace
 
-DelimitedReader::DelimitedReader(std::string_view text, std::string_view delimiter, std::string source)
-    : text_(text), delimiter_(delimiter), source_(std::move(source)) {
+DelimitedReader::DelimitedReader(std::string_view text, std::string_view delimiter, std::string source,
+                                 std::size_t start, std::size_t first_line)
+    : text_(text), delimiter_(delimiter), source_(std::move(source)), pos_(start), line_(first_line) {
   LL_CHECK(!delimiter_.empty(), source_, ": empty delimiter");
 }
 
@@ -31,7 +32,7 @@ bool DelimitedReader::next(std::vector<std::string_view>& fields) {
         const std::size_t start = ++i;
         bool doubled = false;
         for (;;) {
-          LL_CHECK(i < n, source_, ":", open_line, ": a quoted field opened on this line is never closed");
+          if (i >= n) throw RecordError(source_, open_line, "a quoted field opened on this line is never closed");
           if (text_[i] == '"') {
             if (i + 1 < n && text_[i + 1] == '"') {
               doubled = true;
@@ -56,8 +57,9 @@ bool DelimitedReader::next(std::vector<std::string_view>& fields) {
           field = unescaped_.back();
         }
         while (i < n && is_blank(text_[i]) && text_.compare(i, delimiter_.size(), delimiter_) != 0) ++i;
-        LL_CHECK(i >= n || text_[i] == '\n' || text_.compare(i, delimiter_.size(), delimiter_) == 0, source_, ":",
-                 line_, ": text after the closing quote of a field (a quote inside a quoted field is written \"\")");
+        if (!(i >= n || text_[i] == '\n' || text_.compare(i, delimiter_.size(), delimiter_) == 0))
+          throw RecordError(source_, line_,
+                            "text after the closing quote of a field (a quote inside a quoted field is written \"\")");
       } else {
         std::size_t end = i;
         const char first = delimiter_[0];

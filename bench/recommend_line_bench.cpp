@@ -1,0 +1,208 @@
+// limelight-line-bench: what `limelight recommend`'s line path (read a line,
+// parse its ids, look them up, score, print) costs beside the in-process
+// recommend() of the same model, both timed in this process. Models of the
+// MovieLens 100K size (1,683 item ids, labelled "1".."1682" as a model fitted
+// on MovieLens is) and one 199-item history, as a line of labels:
+//   in-process  model.recommend(history, k) per line;
+//   piped       N copies of the line written to the CLI at once (as a batch
+//               job would): (wall time for N lines - for 1 line) / (N - 1),
+//               so model loading and start-up are left out;
+//   lock-step   one line written, its answer read, then the next (as an
+//               interactive caller would): the mean round trip after the first.
+// Every figure is the median of --repeats runs.
+//
+//   build/bench/limelight-line-bench build/src/cli/limelight [--lines 2000] [--repeats 5]
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "limelight/error.hpp"
+#include "limelight/model.hpp"
+#include "limelight/model_file.hpp"
+#include "limelight/random.hpp"
+
+namespace {
+
+using namespace limelight;
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// `limelight recommend --model FILE --k K` with pipes on both ends.
+struct Child {
+  pid_t pid = -1;
+  int in = -1, out = -1;  // we write `in`, read `out`
+  Child(const std::string& cli, const std::string& model, int k) {
+    int to[2], from[2];
+    LL_CHECK(::pipe(to) == 0 && ::pipe(from) == 0, "pipe failed");
+    pid = ::fork();
+    LL_CHECK(pid >= 0, "fork failed");
+    if (pid == 0) {
+      ::dup2(to[0], 0);
+      ::dup2(from[1], 1);
+      ::close(to[0]), ::close(to[1]), ::close(from[0]), ::close(from[1]);
+      const std::string kk = std::to_string(k);
+      ::execl(cli.c_str(), cli.c_str(), "recommend", "--model", model.c_str(), "--k", kk.c_str(),
+              static_cast<char*>(nullptr));
+      std::_Exit(127);
+    }
+    ::close(to[0]), ::close(from[1]);
+    in = to[1], out = from[0];
+  }
+  void write_all(const std::string& s) const {
+    std::size_t at = 0;
+    while (at < s.size()) {
+      const ssize_t n = ::write(in, s.data() + at, s.size() - at);
+      LL_CHECK(n > 0, "write to the CLI failed");
+      at += static_cast<std::size_t>(n);
+    }
+  }
+  void close_input() {
+    if (in >= 0) ::close(in);
+    in = -1;
+  }
+  // Reads until `lines` line breaks have come; returns the bytes read.
+  std::size_t read_lines(std::size_t lines, std::string* last_line = nullptr) const {
+    char buf[1 << 16];
+    std::size_t seen = 0, bytes = 0;
+    std::string line;
+    while (seen < lines) {
+      const ssize_t n = ::read(out, buf, sizeof buf);
+      LL_CHECK(n > 0, "the CLI ended after ", seen, " of ", lines, " answers");
+      bytes += static_cast<std::size_t>(n);
+      for (ssize_t i = 0; i < n; ++i) {
+        if (last_line) line += buf[i];
+        if (buf[i] == '\n') {
+          ++seen;
+          if (last_line && seen < lines) line.clear();
+        }
+      }
+    }
+    if (last_line) *last_line = line;
+    return bytes;
+  }
+  int finish() {
+    close_input();
+    char buf[256];
+    while (::read(out, buf, sizeof buf) > 0) {
+    }
+    ::close(out);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return status;
+  }
+};
+
+// Seconds for the CLI to answer `lines` copies of `line` written at once.
+double piped(const std::string& cli, const std::string& model, const std::string& line, std::size_t lines, int k) {
+  const auto t0 = Clock::now();
+  Child child(cli, model, k);
+  std::string text;
+  for (std::size_t i = 0; i < lines; ++i) text += line;
+  std::thread writer([&] {
+    child.write_all(text);
+    child.close_input();
+  });
+  child.read_lines(lines);
+  writer.join();
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  LL_CHECK(child.finish() == 0, "the CLI failed");
+  return s;
+}
+
+// Mean seconds of a round trip (one line out, its answer back) after the first.
+double lock_step(const std::string& cli, const std::string& model, const std::string& line, std::size_t lines,
+                 int k, std::string* answer) {
+  Child child(cli, model, k);
+  child.write_all(line);
+  child.read_lines(1, answer);
+  const auto t0 = Clock::now();
+  for (std::size_t i = 1; i < lines; ++i) {
+    child.write_all(line);
+    child.read_lines(1);
+  }
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  LL_CHECK(child.finish() == 0, "the CLI failed");
+  return s / static_cast<double>(lines - 1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    ::signal(SIGPIPE, SIG_IGN);
+    LL_CHECK(argc >= 2, "usage: limelight-line-bench PATH/TO/limelight [--lines N] [--repeats R]");
+    const std::string cli = argv[1];
+    std::size_t lines = 2000;
+    int repeats = 5;
+    for (int i = 2; i + 1 < argc; i += 2) {
+      const std::string flag = argv[i];
+      if (flag == "--lines") lines = std::max<std::size_t>(2, std::stoul(argv[i + 1]));
+      else if (flag == "--repeats") repeats = std::max(1, std::atoi(argv[i + 1]));
+      else detail::fail("unknown flag ", flag);
+    }
+    constexpr std::int32_t kItems = 1683;
+    constexpr int kHistory = 199, k = 10;
+    std::vector<std::string> labels{""};
+    for (std::int32_t v = 1; v < kItems; ++v) labels.push_back(std::to_string(v));
+    Rng rng(7);
+    std::vector<std::int32_t> history;
+    std::string line;
+    for (int i = 0; i < kHistory; ++i) {
+      history.push_back(1 + static_cast<std::int32_t>(rng.next_u64() % (kItems - 1)));
+      line += (i ? "," : "") + labels[static_cast<std::size_t>(history.back())];
+    }
+    line += '\n';
+    std::printf("%d items, one %d-item history, k %d, %zu lines; microseconds a line (median of %d)\n", kItems - 1,
+                kHistory, k, lines, repeats);
+    std::printf("%-10s %11s %9s %9s %10s %10s\n", "model", "in-process", "piped", "ratio", "lock-step", "ratio");
+    for (const char* representation : {"lstm", "pooling"}) {
+      ModelConfig config;
+      config.representation = representation;
+      ImplicitSequenceModel model(config);
+      model.initialize(kItems);
+      const std::string path = "/tmp/limelight-line-bench-" + std::string(representation) + ".safetensors";
+      save_model(path, model, labels);
+      std::vector<double> t_in, t_pipe, t_step;
+      std::string answer, expected;
+      for (const Recommendation& r : model.recommend(history, k)) {
+        char score[32];
+        std::snprintf(score, sizeof score, "%.6g", static_cast<double>(r.score));
+        expected += (expected.empty() ? "" : " ") + labels[static_cast<std::size_t>(r.item)] + ":" + score;
+      }
+      expected += '\n';
+      for (int r = 0; r < repeats; ++r) {
+        const auto t0 = Clock::now();
+        for (std::size_t i = 0; i < lines; ++i) {
+          volatile auto n = model.recommend(history, k).size();
+          (void)n;
+        }
+        t_in.push_back(std::chrono::duration<double>(Clock::now() - t0).count() / static_cast<double>(lines));
+        const double all = piped(cli, path, line, lines, k), one = piped(cli, path, line, 1, k);
+        t_pipe.push_back((all - one) / static_cast<double>(lines - 1));
+        t_step.push_back(lock_step(cli, path, line, std::min<std::size_t>(lines, 500), k, &answer));
+      }
+      LL_CHECK(answer == expected, representation, ": the CLI answered ", answer, " where recommend() gives ",
+               expected);
+      const double in = median(t_in) * 1e6, pipe = median(t_pipe) * 1e6, step = median(t_step) * 1e6;
+      std::printf("%-10s %11.1f %9.1f %8.2fx %10.1f %9.2fx\n", representation, in, pipe, pipe / in, step, step / in);
+      std::remove(path.c_str());
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "limelight-line-bench: %s\n", e.what());
+    return 1;
+  }
+}

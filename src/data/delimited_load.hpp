@@ -1,0 +1,26 @@
+// The delimited-file parser behind load_delimited and load_movielens. The
+// rows after the header are cut into one chunk per thread at line starts and
+// parsed in parallel; a chunk whose start turns out to lie inside a quoted
+// field (a line break in quotes) is parsed again from where the chunk before
+// it stopped, so the result and the first error are those of a single pass.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "limelight/data.hpp"
+
+namespace limelight::data {
+
+// By default the rows are cut into one chunk per thread, each of at least
+// this size (a smaller file is parsed on one thread).
+inline constexpr std::size_t kMinChunkBytes = std::size_t{1} << 20;
+
+// `delimiter` may be longer than one byte ("::"). A nonzero chunk_bytes cuts
+// the rows into chunks of about that size instead, however many that makes
+// (tests cut small files into many chunks with it).
+Interactions parse_delimited(const std::string& path, std::string_view delimiter, const DelimitedOptions& options,
+                             std::size_t chunk_bytes = 0);
+
+}  // namespace limelight::data
