@@ -2,7 +2,8 @@
 """Sums test cases over meson test logs (testlog.json, one or more): doctest
 executables report their own case counts; any other test (a script) counts
 as one case. A JUnit XML file (pytest's --junitxml) counts each of its test
-cases: failures and errors as failed, the rest (skips included) as passed."""
+cases: failures and errors as failed, skips as neither (as doctest counts
+them), the rest as passed."""
 import json
 import re
 import sys
@@ -16,7 +17,7 @@ for path in sys.argv[1:]:
         for case in ElementTree.parse(path).getroot().iter("testcase"):
             if case.find("failure") is not None or case.find("error") is not None:
                 failed += 1
-            else:
+            elif case.find("skipped") is None:
                 passed += 1
         continue
     with open(path) as log:
