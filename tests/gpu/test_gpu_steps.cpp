@@ -166,10 +166,14 @@ void check_serving(const std::string& rep) {
 
 }  // namespace
 
-GPU_TEST_CASE("gpu serving: pooling predict, recommend and batches match the CPU") { check_serving("pooling"); }
+// The ThreadSanitizer pass serves the mixture model only (its own catalogue
+// kernel plus the top-k every model uses); the plain pass serves all four.
+#define TSAN_SKIPPED(name) \
+  TEST_CASE(name * doctest::skip(!::limelight::cuda::cuda_available() || gpu_test::reduced()))
+TSAN_SKIPPED("gpu serving: pooling predict, recommend and batches match the CPU") { check_serving("pooling"); }
 GPU_TEST_CASE("gpu serving: mixture predict, recommend and batches match the CPU") { check_serving("mixture"); }
-GPU_TEST_CASE("gpu serving: cnn predict, recommend and batches match the CPU") { check_serving("cnn"); }
-GPU_TEST_CASE("gpu serving: lstm predict, recommend and batches match the CPU") { check_serving("lstm"); }
+TSAN_SKIPPED("gpu serving: cnn predict, recommend and batches match the CPU") { check_serving("cnn"); }
+TSAN_SKIPPED("gpu serving: lstm predict, recommend and batches match the CPU") { check_serving("lstm"); }
 
 namespace {
 
@@ -213,7 +217,9 @@ void check_same_ranking(const std::string& got, const std::string& want, const s
 
 }  // namespace
 
-GPU_TEST_CASE("gpu cli: fit --device cuda gives the CPU's epoch losses, recommend --device cuda its items") {
+// Not in the ThreadSanitizer pass: whole fits of the instrumented binary
+// take minutes there and launch nothing the step cases do not.
+TSAN_SKIPPED("gpu cli: fit --device cuda gives the CPU's epoch losses, recommend --device cuda its items") {
   cli_test::TempDir dir;
   const std::vector<std::string> data = {"--synthetic-users", "30", "--synthetic-items", "25",
                                          "--synthetic-interactions", "400", "--n-iter", "3",
