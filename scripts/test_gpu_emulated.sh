@@ -18,11 +18,14 @@ if [ "${1:-}" = "--tsan" ]; then
   # Any report fails the test; reduced sizes keep the instrumented run short.
   export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:exitcode=66:second_deadlock_stack=1}
   export LIMELIGHT_GPU_TEST_REDUCED=1
+  # The instrumented emulator runs several times slower than the plain one.
+  timeout_multiplier=3
   # The CPU reference runs single-threaded: OpenMP's own barriers are not
   # instrumented and would be reported as races that are not there.
   export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 else
   build=${LIMELIGHT_GPU_EMULATED_BUILD_DIR:-build-gpu-emulated}
+  timeout_multiplier=1
 fi
 
 if [ ! -f "$build/build.ninja" ]; then
@@ -32,6 +35,6 @@ fi
 ninja -C "$build" ${LIMELIGHT_NINJA_JOBS:+-j"$LIMELIGHT_NINJA_JOBS"} tests/gpu/test_gpu src/cli/limelight \
   >"$build/gpu-build.log" 2>&1 || { tail -n 40 "$build/gpu-build.log"; exit 1; }
 status=0
-meson test -C "$build" --no-rebuild --print-errorlogs --suite gpu "$@" || status=1
+meson test -C "$build" --no-rebuild --print-errorlogs --timeout-multiplier="$timeout_multiplier" --suite gpu "$@" || status=1
 python3 scripts/count_tests.py "$build/meson-logs/testlog.json"
 exit $status
