@@ -92,17 +92,7 @@ struct Flat {
   std::int64_t n;
   std::size_t offset;
 };
-std::vector<Flat> flat_cases() {
-  if (gpu_test::reduced()) return {{7, 1}, {1030, 0}};
-  return {{1, 0}, {7, 1}, {1030, 0}};
-}
-
-// The full list, or its first `keep` entries in the reduced (ThreadSanitizer) pass.
-template <class T>
-std::vector<T> sizes(std::vector<T> all, std::size_t keep) {
-  if (gpu_test::reduced() && all.size() > keep) all.resize(keep);
-  return all;
-}
+std::vector<Flat> flat_cases() { return {{1, 0}, {7, 1}, {1030, 0}}; }
 
 }  // namespace
 
@@ -210,7 +200,7 @@ GPU_TEST_CASE("gpu elementwise: unary and unary_backward, every operation") {
 GPU_TEST_CASE("gpu elementwise: bias_add and sum_rows, short and chunked columns") {
   Context ctx;
   std::mt19937 rng(14);
-  for (std::int64_t rows : sizes<std::int64_t>({300, 5, 256, 1, 1100}, 2))
+  for (std::int64_t rows : std::vector<std::int64_t>{300, 5, 256, 1, 1100})
     for (std::int64_t N : {1, 33}) {
       const std::string label = "rows=" + std::to_string(rows) + " N=" + std::to_string(N);
       const auto size = static_cast<std::size_t>(rows * N);
@@ -238,7 +228,7 @@ GPU_TEST_CASE("gpu elementwise: maximum with ties and more inputs than one pass 
   Context ctx;
   std::mt19937 rng(15);
   std::uniform_int_distribution<int> level(0, 3);  // few distinct values: many ties
-  for (int count : sizes<int>({11, 3, 1}, 2))  // 11: two passes of up to 8
+  for (int count : std::vector<int>{11, 3, 1})  // 11: two passes of up to 8
     for (const Flat& flat : flat_cases()) {
       const std::int64_t n = flat.n;
       const auto size = static_cast<std::size_t>(n);
@@ -357,7 +347,7 @@ struct Dims {
 };
 
 std::vector<Dims> dim_shapes() {
-  return sizes<Dims>({{1, 1, 1}, {3, 4, 5}, {5, 3, 1}, {1, 7, 40}, {2, 1, 33}, {2, 45, 3}}, 3);
+  return std::vector<Dims>{{1, 1, 1}, {3, 4, 5}, {5, 3, 1}, {1, 7, 40}, {2, 1, 33}, {2, 45, 3}};
 }
 }  // namespace
 
@@ -367,7 +357,7 @@ GPU_TEST_CASE("gpu elementwise: sum_dim and its backward, short and chunked colu
   std::vector<Dims> shapes = dim_shapes();
   shapes.push_back({2, 300, 3});  // two chunks per column
   shapes.push_back({1, 0, 4});    // nothing to add: zeros
-  if (!gpu_test::reduced()) shapes.push_back({3, 700, 1});
+  shapes.push_back({3, 700, 1});
   for (const Dims& s : shapes) {
     auto x = random_floats(s.size(), rng);
     const auto out_size = static_cast<std::size_t>(s.outer * s.inner);
@@ -414,7 +404,7 @@ GPU_TEST_CASE("gpu elementwise: softmax and its backward, large logits included"
   Context ctx;
   std::mt19937 rng(20);
   for (const Dims& s : dim_shapes())
-    for (float spread : sizes<float>({40.0f, 1.0f}, 1)) {
+    for (float spread : std::vector<float>{40.0f, 1.0f}) {
       const std::string label = s.str() + " spread=" + std::to_string(spread);
       auto x = random_floats(s.size(), rng, spread);
       x[0] = 80.0f;  // exp(80) overflows float without the max subtracted
@@ -439,14 +429,14 @@ GPU_TEST_CASE("gpu elementwise: find_bad_id finds the first id outside the table
   std::mt19937 rng(21);
   const std::int32_t V = 50;
   CHECK(find_bad_id(ctx, nullptr, 0, V) == -1);
-  for (std::int64_t n : sizes<std::int64_t>({9, 1, 700}, 2)) {
+  for (std::int64_t n : std::vector<std::int64_t>{9, 1, 700}) {
     const auto size = static_cast<std::size_t>(n);
     std::vector<std::vector<std::int32_t>> cases;
     auto clean = gpu_test::random_ids(size, V, rng);
     clean[0] = 0;
     clean[size - 1] = V - 1;  // both ends of the table are valid
     cases.push_back(clean);
-    for (std::int32_t bad : sizes<std::int32_t>({V, -1, 1 << 30}, 2)) {
+    for (std::int32_t bad : std::vector<std::int32_t>{V, -1, 1 << 30}) {
       auto first = clean;
       first[0] = bad;
       cases.push_back(first);
@@ -473,8 +463,8 @@ GPU_TEST_CASE("gpu elementwise: score_rows and score_rows_backward, with and wit
   Context ctx;
   std::mt19937 rng(22);
   const std::int32_t V = 31;
-  for (std::int64_t D : sizes<std::int64_t>({37, 1, 16}, 2))
-    for (std::int64_t n : sizes<std::int64_t>({45, 1}, 1))
+  for (std::int64_t D : std::vector<std::int64_t>{37, 1, 16})
+    for (std::int64_t n : std::vector<std::int64_t>{45, 1})
       for (bool with_bias : {false, true}) {
         const std::string label =
             "score_rows D=" + std::to_string(D) + " n=" + std::to_string(n) + (with_bias ? " bias" : "");

@@ -282,7 +282,7 @@ GPU_TEST_CASE("gpu layers: linear forward and backward, with and without bias") 
     check_linear(ctx, 37, 7, 13, bias, rng);
     check_linear(ctx, 300, 9, 41, bias, rng);
   }
-  check_linear(ctx, gpu_test::reduced() ? 1100 : 2600, 3, 3, true, rng);
+  check_linear(ctx, 2600, 3, 3, true, rng);
 }
 
 GPU_TEST_CASE("gpu layers: causal convolution, every width, dilation, activation, with and without residual") {
@@ -293,9 +293,8 @@ GPU_TEST_CASE("gpu layers: causal convolution, every width, dilation, activation
   const std::int64_t dilations[] = {1, 2, 4};
   // Case i takes (width, dilation) pair i % 9 and (activation, residual)
   // pair i % 6: 18 cases hold every (width, dilation) twice and every
-  // (activation, residual) three times; the reduced pass's 9 each at least once.
-  const int cases = gpu_test::reduced() ? 9 : 18;
-  for (int i = 0; i < cases; ++i) {
+  // (activation, residual) three times.
+  for (int i = 0; i < 18; ++i) {
     const std::int64_t K = 1 + (i % 9) / 3, dilation = dilations[i % 3];
     const ops::Activation act = acts[(i % 6) / 2];
     const bool residual = i % 2 == 1;
@@ -318,10 +317,8 @@ GPU_TEST_CASE("gpu layers: the hand-written LSTM against the CPU, forward and ba
   check_lstm(ctx, 1, 1, 3, 5, rng);     // T = 1: no recurrence
   check_lstm(ctx, 3, 4, 6, 13, rng);    // H not a multiple of 32
   check_lstm(ctx, 2, 5, 4, 16, rng);    // the 16-wide register kernel, exactly full
-  if (!gpu_test::reduced()) {
-    check_lstm(ctx, 10, 6, 5, 33, rng);  // the 64-wide register kernel, several blocks, a partial tile
-    check_lstm(ctx, 4, 3, 7, 32, rng);
-  }
+  check_lstm(ctx, 10, 6, 5, 33, rng);  // the 64-wide register kernel, several blocks, a partial tile
+  check_lstm(ctx, 4, 3, 7, 32, rng);
   check_lstm(ctx, 3, 3, 4, 70, rng);    // beyond the register kernels: W_hh from global memory
 }
 

@@ -95,29 +95,18 @@ void check_steps(const std::string& rep, const std::string& loss, bool sparse) {
                 2e-6);
 }
 
-// The ThreadSanitizer pass (reduced sizes) runs one step case per
-// representation, each with another loss, dense and sparse alternating: it
-// looks for races in the kernels a step launches, and the rest of the matrix
-// (run in full by the plain emulated pass) would only repeat those launches
-// at many times the cost under the sanitizer. Elsewhere every case runs.
-#define STEP_CASE(rep, loss, sparse, tsan_loss, tsan_sparse)                                              \
-  TEST_CASE("gpu steps: " rep ", " loss ", " #sparse *                                                     \
-            doctest::skip(!::limelight::cuda::cuda_available() ||                                         \
-                          (gpu_test::reduced() && !(std::string_view(loss) == tsan_loss && sparse == tsan_sparse)))) { \
-    check_steps(rep, loss, sparse);                                                                        \
-  }
-#define STEP_CASES(rep, tsan_loss, tsan_sparse)                                                             \
-  STEP_CASE(rep, "pointwise", false, tsan_loss, tsan_sparse) STEP_CASE(rep, "pointwise", true, tsan_loss, tsan_sparse) \
-  STEP_CASE(rep, "bpr", false, tsan_loss, tsan_sparse) STEP_CASE(rep, "bpr", true, tsan_loss, tsan_sparse)             \
-  STEP_CASE(rep, "hinge", false, tsan_loss, tsan_sparse) STEP_CASE(rep, "hinge", true, tsan_loss, tsan_sparse)         \
-  STEP_CASE(rep, "adaptive_hinge", false, tsan_loss, tsan_sparse)                                           \
-  STEP_CASE(rep, "adaptive_hinge", true, tsan_loss, tsan_sparse)
+#define STEP_CASE(rep, loss, sparse) \
+  GPU_TEST_CASE("gpu steps: " rep ", " loss ", " #sparse) { check_steps(rep, loss, sparse); }
+#define STEP_CASES(rep)                                                                          \
+  STEP_CASE(rep, "pointwise", false) STEP_CASE(rep, "pointwise", true) STEP_CASE(rep, "bpr", false) \
+  STEP_CASE(rep, "bpr", true) STEP_CASE(rep, "hinge", false) STEP_CASE(rep, "hinge", true)         \
+  STEP_CASE(rep, "adaptive_hinge", false) STEP_CASE(rep, "adaptive_hinge", true)
 
 // "sparse" in the case names: true for row-sparse gradients and lazy Adam.
-STEP_CASES("pooling", "bpr", true)
-STEP_CASES("mixture", "pointwise", false)
-STEP_CASES("cnn", "hinge", false)
-STEP_CASES("lstm", "adaptive_hinge", true)
+STEP_CASES("pooling")
+STEP_CASES("mixture")
+STEP_CASES("cnn")
+STEP_CASES("lstm")
 
 // A trained model on both devices: the same weights (one CPU fit, loaded
 // onto each device through a model file) then serving.
@@ -166,14 +155,10 @@ void check_serving(const std::string& rep) {
 
 }  // namespace
 
-// The ThreadSanitizer pass serves the mixture model only (its own catalogue
-// kernel plus the top-k every model uses); the plain pass serves all four.
-#define TSAN_SKIPPED(name) \
-  TEST_CASE(name * doctest::skip(!::limelight::cuda::cuda_available() || gpu_test::reduced()))
-TSAN_SKIPPED("gpu serving: pooling predict, recommend and batches match the CPU") { check_serving("pooling"); }
+GPU_TEST_CASE("gpu serving: pooling predict, recommend and batches match the CPU") { check_serving("pooling"); }
 GPU_TEST_CASE("gpu serving: mixture predict, recommend and batches match the CPU") { check_serving("mixture"); }
-TSAN_SKIPPED("gpu serving: cnn predict, recommend and batches match the CPU") { check_serving("cnn"); }
-TSAN_SKIPPED("gpu serving: lstm predict, recommend and batches match the CPU") { check_serving("lstm"); }
+GPU_TEST_CASE("gpu serving: cnn predict, recommend and batches match the CPU") { check_serving("cnn"); }
+GPU_TEST_CASE("gpu serving: lstm predict, recommend and batches match the CPU") { check_serving("lstm"); }
 
 namespace {
 
@@ -217,9 +202,7 @@ void check_same_ranking(const std::string& got, const std::string& want, const s
 
 }  // namespace
 
-// Not in the ThreadSanitizer pass: whole fits of the instrumented binary
-// take minutes there and launch nothing the step cases do not.
-TSAN_SKIPPED("gpu cli: fit --device cuda gives the CPU's epoch losses, recommend --device cuda its items") {
+GPU_TEST_CASE("gpu cli: fit --device cuda gives the CPU's epoch losses, recommend --device cuda its items") {
   cli_test::TempDir dir;
   const std::vector<std::string> data = {"--synthetic-users", "30", "--synthetic-items", "25",
                                          "--synthetic-interactions", "400", "--n-iter", "3",

@@ -2,9 +2,10 @@
 // inside its kernels, compiled by g++ as C++.
 //
 // Execution model (launch.cpp): a grid runs its blocks one after another;
-// each CUDA thread of a block is an OS thread. __syncthreads is the block's
-// std::barrier and a thread that returns from the kernel leaves it
-// (arrive_and_drop), as an exited thread no longer counts on the GPU. The
+// each CUDA thread of a block is a fiber on the launching OS thread, run
+// until it waits at a barrier or returns. __syncthreads is the block's
+// barrier and a thread that returns from the kernel leaves it, as an exited
+// thread no longer counts on the GPU. The
 // warp is 32 threads of consecutive linear index; shuffles exchange values
 // through per-warp slots between two waits on the warp's barrier. Atomics
 // are std::atomic_ref (relaxed, as CUDA's). __shared__ variables are
