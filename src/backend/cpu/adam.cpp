@@ -34,7 +34,10 @@ void CpuBackend::adam_lazy(const AdamStep& c, float* w, float* m, float* v, std:
   const auto& rows = grad.rows();
   const float* g = grad.values();
   const auto count = static_cast<std::int64_t>(rows.size());
-  parallel_chunks(num_threads(), count, min_parallel_elements / std::max<std::int64_t>(D, 1),
+  // Rows of a big table cost a cache miss each whatever their width, so a
+  // few thousand narrow rows (a bias) are already worth a second thread.
+  const std::int64_t min_rows = std::min<std::int64_t>(min_parallel_elements / std::max<std::int64_t>(D, 1), 4096);
+  parallel_chunks(num_threads(), count, min_rows,
                   [&](int, std::int64_t r0, std::int64_t r1) {
                     // Rows of a big table are cache misses: ask for a later row's
                     // weights and moments while this one is updated.
