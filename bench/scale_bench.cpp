@@ -5,7 +5,8 @@
 //            against N; model initialisation (all tables and Adam moments)
 //            at V items, 1 thread against N.
 //   train    train_step on random sequences (B 256, length 50) at each --items
-//            catalogue size, dense and --sparse, median step time.
+//            catalogue size, dense and --sparse, median step time (--modes
+//            dense,sparse chooses which; a skipped one prints as "-").
 //   serve    one-sequence recommend (k 10, 199 items of history) over each
 //            --serve-items size, against the unfused single-threaded path
 //            (score every item into a buffer on one thread, then a heap pass
@@ -42,6 +43,7 @@ struct Options {
   std::int64_t adam_items = 10'000'000;
   int threads = 2, repeats = 5, steps = 8;
   std::string sections = "adam,train,serve";
+  std::string modes = "dense,sparse";
   std::vector<std::string> representations{"pooling", "lstm"};
 };
 
@@ -151,8 +153,9 @@ void bench_train(const Options& o) {
   std::printf("%-10s %10s %12s %12s %10s\n", "model", "items", "dense ms", "sparse ms", "sparse/dense");
   for (const std::string& rep : o.representations)
     for (std::int64_t V : o.items) {
-      double ms[2];
+      double ms[2] = {0.0, 0.0};
       for (int sparse = 0; sparse < 2; ++sparse) {
+        if (o.modes.find(sparse ? "sparse" : "dense") == std::string::npos) continue;
         ImplicitSequenceModel model(config_for(rep, o.threads, sparse != 0));
         model.initialize(static_cast<std::int32_t>(V));
         Rng rng(7);
@@ -167,8 +170,13 @@ void bench_train(const Options& o) {
         }
         ms[sparse] = median(times) * 1e3;
       }
-      std::printf("%-10s %10lld %12.2f %12.2f %10.2f\n", rep.c_str(), static_cast<long long>(V), ms[0], ms[1],
-                  ms[1] / ms[0]);
+      auto cell = [](double v) {
+        char text[32] = "-";
+        if (v > 0.0) std::snprintf(text, sizeof text, "%.2f", v);
+        return std::string(text);
+      };
+      std::printf("%-10s %10lld %12s %12s %10s\n", rep.c_str(), static_cast<long long>(V), cell(ms[0]).c_str(),
+                  cell(ms[1]).c_str(), cell(ms[0] > 0.0 ? ms[1] / ms[0] : 0.0).c_str());
       std::fflush(stdout);
     }
 }
@@ -268,10 +276,12 @@ int main(int argc, char** argv) {
       else if (a == "--repeats") o.repeats = std::stoi(value());
       else if (a == "--steps") o.steps = std::stoi(value());
       else if (a == "--sections") o.sections = value();
+      else if (a == "--modes") o.modes = value();
       else if (a == "--representations") o.representations = parse_names(value());
       else {
         std::printf("usage: limelight-scale-bench [--sections adam,train,serve] [--items LIST] [--serve-items LIST]\n"
-                    "  [--adam-items N] [--threads N] [--repeats N] [--steps N] [--representations LIST]\n");
+                    "  [--adam-items N] [--threads N] [--repeats N] [--steps N] [--representations LIST]\n"
+                    "  [--modes dense,sparse]\n");
         return a == "--help" ? 0 : 2;
       }
     }

@@ -11,10 +11,25 @@ void SparseRows::resize(std::int64_t num_rows, std::int64_t row_size) {
   rows_.clear();
   values_.clear();
   row_size_ = row_size;
+  mapped_ = true;
   device_.count = 0;
 }
 
+float* SparseRows::assign_rows(const std::int32_t* ids, std::int64_t count) {
+  LL_CHECK(rows_.empty(), "SparseRows::assign_rows: the accumulator already holds ", rows_.size(), " rows");
+  rows_.assign(ids, ids + count);
+  values_.assign(static_cast<std::size_t>(count * row_size_), 0.0f);
+  mapped_ = count == 0;
+  return values_.data();
+}
+
+void SparseRows::map_rows() {
+  for (std::size_t i = 0; i < rows_.size(); ++i) slot_of_[static_cast<std::size_t>(rows_[i])] = static_cast<std::int32_t>(i);
+  mapped_ = true;
+}
+
 float* SparseRows::row(std::int32_t id) {
+  if (!mapped_) map_rows();
   std::int32_t& slot = slot_of_[static_cast<std::size_t>(id)];
   if (slot < 0) {
     slot = static_cast<std::int32_t>(rows_.size());
@@ -26,12 +41,13 @@ float* SparseRows::row(std::int32_t id) {
 
 void SparseRows::clear() {
   constexpr std::size_t ahead = 16;
-  for (std::size_t i = 0; i < rows_.size(); ++i) {
+  for (std::size_t i = 0; mapped_ && i < rows_.size(); ++i) {
     if (i + ahead < rows_.size()) prefetch(rows_[i + ahead]);
     slot_of_[static_cast<std::size_t>(rows_[i])] = -1;
   }
   rows_.clear();
   values_.clear();  // keeps capacity
+  mapped_ = true;
   device_.count = 0;
 }
 

@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <set>
 
+#include "backend/backend.hpp"
 #include "limelight/adam.hpp"
+#include "limelight/error.hpp"
 #include "limelight/ops.hpp"
 #include "limelight/random.hpp"
 
@@ -167,6 +169,68 @@ TEST_CASE("pooled_sequence_loss: sparse gradients equal the dense ones on the to
     for (std::int64_t i = 0; i < V; ++i)
       CHECK(p.dense_bias.grad.f32()[i] == doctest::Approx(unfused.dense_bias.grad.f32()[i]).epsilon(1e-5));
   }
+}
+
+TEST_CASE("pooled_sequence_loss: into sparse gradients already holding rows, and across threads, as dense") {
+  // An empty accumulator is filled at once (ids sorted, no row map); one
+  // that already holds rows from an earlier backward takes the row-map
+  // path. Both, on one or two threads, must give the dense gradient's bits.
+  // Small tables (V <= B * L) get one backward only: there the sparse rows
+  // add the summed chunk copies to what they hold and the dense gradient
+  // takes the chunks one by one, equal only to rounding after two passes.
+  const std::int64_t D = 5, B = 8, L = 40;
+  for (std::int64_t V : {200, 320, 400, 5000})
+    for (int threads : {1, 2}) {
+      CAPTURE(V);
+      CAPTURE(threads);
+      backend::get(Device::cpu).set_threads(threads);
+      Rng rng(41);
+      Twins p(randn({V, D}, rng, 0.5f), randn({V, 1}, rng, 0.5f));
+      std::set<std::int32_t> touched;
+      for (int pass = 0; pass < (V > B * L ? 2 : 1); ++pass) {
+        std::vector<std::int32_t> windows(B * L), negatives(B * L), scored;
+        for (std::int64_t i = 0; i < B * L; ++i) {
+          // Some padding, and ids clustered so that rows repeat within a step.
+          windows[i] = i % L < 3 ? 0 : static_cast<std::int32_t>(1 + rng.uniform_int(pass == 0 ? V / 4 : V - 1));
+          negatives[i] = static_cast<std::int32_t>(rng.uniform_int(V));
+          if (windows[i] != 0) scored.push_back(negatives[i]);
+        }
+        for (const auto& ids : nonzero_ids({&windows, &scored})) touched.insert(ids);
+        const Tensor seq = Tensor::from_vector(windows, {B, L}), neg = Tensor::from_vector(negatives, {1, B, L});
+        for (auto* twin : {&p.sparse_table, &p.dense_table}) {
+          Parameter& bias = twin == &p.sparse_table ? p.sparse_bias : p.dense_bias;
+          Tape tape;
+          tape.backward(
+              ops::pooled_sequence_loss(tape, tape.parameter(*twin), tape.parameter(bias), seq, neg, ops::LossKind::bpr));
+        }
+      }
+      check_sparse_matches_dense(p.sparse_table, p.dense_table, touched);
+      check_sparse_matches_dense(p.sparse_bias, p.dense_bias, touched);
+    }
+  backend::get(Device::cpu).set_threads(0);
+}
+
+TEST_CASE("SparseRows::assign_rows: rows taken at once, then row() and clear() as if touched one by one") {
+  SparseRows rows;
+  rows.resize(10, 2);
+  const std::vector<std::int32_t> ids{2, 5, 7};
+  float* values = rows.assign_rows(ids.data(), 3);
+  for (int i = 0; i < 6; ++i) CHECK(values[i] == 0.0f);
+  values[2] = 1.5f;  // row 5
+  CHECK_THROWS_AS(rows.assign_rows(ids.data(), 3), Error);
+  CHECK(rows.row(5)[0] == 1.5f);  // the same slot, found through the map built now
+  rows.row(9)[1] = 4.0f;          // a new row goes after them
+  CHECK(rows.rows() == std::vector<std::int32_t>{2, 5, 7, 9});
+  CHECK(rows.values()[7] == 4.0f);
+  rows.clear();
+  CHECK(rows.empty());
+  CHECK(rows.row(7)[0] == 0.0f);  // zeroed on first touch after clear
+  CHECK(rows.rows() == std::vector<std::int32_t>{7});
+  rows.clear();
+  rows.assign_rows(ids.data(), 3);
+  rows.clear();  // never mapped: the map still says untouched
+  CHECK(rows.row(2)[0] == 0.0f);
+  CHECK(rows.rows() == std::vector<std::int32_t>{2});
 }
 
 namespace {

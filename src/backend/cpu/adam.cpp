@@ -34,7 +34,10 @@ void CpuBackend::adam_lazy(const AdamStep& c, float* w, float* m, float* v, std:
   const auto& rows = grad.rows();
   const float* g = grad.values();
   const auto count = static_cast<std::int64_t>(rows.size());
-  parallel_chunks(num_threads(), count, min_parallel_elements / std::max<std::int64_t>(D, 1),
+  // Rows of a big table cost a cache miss each whatever their width, so a
+  // few thousand narrow rows (a bias) are already worth a second thread.
+  const std::int64_t min_rows = std::min<std::int64_t>(min_parallel_elements / std::max<std::int64_t>(D, 1), 4096);
+  parallel_chunks(num_threads(), count, min_rows,
                   [&](int, std::int64_t r0, std::int64_t r1) {
                     // Rows of a big table are cache misses: ask for a later row's
                     // weights and moments while this one is updated.
@@ -48,9 +51,19 @@ void CpuBackend::adam_lazy(const AdamStep& c, float* w, float* m, float* v, std:
                           __builtin_prefetch(v + next + d, 1);
                         }
                       }
+                      // Rows listed in ascending id order (most of a small table) come
+                      // in runs of consecutive ids, contiguous in the table and in the
+                      // gradient alike: one long loop over the run.
+                      std::int64_t e = r + 1;
+                      while (e < r1 && rows[static_cast<std::size_t>(e)] == rows[static_cast<std::size_t>(e - 1)] + 1) ++e;
                       const std::int64_t base = static_cast<std::int64_t>(rows[static_cast<std::size_t>(r)]) * D;
-                      for (std::int64_t d = 0; d < D; ++d)
-                        adam_element(w[base + d], g[r * D + d], m[base + d], v[base + d], c);
+                      const std::int64_t n = (e - r) * D;
+                      float* __restrict wr = w + base;
+                      float* __restrict mr = m + base;
+                      float* __restrict vr = v + base;
+                      const float* __restrict gr = g + r * D;
+                      for (std::int64_t k = 0; k < n; ++k) adam_element(wr[k], gr[k], mr[k], vr[k], c);
+                      r = e - 1;
                     }
                   });
 }

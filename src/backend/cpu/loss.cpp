@@ -230,13 +230,20 @@ struct Totals {
 
 // Rows of a big table are cache misses: the passes ask for the rows of a
 // later step (its item and negatives) while scoring this one.
-constexpr std::int64_t row_ahead = 4;
-inline void prefetch_rows(const float* table, const std::int32_t* seq, const std::int32_t* neg, std::int64_t r,
-                          const backend::LossShape& s) {
+// Over a catalogue-sized table every row and bias is a cache miss: ask for
+// those of the step row_ahead on (across windows, within the chunk) so that
+// a dozen misses overlap.
+constexpr std::int64_t row_ahead = 12;
+inline void prefetch_rows(const float* table, const float* bias, const std::int32_t* seq, const std::int32_t* neg,
+                          std::int64_t r, const backend::LossShape& s) {
   const std::int64_t BL = s.B * s.L;
   for (std::int64_t d = 0; d < s.D; d += 16) {
     __builtin_prefetch(table + static_cast<std::int64_t>(seq[r]) * s.D + d);
     for (std::int64_t k = 0; k < s.N; ++k) __builtin_prefetch(table + static_cast<std::int64_t>(neg[k * BL + r]) * s.D + d);
+  }
+  if (bias) {
+    __builtin_prefetch(bias + seq[r]);
+    for (std::int64_t k = 0; k < s.N; ++k) __builtin_prefetch(bias + neg[k * BL + r]);
   }
 }
 
@@ -255,7 +262,7 @@ LL_SIMD_CLONES Totals pooled_forward_rows(ops::LossKind kind, const backend::Los
     }
     for (std::int64_t l = 0; l < L; ++l) {
       const std::int64_t r = b * L + l;
-      if (l + row_ahead < L) prefetch_rows(table, seq, neg, r + row_ahead, s);
+      if (r + row_ahead < b1 * L) prefetch_rows(table, bias, seq, neg, r + row_ahead, s);
       for (std::int64_t j = 0; j <= s.N; ++j) coef[j * BL + r] = 0.0f;
       const std::int32_t item = seq[r];
       const float* x = table + static_cast<std::int64_t>(item) * D;
@@ -313,7 +320,7 @@ LL_SIMD_CLONES void pooled_backward_rows(const backend::LossShape& s, float d_lo
       run[d] = 0.0f;
     }
     for (std::int64_t l = 0; l < L; ++l) {
-      if (l + row_ahead < L) prefetch_rows(table, seq, negs, b * L + l + row_ahead, s);
+      if (b * L + l + row_ahead < b1 * L) prefetch_rows(table, nullptr, seq, negs, b * L + l + row_ahead, s);
       pool_state(sum, count, states + l * D, D);
       pool_add(sum, count, table + static_cast<std::int64_t>(items[l]) * D, D);
     }
@@ -376,6 +383,28 @@ LL_SIMD_CLONES void pooled_backward_rows(const backend::LossShape& s, float d_lo
 
 LL_SIMD_CLONES void add_rows(float* __restrict dst, const float* __restrict src, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+// Sorts (id, code) pairs by id, keeping the codes of one id in their input
+// order: least-significant-digit radix passes over the bits ids in [0, V)
+// use. O(n) per pass whatever V is. The result is in `ids`/`codes` or in the
+// spare pair, whichever the last pass wrote; returned as the pair's index.
+int stable_sort_by_id(std::int32_t* ids[2], std::int32_t* codes[2], std::int64_t n, std::int64_t V) {
+  int bits = 0;
+  while (bits < 31 && (std::int64_t{1} << bits) < V) ++bits;
+  int from = 0;
+  for (int shift = 0; shift < bits; shift += 8) {
+    std::int64_t start[257] = {};
+    for (std::int64_t i = 0; i < n; ++i) ++start[((ids[from][i] >> shift) & 255) + 1];
+    for (int b = 0; b < 256; ++b) start[b + 1] += start[b];
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t at = start[(ids[from][i] >> shift) & 255]++;
+      ids[1 - from][at] = ids[from][i];
+      codes[1 - from][at] = codes[from][i];
+    }
+    from = 1 - from;
+  }
+  return from;
 }
 
 }  // namespace
@@ -442,25 +471,45 @@ void CpuBackend::pooled_sequence_loss_backward(const LossShape& s, float d_loss,
           add_rows(bias_of(0) + v0, bias_of(c) + v0, v1 - v0);
         }
       });
-    if (d_table.sparse) {
-      // The rows the unfused ops touch: every input item, then each scored negative.
-      SparseRows& rows = *d_table.sparse;
+    if (d_table.sparse || d_bias.sparse) {
+      // The rows the unfused ops touch (the table: every input item and each
+      // scored negative; the bias: where a score's coefficient is not zero),
+      // marked, then taken from the summed copy in ascending id order: most
+      // of a small table is touched, so its rows, and lazy Adam's walk over
+      // them, then stream through memory. Adam updates each row on its own,
+      // so the order of the rows changes nothing in the result.
+      constexpr std::int32_t table_row = 1, bias_row = 2;
+      Tensor marks = scratch.zeros(Shape{V}, DType::i32);
+      std::int32_t* mark = marks.i32();
       for (std::int64_t r = 0; r < BL; ++r)
-        if (sequences[r] != 0) rows.row(sequences[r]);
+        if (sequences[r] != 0) mark[sequences[r]] |= table_row | (coef[r] * d_loss != 0.0f ? bias_row : 0);
       for (std::int64_t j = 1; j <= s.N; ++j)
         for (std::int64_t r = 0; r < BL; ++r)
-          if (negatives[(j - 1) * BL + r] != 0 && coef[j * BL + r] * d_loss != 0.0f) rows.row(negatives[(j - 1) * BL + r]);
-      for (std::int32_t id : rows.rows()) add_rows(rows.row(id), table_of(0) + static_cast<std::int64_t>(id) * D, D);
-    }
-    if (d_bias.sparse) {
-      // Bias rows where a score's coefficient is not zero.
-      SparseRows& rows = *d_bias.sparse;
-      for (std::int64_t r = 0; r < BL; ++r)
-        if (sequences[r] != 0 && coef[r] * d_loss != 0.0f) rows.row(sequences[r]);
-      for (std::int64_t j = 1; j <= s.N; ++j)
-        for (std::int64_t r = 0; r < BL; ++r)
-          if (negatives[(j - 1) * BL + r] != 0 && coef[j * BL + r] * d_loss != 0.0f) rows.row(negatives[(j - 1) * BL + r]);
-      for (std::int32_t id : rows.rows()) rows.row(id)[0] += bias_of(0)[id];
+          if (negatives[(j - 1) * BL + r] != 0 && coef[j * BL + r] * d_loss != 0.0f)
+            mark[negatives[(j - 1) * BL + r]] |= table_row | bias_row;
+      // The marked ids in ascending order, the table's then the bias's. An
+      // empty accumulator takes them at once, without its row map.
+      Tensor lists = scratch.tensor(Shape{2, V}, DType::i32);
+      std::int32_t* table_ids = lists.i32();
+      std::int32_t* bias_ids = lists.i32() + V;
+      std::int64_t table_count = 0, bias_count = 0;
+      for (std::int32_t id = 1; id < V; ++id) {
+        if (mark[id] & table_row) table_ids[table_count++] = id;
+        if (mark[id] & bias_row) bias_ids[bias_count++] = id;
+      }
+      if (d_table.sparse) {
+        SparseRows& rows = *d_table.sparse;
+        float* out = rows.empty() ? rows.assign_rows(table_ids, table_count) : nullptr;
+        parallel_chunks(out ? num_threads() : 1, table_count, 256, [&](int, std::int64_t i0, std::int64_t i1) {
+          for (std::int64_t i = i0; i < i1; ++i)
+            add_rows(out ? out + i * D : rows.row(table_ids[i]), table_of(0) + static_cast<std::int64_t>(table_ids[i]) * D, D);
+        });
+      }
+      if (d_bias.sparse) {
+        SparseRows& rows = *d_bias.sparse;
+        float* out = rows.empty() ? rows.assign_rows(bias_ids, bias_count) : nullptr;
+        for (std::int64_t i = 0; i < bias_count; ++i) (out ? out + i : rows.row(bias_ids[i]))[0] += bias_of(0)[bias_ids[i]];
+      }
     }
     return;
   }
@@ -476,6 +525,83 @@ void CpuBackend::pooled_sequence_loss_backward(const LossShape& s, float d_loss,
       if (coef[k * BL + r] * d_loss != 0.0f) return negatives[(k - 1) * BL + r];
     return 0;
   };
+  // Empty row-sparse gradients (the fused op is the step's only writer)
+  // are built from the staged rows without the row maps: the entries, code
+  // 2r for step r's input and 2r + 1 for its negative (the order in which
+  // the loop below adds them), are sorted by id, and each distinct row sums
+  // its entries in that order, so the rows hold the same bytes.
+  if (d_table.sparse && d_table.sparse->empty() &&
+      (!d_bias.wanted() || (d_bias.sparse && d_bias.sparse->empty()))) {
+    Tensor work = scratch.tensor(Shape{4, 2 * BL}, DType::i32);
+    std::int32_t* ids[2] = {work.i32(), work.i32() + 2 * BL};
+    std::int32_t* codes[2] = {work.i32() + 4 * BL, work.i32() + 6 * BL};
+    std::int64_t n = 0;
+    for (std::int64_t r = 0; r < BL; ++r) {
+      if (sequences[r] != 0) {
+        ids[0][n] = sequences[r];
+        codes[0][n++] = static_cast<std::int32_t>(2 * r);
+      }
+      std::int64_t k;
+      const std::int32_t id = neg_of(r, k);
+      if (id == 0) continue;
+      ids[0][n] = id;
+      codes[0][n++] = static_cast<std::int32_t>(2 * r + 1);
+    }
+    const int sorted = stable_sort_by_id(ids, codes, n, V);
+    const std::int32_t* id_of = ids[sorted];
+    const std::int32_t* code_of = codes[sorted];
+    // Runs of one id: run u covers [run_start[u], run_start[u + 1]). The spare
+    // id buffer holds the distinct ids.
+    Tensor runs = scratch.tensor(Shape{n + 1}, DType::i64);
+    std::int64_t* run_start = runs.i64();
+    std::int32_t* distinct = ids[1 - sorted];
+    std::int64_t count = 0;
+    for (std::int64_t i = 0; i < n; ++i)
+      if (i == 0 || id_of[i] != id_of[i - 1]) {
+        run_start[count] = i;
+        distinct[count++] = id_of[i];
+      }
+    run_start[count] = n;
+    float* rows = d_table.sparse->assign_rows(distinct, count);
+    if (d_bias.wanted()) {
+      // Bias rows where a score's coefficient is not zero, summed in the same order.
+      Tensor bias_list = scratch.tensor(Shape{count}, DType::i32);
+      std::int32_t* bias_ids = bias_list.i32();
+      Tensor sums = scratch.tensor(Shape{count});
+      std::int64_t bias_count = 0;
+      for (std::int64_t u = 0; u < count; ++u) {
+        float sum = 0.0f;
+        bool touched = false;
+        for (std::int64_t i = run_start[u]; i < run_start[u + 1]; ++i) {
+          const std::int64_t r = code_of[i] >> 1;
+          float c = 0.0f;
+          if (code_of[i] & 1) {
+            std::int64_t k;
+            neg_of(r, k);
+            c = coef[k * BL + r] * d_loss;
+          } else {
+            c = coef[r] * d_loss;
+            if (c == 0.0f) continue;
+          }
+          sum += c;
+          touched = true;
+        }
+        if (!touched) continue;
+        bias_ids[bias_count] = distinct[u];
+        sums.f32()[bias_count++] = sum;
+      }
+      float* bias_rows = d_bias.sparse->assign_rows(bias_ids, bias_count);
+      for (std::int64_t u = 0; u < bias_count; ++u) bias_rows[u] += sums.f32()[u];
+    }
+    parallel_chunks(num_threads(), count, 256, [&](int, std::int64_t u0, std::int64_t u1) {
+      for (std::int64_t u = u0; u < u1; ++u)
+        for (std::int64_t i = run_start[u]; i < run_start[u + 1]; ++i) {
+          const std::int64_t r = code_of[i] >> 1;
+          add_rows(rows + u * D, ((code_of[i] & 1) ? sink.neg : sink.in) + r * D, D);
+        }
+    });
+    return;
+  }
   // Row-sparse gradients get their rows first, on one thread, in the order
   // of the unfused ops: every input item, then each scored item (the bias
   // only where its coefficient is not zero).
