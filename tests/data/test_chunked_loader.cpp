@@ -198,6 +198,17 @@ TEST_CASE("fast row scan: ids it reads by value and the ones it hashes, numbers 
     CHECK(o.x.item_labels == std::vector<std::string>{"", "2", "\t2"});
     CHECK(o.x.user_ids.size() == 5);
   }
+  SUBCASE("timestamps at 18 digits and past int64, a quote and a space past the first 16 bytes") {
+    opt.skip_malformed = true;
+    const Outcome o = same_at_every_chunk_size(
+        "user,item,ts,rating\n1,1,999999999999999999,1\n2,2,-999999999999999999,1\n3,3,9223372036854775807,1\n"
+        "4,4,9223372036854775808,1\n5,5,-,1\n123456789012345678,\"q\",1,1\n123456789012345678,r ,1,1\n",
+        opt);
+    CHECK(o.skipped == 2);
+    CHECK(o.x.timestamps ==
+          std::vector<std::int64_t>{999999999999999999, -999999999999999999, 9223372036854775807, 1, 1});
+    CHECK(o.x.item_labels == std::vector<std::string>{"", "1", "2", "3", "q", "r"});
+  }
   SUBCASE("numeric ids") {
     opt.numeric_ids = true;
     const Outcome o = same_at_every_chunk_size("user,item,ts,rating\n1,2,3,4\n0012,99999999999,3,4\n1,2a,3,4\n", opt);
