@@ -19,8 +19,11 @@ inline constexpr std::size_t kMinChunkBytes = std::size_t{1} << 20;
 
 // `delimiter` may be longer than one byte ("::"). A nonzero chunk_bytes cuts
 // the rows into chunks of about that size instead, however many that makes
-// (tests cut small files into many chunks with it).
+// (tests cut small files into many chunks with it). Rows are read by a fast
+// scan of each line where the delimiter is one byte, and any line that scan
+// is unsure of by DelimitedReader; `reader_only` sends every line to the
+// reader (tests compare the two ways with it).
 Interactions parse_delimited(const std::string& path, std::string_view delimiter, const DelimitedOptions& options,
-                             std::size_t chunk_bytes = 0);
+                             std::size_t chunk_bytes = 0, bool reader_only = false);
 
 }  // namespace limelight::data

@@ -46,6 +46,9 @@ class DelimitedReader {
   std::size_t current_line() const { return line_; }
   // The byte of `text` where the next call starts looking for a record.
   std::size_t position() const { return pos_; }
+  // Moves the reader to byte `start`, which must begin a record, counted as
+  // line `line` (a caller that reads most lines itself hands the odd one here).
+  void seek(std::size_t start, std::size_t line) { pos_ = start, line_ = line; }
 
  private:
   std::string_view text_, delimiter_;

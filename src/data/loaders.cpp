@@ -1,7 +1,9 @@
 // Loaders for delimited interaction files and the MovieLens datasets
-// (include/limelight/data.hpp). A file is memory-mapped and parsed in place
-// with std::from_chars, in chunks split at line starts and parsed on all
-// threads (src/data/delimited_load.hpp); raw ids become dense ids in order of
+// (include/limelight/data.hpp). A file is memory-mapped and parsed in place,
+// in chunks split at line starts and parsed on all threads
+// (src/data/delimited_load.hpp): plain lines by one scan over byte classes
+// with ids and numbers read in place (FastRows), any other line by
+// DelimitedReader and std::from_chars. Raw ids become dense ids in order of
 // first appearance (users from 0, items from 1, 0 being padding) and are kept
 // as labels. Every malformed row is reported as file:line with what was wrong.
 #include "data/delimited_load.hpp"
@@ -10,16 +12,21 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <charconv>
 #include <cmath>
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "backend/cpu/parallel.hpp"
@@ -122,19 +129,47 @@ struct Column {
 
 using data::hash_id;
 
-// Raw ids to dense ids from `first` in order of first appearance: an
-// open-addressing table probed linearly. A slot holds an id of up to 16 bytes
-// itself, so that a look-up touches one cache line and not the file's text
-// at the id's first appearance; longer ids are compared through the label
-// views (into the file, or a reader's unquoted copies).
+// Raw ids to dense ids from `first` in order of first appearance. A
+// canonical decimal id (digits, no leading zero but in "0") below
+// kDirectLimit, what most files hold, is looked up by its value in a flat
+// array, small enough for the cache at the usual id ranges; any other id in
+// an open-addressing table probed linearly. A slot holds an id of up to 16
+// bytes itself, so that a look-up touches one cache line and not the file's
+// text at the id's first appearance; longer ids are compared through the
+// label views (into the file, or a reader's unquoted copies). A string always
+// takes the same one of the two ways, so each id is numbered once.
 class IdTable {
  public:
   explicit IdTable(std::int32_t first) : first_(first) { rehash(1024); }
-  std::int32_t get(std::string_view raw) { return get(raw, hash_id(raw)); }
+  std::int32_t get(std::string_view raw) {
+    const std::int64_t v = direct_value(raw);
+    return v >= 0 ? get_direct(static_cast<std::uint32_t>(v), raw) : get(raw, hash_id(raw));
+  }
+  // The value of an id looked up by value, else -1.
+  static std::int64_t direct_value(std::string_view raw) {
+    if (raw.empty() || raw.size() > kDirectDigits || (raw[0] == '0' && raw.size() > 1)) return -1;
+    std::uint32_t v = 0;
+    for (const char ch : raw) {
+      const unsigned d = static_cast<unsigned>(static_cast<unsigned char>(ch)) - unsigned{'0'};
+      if (d > 9) return -1;
+      v = v * 10 + d;
+    }
+    return v < kDirectLimit ? std::int64_t{v} : -1;
+  }
+  // get() of an id whose direct_value() is v.
+  std::int32_t get_direct(std::uint32_t v, std::string_view raw) {
+    if (v >= direct_.size()) grow_direct(v);
+    std::int32_t& d = direct_[v];
+    if (d < 0) d = add_label(raw);
+    return first_ + d;
+  }
+  void prefetch_direct(std::uint32_t v) const {
+    if (v < direct_.size()) __builtin_prefetch(&direct_[v]);
+  }
   // Starts loading the slot a look-up of hash h begins at, so that work done
   // before get(raw, h) hides the cache miss.
   void prefetch(std::uint64_t h) const { __builtin_prefetch(&slots_[h & mask_]); }
-  // get() of an id whose hash_id() is h.
+  // get() of an id whose direct_value() is -1 and whose hash_id() is h.
   std::int32_t get(std::string_view raw, std::uint64_t h) {
     std::uint64_t key[2] = {0, 0};
     std::memcpy(key, raw.data(), std::min<std::size_t>(raw.size(), kInline));
@@ -142,15 +177,12 @@ class IdTable {
     for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
       if (s.id < 0) {
-        LL_CHECK(labels_.size() < static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max() - first_),
-                 "too many distinct ids");
         s.hash = h;
-        s.id = static_cast<std::int32_t>(labels_.size());
+        s.id = add_label(raw);
         s.len = len;
         s.key[0] = key[0], s.key[1] = key[1];
-        labels_.push_back(raw);
         const std::int32_t id = first_ + s.id;
-        if (labels_.size() * 2 > slots_.size()) rehash(slots_.size() * 2);
+        if (++hashed_ * 2 > slots_.size()) rehash(slots_.size() * 2);
         return id;
       }
       if (s.hash == h && s.len == len && s.key[0] == key[0] && s.key[1] == key[1] &&
@@ -163,12 +195,25 @@ class IdTable {
 
  private:
   static constexpr std::size_t kInline = 16;
+  static constexpr std::size_t kDirectDigits = 7;
+  static constexpr std::uint32_t kDirectLimit = std::uint32_t{1} << 22;  // a 16 MB array at most
   struct Slot {
     std::uint64_t hash = 0;
     std::int32_t id = -1;  // index into labels_; -1 for an empty slot
     std::uint32_t len = 0;
     std::uint64_t key[2] = {0, 0};  // the id's first 16 bytes, zero-padded
   };
+  std::int32_t add_label(std::string_view raw) {
+    LL_CHECK(labels_.size() < static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max() - first_),
+             "too many distinct ids");
+    labels_.push_back(raw);
+    return static_cast<std::int32_t>(labels_.size() - 1);
+  }
+  void grow_direct(std::uint32_t v) {
+    std::size_t n = std::max<std::size_t>(direct_.size(), 1024);
+    while (n <= v) n *= 2;
+    direct_.resize(std::min<std::size_t>(n, kDirectLimit), -1);
+  }
   void rehash(std::size_t n) {
     std::vector<Slot> old(n);
     old.swap(slots_);
@@ -181,8 +226,9 @@ class IdTable {
     }
   }
   std::int32_t first_;
+  std::vector<std::int32_t> direct_;  // by value: index into labels_, -1 for an id not seen
   std::vector<Slot> slots_;
-  std::size_t mask_ = 0;
+  std::size_t mask_ = 0, hashed_ = 0;
   std::vector<std::string_view> labels_;
 };
 
@@ -223,15 +269,17 @@ struct RowLayout {
 };
 
 // The records that start in [begin, end) of the text, parsed apart from the
-// rest: lines numbered from 1 at `begin`, ids dense within the chunk. A chunk
-// that begins at a guessed line start (see split_chunks) is only kept when
-// the chunk before it stopped exactly there.
+// rest: lines numbered from 1 at `begin`, ids dense within the chunk but
+// numbered from the file's first ids (users 0, items 1), so that the first
+// chunk's ids are already the file's. A chunk that begins at a guessed line
+// start (see split_chunks) is only kept when the chunk before it stopped
+// exactly there.
 struct Chunk {
   std::size_t begin = 0, end = 0;
-  std::size_t stop = 0;   // where the reader stood after the chunk's last record
+  std::size_t stop = 0;   // where the parse stood after the chunk's last record
   std::size_t lines = 0;  // the lines it read (the next chunk's first line, less one)
   std::unique_ptr<data::DelimitedReader> reader;  // owns the unquoted copies the labels may view
-  IdTable users{0}, items{0};
+  IdTable users{0}, items{1};
   std::vector<std::int32_t> user_ids, item_ids;
   std::vector<std::int64_t> timestamps;
   std::vector<float> ratings;
@@ -241,33 +289,225 @@ struct Chunk {
   std::string error;
   std::size_t error_line = 0;
   std::exception_ptr other_error;
+
+  void clear() {
+    reader.reset();
+    users = IdTable(0), items = IdTable(1);
+    user_ids.clear(), item_ids.clear(), timestamps.clear(), ratings.clear();
+    skipped = 0, error.clear(), error_line = 0, other_error = nullptr;
+    stop = begin, lines = 0;
+  }
 };
 
-void parse_chunk(Chunk& c, std::string_view text, std::string_view delim, const std::string& path,
-                 const RowLayout& layout) {
-  c.reader = std::make_unique<data::DelimitedReader>(text, delim, path, c.begin, 1);
-  c.users = IdTable(0);
-  c.items = IdTable(0);
-  c.user_ids.clear(), c.item_ids.clear(), c.timestamps.clear(), c.ratings.clear();
-  c.skipped = 0;
-  c.error.clear();
-  c.other_error = nullptr;
-  try {
-    const std::size_t approx_rows = (c.end - c.begin) / 16 + 1;
-    c.user_ids.reserve(approx_rows);
-    c.item_ids.reserve(approx_rows);
-    if (layout.time->present()) c.timestamps.reserve(approx_rows);
-    if (layout.rating->present()) c.ratings.reserve(approx_rows);
-    data::DelimitedReader& reader = *c.reader;
-    std::vector<std::string_view> fields;
-    while (reader.position() < c.end && reader.next(fields)) {
-      std::uint64_t user_hash = 0, item_hash = 0;
-      if (fields.size() == layout.expected) {
-        user_hash = hash_id(fields[layout.user->index]);
-        item_hash = hash_id(fields[layout.item->index]);
-        c.users.prefetch(user_hash);
-        c.items.prefetch(item_hash);
+// The float std::from_chars reads from `digits` or `digits.digits` when the
+// digits, read as one integer m, stay below 2^24: m / 10^decimals with both
+// exact in float, so that one correctly rounded division gives the nearest
+// float to the decimal, which is what from_chars returns. False for any other
+// text (the caller then asks from_chars).
+bool plain_rating(std::string_view f, float& value) {
+  static constexpr float kPow10[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f, 1e8f};
+  std::uint32_t m = 0;
+  int digits = 0, decimals = 0;
+  std::size_t i = 0;
+  for (; i < f.size(); ++i) {
+    const unsigned d = static_cast<unsigned>(static_cast<unsigned char>(f[i])) - unsigned{'0'};
+    if (d > 9) break;
+    if (++digits > 8) return false;
+    m = m * 10 + d;
+  }
+  if (digits == 0) return false;
+  if (i < f.size()) {
+    if (f[i] != '.') return false;
+    for (++i; i < f.size(); ++i) {
+      const unsigned d = static_cast<unsigned>(static_cast<unsigned char>(f[i])) - unsigned{'0'};
+      if (d > 9 || ++digits > 8) return false;
+      m = m * 10 + d;
+      ++decimals;
+    }
+    if (decimals == 0) return false;
+  }
+  if (m >= (std::uint32_t{1} << 24)) return false;
+  value = static_cast<float>(m) / kPow10[decimals];
+  return true;
+}
+
+// What std::from_chars reads from `digits` or `-digits` of 1 to 18 digits
+// (no overflow possible); false for any other text.
+bool plain_integer(std::string_view f, std::int64_t& value) {
+  const bool negative = !f.empty() && f[0] == '-';
+  const std::size_t first = negative ? 1 : 0;
+  if (f.size() == first || f.size() - first > 18) return false;
+  std::int64_t v = 0;
+  for (std::size_t i = first; i < f.size(); ++i) {
+    const unsigned d = static_cast<unsigned>(static_cast<unsigned char>(f[i])) - unsigned{'0'};
+    if (d > 9) return false;
+    v = v * 10 + static_cast<std::int64_t>(d);
+  }
+  value = negative ? -v : v;
+  return true;
+}
+
+// The fast way through a row, for a one-byte delimiter: one scan of the line
+// over a table of byte classes, ids and numbers read in place. Any line it is
+// not sure of (a quote, a space or a lone CR anywhere, the wrong column count,
+// an id or number it cannot read) it leaves to DelimitedReader and
+// RowLayout::problem, which give the result, the skip or the error they gave
+// before; the fast way only takes rows those would take, with the same values.
+class FastRows {
+ public:
+  enum ByteClass : std::uint8_t { kPlain, kDelimiter, kLineEnd, kOdd };
+  FastRows(char delimiter, const RowLayout& layout) : layout_(layout), starts_(layout.expected + 1) {
+    classes_.fill(kPlain);
+    classes_[static_cast<unsigned char>('\n')] = kLineEnd;
+    classes_[static_cast<unsigned char>('\r')] = kOdd;
+    classes_[static_cast<unsigned char>('"')] = kOdd;
+    classes_[static_cast<unsigned char>(' ')] = kOdd;
+    classes_[static_cast<unsigned char>(delimiter)] = kDelimiter;  // never one of the above (parse_delimited checks)
+#ifdef __SSE2__
+    delimiter_ = _mm_set1_epi8(delimiter);
+#endif
+  }
+  enum Outcome { kRow, kBlank, kUnsure };
+  // The line at `line` (before `stop`, the text's end): kRow after appending
+  // its record to c, kBlank for an empty line; `next` is then where the next
+  // line starts. kUnsure leaves c as it was.
+  Outcome read(const char* line, const char* stop, Chunk& c, const char*& next) {
+    const std::size_t expected = layout_.expected;
+    std::size_t k = 0;
+    starts_[0] = line;
+    const char* p = line;
+    const char* line_end = nullptr;
+    // One byte that is not plain, at q: false when the line is not for the
+    // fast way; line_end is set at the line's end.
+    auto special = [&](const char* q) {
+      const std::uint8_t t = classes_[static_cast<unsigned char>(*q)];
+      if (t == kDelimiter) {
+        if (++k == expected) return false;
+        starts_[k] = q + 1;
+        return true;
       }
+      if (t == kLineEnd) {
+        line_end = q, next = q + 1;
+        return true;
+      }
+      if (*q == '\r' && (q + 1 == stop || q[1] == '\n')) {  // CRLF, or a CR ending the text
+        line_end = q, next = q + 1 == stop ? stop : q + 2;
+        return true;
+      }
+      return false;
+    };
+#ifdef __SSE2__
+    // 16 bytes at a time while they lie inside the text: a mask of the bytes
+    // that are not plain, taken lowest first.
+    while (!line_end && stop - p >= 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      const __m128i hits = _mm_or_si128(
+          _mm_or_si128(_mm_cmpeq_epi8(v, delimiter_), _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
+          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\r')), _mm_cmpeq_epi8(v, _mm_set1_epi8('"'))),
+                       _mm_cmpeq_epi8(v, _mm_set1_epi8(' '))));
+      for (unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hits)); mask && !line_end; mask &= mask - 1)
+        if (!special(p + __builtin_ctz(mask))) return kUnsure;
+      p += 16;
+    }
+#endif
+    for (; !line_end; ++p) {
+      if (p == stop) {
+        line_end = next = p;
+        break;
+      }
+      if (classes_[static_cast<unsigned char>(*p)] != kPlain && !special(p)) return kUnsure;
+    }
+    if (k == 0 && line_end == line) return kBlank;
+    if (k + 1 != expected) return kUnsure;
+    starts_[expected] = line_end + 1;
+    const std::string_view user = field(layout_.user->index), item = field(layout_.item->index);
+    if (user.empty() || item.empty()) return kUnsure;
+    const std::int64_t user_value = IdTable::direct_value(user), item_value = IdTable::direct_value(item);
+    if (layout_.opt->numeric_ids && ((user_value < 0 && !is_decimal(user)) || (item_value < 0 && !is_decimal(item))))
+      return kUnsure;
+    std::uint64_t user_hash = 0, item_hash = 0;
+    if (user_value >= 0) {
+      c.users.prefetch_direct(static_cast<std::uint32_t>(user_value));
+    } else {
+      user_hash = hash_id(user);
+      c.users.prefetch(user_hash);
+    }
+    if (item_value >= 0) {
+      c.items.prefetch_direct(static_cast<std::uint32_t>(item_value));
+    } else {
+      item_hash = hash_id(item);
+      c.items.prefetch(item_hash);
+    }
+    std::int64_t ts = 0;
+    if (layout_.time->present()) {
+      const std::string_view f = field(layout_.time->index);
+      if (!plain_integer(f, ts)) {
+        const auto [end, ec] = std::from_chars(f.data(), f.data() + f.size(), ts);
+        if (ec != std::errc() || end != f.data() + f.size() || f.empty()) return kUnsure;
+      }
+    }
+    float value = 0.0f;
+    if (layout_.rating->present()) {
+      const std::string_view f = field(layout_.rating->index);
+      if (!plain_rating(f, value)) {
+        const auto [end, ec] = std::from_chars(f.data(), f.data() + f.size(), value);
+        if (ec != std::errc() || end != f.data() + f.size() || f.empty() || !std::isfinite(value)) return kUnsure;
+      }
+    }
+    c.user_ids.push_back(user_value >= 0 ? c.users.get_direct(static_cast<std::uint32_t>(user_value), user)
+                                         : c.users.get(user, user_hash));
+    c.item_ids.push_back(item_value >= 0 ? c.items.get_direct(static_cast<std::uint32_t>(item_value), item)
+                                         : c.items.get(item, item_hash));
+    if (layout_.time->present()) c.timestamps.push_back(ts);
+    if (layout_.rating->present()) c.ratings.push_back(value);
+    return kRow;
+  }
+
+ private:
+  // Field i of the line read last (starts_[i + 1] is one past its delimiter).
+  std::string_view field(std::size_t i) const {
+    return std::string_view(starts_[i], static_cast<std::size_t>(starts_[i + 1] - 1 - starts_[i]));
+  }
+  const RowLayout& layout_;
+  std::array<std::uint8_t, 256> classes_{};
+  std::vector<const char*> starts_;
+#ifdef __SSE2__
+  __m128i delimiter_;
+#endif
+};
+
+// `reserve_rows`: the rows the chunk is expected to hold at most (its arrays
+// are reserved once for them); `fast`: whether rows may take FastRows.
+void parse_chunk(Chunk& c, std::string_view text, std::string_view delim, const std::string& path,
+                 const RowLayout& layout, std::size_t reserve_rows, bool fast) {
+  c.clear();
+  c.reader = std::make_unique<data::DelimitedReader>(text, delim, path, c.begin, 1);
+  try {
+    c.user_ids.reserve(reserve_rows);
+    c.item_ids.reserve(reserve_rows);
+    if (layout.time->present()) c.timestamps.reserve(reserve_rows);
+    if (layout.rating->present()) c.ratings.reserve(reserve_rows);
+    data::DelimitedReader& reader = *c.reader;
+    std::optional<FastRows> rows;
+    if (fast && delim.size() == 1) rows.emplace(delim[0], layout);
+    std::vector<std::string_view> fields;
+    const char* const base = text.data();
+    const char* const text_end = base + text.size();
+    std::size_t pos = c.begin, line = 1;
+    while (pos < c.end) {
+      if (rows) {
+        const char* next = nullptr;
+        const FastRows::Outcome o = rows->read(base + pos, text_end, c, next);
+        if (o != FastRows::kUnsure) {
+          pos = static_cast<std::size_t>(next - base);
+          ++line;
+          continue;
+        }
+      }
+      reader.seek(pos, line);
+      const bool have = reader.next(fields);
+      pos = reader.position(), line = reader.current_line();
+      if (!have) break;
       std::int64_t ts = 0;
       float value = 0.0f;
       std::string problem = layout.problem(fields, ts, value);
@@ -280,13 +520,13 @@ void parse_chunk(Chunk& c, std::string_view text, std::string_view delim, const 
         ++c.skipped;
         continue;
       }
-      c.user_ids.push_back(c.users.get(fields[layout.user->index], user_hash));
-      c.item_ids.push_back(c.items.get(fields[layout.item->index], item_hash));
+      c.user_ids.push_back(c.users.get(fields[layout.user->index]));
+      c.item_ids.push_back(c.items.get(fields[layout.item->index]));
       if (layout.time->present()) c.timestamps.push_back(ts);
       if (layout.rating->present()) c.ratings.push_back(value);
     }
-    c.stop = reader.position();
-    c.lines = reader.current_line() - 1;
+    c.stop = pos;
+    c.lines = line - 1;
   } catch (const data::RecordError& e) {
     c.error = e.detail;
     c.error_line = e.line;
@@ -323,7 +563,7 @@ std::vector<Chunk> split_chunks(std::string_view text, std::size_t begin, std::s
 namespace data {
 
 Interactions parse_delimited(const std::string& path, std::string_view delim, const DelimitedOptions& opt,
-                             std::size_t chunk_bytes) {
+                             std::size_t chunk_bytes, bool reader_only) {
   skipped_rows = 0;
   LL_CHECK(!delim.empty(), path, ": empty delimiter");
   LL_CHECK(delim != " " && delim != "\r" && delim != "\n" && delim != "\"", path, ": delimiter ", show_field(delim),
@@ -373,16 +613,30 @@ Interactions parse_delimited(const std::string& path, std::string_view delim, co
   }
   const RowLayout layout{expected, &user, &item, &time, &rating, &opt};
 
-  // The data rows (the first one again), in chunks on all threads.
+  // The data rows (the first one again), in chunks on all threads. The rows
+  // per byte of the first 64 KB, with a margin, size each chunk's arrays once;
+  // the first chunk's are sized for the whole file, as they become the result.
   const std::size_t threads = static_cast<std::size_t>(std::max(1, cpu::num_threads()));
   const std::size_t row_bytes = text.size() - rows_begin;
   const std::size_t parts = chunk_bytes ? std::max<std::size_t>(1, row_bytes / chunk_bytes)
                                         : std::clamp<std::size_t>(row_bytes / kMinChunkBytes, 1, threads);
+  const std::size_t sample = std::min<std::size_t>(row_bytes, std::size_t{1} << 16);
+  const double rows_per_byte =
+      static_cast<double>(std::count(text.data() + rows_begin, text.data() + rows_begin + sample, '\n') + 1) /
+      static_cast<double>(std::max<std::size_t>(sample, 1));
+  auto reserve_for = [&](std::size_t bytes) {
+    return static_cast<std::size_t>(static_cast<double>(bytes) * rows_per_byte * 1.1) + 64;
+  };
+  const bool fast = !reader_only;
   std::vector<Chunk> chunks = split_chunks(text, rows_begin, parts);
+  auto parse = [&](std::size_t k) {
+    Chunk& c = chunks[k];
+    parse_chunk(c, text, delim, path, layout, reserve_for(k == 0 ? text.size() - c.begin : c.end - c.begin), fast);
+  };
   const int count = static_cast<int>(chunks.size());
   const int team = static_cast<int>(std::min<std::size_t>(chunks.size(), threads));
 #pragma omp parallel for num_threads(team) schedule(static, 1) if (team > 1)
-  for (int k = 0; k < count; ++k) parse_chunk(chunks[static_cast<std::size_t>(k)], text, delim, path, layout);
+  for (int k = 0; k < count; ++k) parse(static_cast<std::size_t>(k));
 
   // In file order: a chunk whose guessed start is not where the one before
   // stopped is parsed again from there; the first error is the file's first.
@@ -391,15 +645,8 @@ Interactions parse_delimited(const std::string& path, std::string_view delim, co
     Chunk& c = chunks[k];
     if (k > 0 && c.begin != chunks[k - 1].stop) {
       c.begin = chunks[k - 1].stop;
-      if (c.begin < c.end) {
-        parse_chunk(c, text, delim, path, layout);
-      } else {  // a quoted field ran over the whole chunk
-        c.reader.reset();
-        c.users = IdTable(0), c.items = IdTable(0);
-        c.user_ids.clear(), c.item_ids.clear(), c.timestamps.clear(), c.ratings.clear();
-        c.skipped = 0, c.error.clear(), c.other_error = nullptr;
-        c.stop = c.begin, c.lines = 0;
-      }
+      if (c.begin < c.end) parse(k);
+      else c.clear();  // a quoted field ran over the whole chunk
     }
     skipped_rows += c.skipped;
     if (c.other_error) std::rethrow_exception(c.other_error);
@@ -408,33 +655,53 @@ Interactions parse_delimited(const std::string& path, std::string_view delim, co
   }
 
   // Chunk ids to file ids: each chunk's distinct ids in its order of first
-  // appearance, chunks in file order, give the file's order of first appearance.
-  Interactions out;
-  IdTable users(0), items(1);
-  std::vector<std::vector<std::int32_t>> user_map(chunks.size()), item_map(chunks.size());
+  // appearance, chunks in file order, give the file's order of first
+  // appearance. The first chunk's ids already are the file's: its tables and
+  // arrays become the file's, and the later chunks' rows are mapped into them.
   std::vector<std::size_t> offsets(chunks.size() + 1, 0);
-  for (std::size_t k = 0; k < chunks.size(); ++k) {
-    for (std::string_view raw : chunks[k].users.labels()) user_map[k].push_back(users.get(raw));
-    for (std::string_view raw : chunks[k].items.labels()) item_map[k].push_back(items.get(raw));
-    offsets[k + 1] = offsets[k] + chunks[k].user_ids.size();
-  }
+  for (std::size_t k = 0; k < chunks.size(); ++k) offsets[k + 1] = offsets[k] + chunks[k].user_ids.size();
   const std::size_t rows = offsets.back();
   LL_CHECK(rows > 0, path, ":", line, ": no valid rows (", skipped_rows, " malformed rows skipped)");
+  IdTable users = std::move(chunks[0].users), items = std::move(chunks[0].items);
+  std::vector<std::vector<std::int32_t>> user_map(chunks.size()), item_map(chunks.size());
+  for (std::size_t k = 1; k < chunks.size(); ++k) {
+    for (std::string_view raw : chunks[k].users.labels()) user_map[k].push_back(users.get(raw));
+    for (std::string_view raw : chunks[k].items.labels()) item_map[k].push_back(items.get(raw));
+  }
+  Interactions out;
+  out.user_ids = std::move(chunks[0].user_ids);
+  out.item_ids = std::move(chunks[0].item_ids);
+  out.timestamps = std::move(chunks[0].timestamps);
+  out.ratings = std::move(chunks[0].ratings);
   out.user_ids.resize(rows);
   out.item_ids.resize(rows);
   if (time.present()) out.timestamps.resize(rows);
   if (rating.present()) out.ratings.resize(rows);
-#pragma omp parallel for num_threads(team) schedule(static, 1) if (team > 1)
-  for (int k = 0; k < count; ++k) {
-    const std::size_t ck = static_cast<std::size_t>(k);
-    const Chunk& c = chunks[ck];
-    const std::size_t o = offsets[ck];
-    for (std::size_t r = 0; r < c.user_ids.size(); ++r) {
-      out.user_ids[o + r] = user_map[ck][static_cast<std::size_t>(c.user_ids[r])];
-      out.item_ids[o + r] = item_map[ck][static_cast<std::size_t>(c.item_ids[r])];
+  struct Piece {
+    std::size_t chunk, begin, end;  // rows [begin, end) of the chunk
+  };
+  std::vector<Piece> pieces;
+  constexpr std::size_t kPieceRows = std::size_t{1} << 18;
+  for (std::size_t k = 1; k < chunks.size(); ++k)
+    for (std::size_t r = 0; r < chunks[k].user_ids.size(); r += kPieceRows)
+      pieces.push_back({k, r, std::min(chunks[k].user_ids.size(), r + kPieceRows)});
+  const int piece_count = static_cast<int>(pieces.size());
+  const int map_team = static_cast<int>(std::min<std::size_t>(pieces.size(), threads));
+#pragma omp parallel for num_threads(map_team) schedule(dynamic, 1) if (map_team > 1)
+  for (int q = 0; q < piece_count; ++q) {
+    const Piece& piece = pieces[static_cast<std::size_t>(q)];
+    const Chunk& c = chunks[piece.chunk];
+    const std::int32_t* users_of = user_map[piece.chunk].data();
+    const std::int32_t* items_of = item_map[piece.chunk].data();
+    const std::size_t o = offsets[piece.chunk];
+    for (std::size_t r = piece.begin; r < piece.end; ++r) {
+      out.user_ids[o + r] = users_of[c.user_ids[r]];
+      out.item_ids[o + r] = items_of[c.item_ids[r] - 1];
     }
-    if (!c.timestamps.empty()) std::memcpy(out.timestamps.data() + o, c.timestamps.data(), c.timestamps.size() * 8);
-    if (!c.ratings.empty()) std::memcpy(out.ratings.data() + o, c.ratings.data(), c.ratings.size() * 4);
+    const std::size_t n = piece.end - piece.begin;
+    if (!c.timestamps.empty())
+      std::memcpy(out.timestamps.data() + o + piece.begin, c.timestamps.data() + piece.begin, n * 8);
+    if (!c.ratings.empty()) std::memcpy(out.ratings.data() + o + piece.begin, c.ratings.data() + piece.begin, n * 4);
   }
   out.user_labels.reserve(users.labels().size());
   for (std::string_view raw : users.labels()) out.user_labels.emplace_back(raw);
