@@ -19,7 +19,7 @@ namespace {
 
 // What the backward needs of the forward beyond the activations: the input
 // (a tape value, alive until the backward has run); the payload's buffer
-// holds the packed weight.
+// holds the packed weights.
 struct ConvState {
   const float* x;
 };
@@ -64,12 +64,19 @@ void CpuBackend::causal_conv_forward(const ConvShape& s, ops::Activation act, co
                                      const float* bias, const float* residual, float* y, float* activations,
                                      Arena& scratch, BackendPayload* payload) {
   const std::int64_t KC = s.K * s.C;
-  // The kernel taps of weight (O, C, K) as Wr (O, K*C), Wr[o, j*C + c] = W[o, c, j].
-  Tensor packed = scratch.tensor(Shape{s.O, KC});
+  // The kernel taps of weight (O, C, K) as Wr (O, K*C), Wr[o, j*C + c] = W[o, c, j], for the input
+  // gradient, and transposed per tap, Wt[j] (C, O), for the forward: every GEMM is then a row-major
+  // product without transposes, which OpenBLAS runs in its small-matrix kernel; (n, C) x Wr_j^T is
+  // not (it packs panels).
+  Tensor packed = scratch.tensor(Shape{2, s.O * KC});
   float* wr = packed.f32();
+  float* wt = wr + s.O * KC;
   for (std::int64_t o = 0; o < s.O; ++o)
     for (std::int64_t c = 0; c < s.C; ++c)
-      for (std::int64_t j = 0; j < s.K; ++j) wr[o * KC + j * s.C + c] = weight[(o * s.C + c) * s.K + j];
+      for (std::int64_t j = 0; j < s.K; ++j) {
+        wr[o * KC + j * s.C + c] = weight[(o * s.C + c) * s.K + j];
+        wt[(j * s.C + c) * s.O + o] = weight[(o * s.C + c) * s.K + j];
+      }
   if (!bias) {  // conv1d without a bias: add zeros rather than branch in the hot loop
     Tensor zeros = scratch.zeros(Shape{s.O});
     bias = zeros.f32();
@@ -82,8 +89,8 @@ void CpuBackend::causal_conv_forward(const ConvShape& s, ops::Activation act, co
       for (std::int64_t j = 0; j < s.K; ++j) {
         const TapRange r = tap_range(s, j);
         if (r.last <= r.first) continue;
-        gemm(false, true, r.last - r.first, s.O, s.C, 1.0f, x + (b * s.T + r.first - r.shift) * s.C, s.C,
-             wr + j * s.C, KC, 1.0f, yb + r.first * s.O, s.O);
+        gemm(false, false, r.last - r.first, s.O, s.C, 1.0f, x + (b * s.T + r.first - r.shift) * s.C, s.C,
+             wt + j * s.C * s.O, s.O, 1.0f, yb + r.first * s.O, s.O);
       }
       const std::int64_t lead = s.To - s.Tr;  // steps before the residual starts
       float* ab = activations + b * s.To * s.O;
