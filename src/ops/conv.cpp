@@ -14,8 +14,8 @@ struct ConvAttrs {
   Activation act;
 };
 
-// saved[0] = the activations act(pre) (B, To, O); the payload holds the
-// backend's unfolded input and packed weight.
+// saved[0] = the activations act(pre) (B, To, O); the payload holds what the
+// backend keeps for the backward (on the CPU, the packed weight).
 void causal_conv_backward(Tape& t, const Node& n) {
   const ConvAttrs a = n.attrs.get<ConvAttrs>();
   backend_of(t, "causal_conv backward", {n.out})

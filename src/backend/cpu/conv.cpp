@@ -1,9 +1,13 @@
 // One causal convolution layer on the CPU: implicit left padding, the
-// dilated convolution as one GEMM over an unfolded input, then bias,
-// activation and residual in a single pass. Batch chunks run in parallel
-// with their own unfolded rows, which the backward reuses for the weight
-// gradient; weight gradients are summed per chunk, then in chunk order.
+// dilated convolution as K small GEMMs per sequence (one per kernel tap, each
+// reading the input rows shifted by that tap in place), then bias, activation
+// and residual in a single pass. A sequence's rows stay in cache from the GEMMs
+// to the activation, and nothing of the input is unfolded: an unfolded copy
+// was K times the input, written and read back through memory, and its
+// tall-skinny GEMM spent as long packing panels as multiplying. Batch chunks
+// run in parallel; weight gradients are summed per chunk, then in chunk order.
 #include <algorithm>
+#include <vector>
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/cpu_math.hpp"
@@ -13,31 +17,21 @@ namespace limelight::cpu {
 
 namespace {
 
-// What the backward needs of the forward beyond the activations: its chunk
-// count (the unfolded rows of chunk c start at c * chunk_floats); the
-// payload's buffers hold the unfolded input and the packed weight.
+// What the backward needs of the forward beyond the activations: the input
+// (a tape value, alive until the backward has run); the payload's buffer
+// holds the packed weights.
 struct ConvState {
-  int chunks;
-  std::int64_t chunk_floats;
+  const float* x;
 };
 
-// Unfolded input rows for batch rows [b0, b1): col[(b, s), j*C + c] = x[b, s + j*dilation - pad, c], zero before 0.
-void unfold(const float* x, const backend::ConvShape& s, std::int64_t b0, std::int64_t b1, float* col) {
-  const std::int64_t KC = s.K * s.C;
-  for (std::int64_t b = b0; b < b1; ++b)
-    for (std::int64_t t = 0; t < s.To; ++t) {
-      float* row = col + ((b - b0) * s.To + t) * KC;
-      for (std::int64_t j = 0; j < s.K; ++j) {
-        const std::int64_t src = t + j * s.dilation - s.pad;
-        float* __restrict dst = row + j * s.C;
-        if (src < 0) {
-          for (std::int64_t c = 0; c < s.C; ++c) dst[c] = 0.0f;
-        } else {
-          const float* __restrict from = x + (b * s.T + src) * s.C;
-          for (std::int64_t c = 0; c < s.C; ++c) dst[c] = from[c];
-        }
-      }
-    }
+// Tap j reads input step u = t - shift(j) for output step t; the output steps
+// [first, last) where that input exists (the others read the implicit zeros).
+struct TapRange {
+  std::int64_t shift, first, last;
+};
+TapRange tap_range(const backend::ConvShape& s, std::int64_t j) {
+  const std::int64_t shift = s.pad - j * s.dilation;
+  return {shift, std::max<std::int64_t>(0, shift), std::min<std::int64_t>(s.To, s.T + shift)};
 }
 
 // y (steps, O) holds the convolution without bias; adds the bias (never null), applies the
@@ -70,28 +64,35 @@ void CpuBackend::causal_conv_forward(const ConvShape& s, ops::Activation act, co
                                      const float* bias, const float* residual, float* y, float* activations,
                                      Arena& scratch, BackendPayload* payload) {
   const std::int64_t KC = s.K * s.C;
-  // The kernel taps of weight (O, C, K) as Wr (O, K*C), Wr[o, j*C + c] = W[o, c, j].
-  Tensor packed = scratch.tensor(Shape{s.O, KC});
+  // The kernel taps of weight (O, C, K) as Wr (O, K*C), Wr[o, j*C + c] = W[o, c, j], for the input
+  // gradient, and transposed per tap, Wt[j] (C, O), for the forward: every GEMM is then a row-major
+  // product without transposes, which OpenBLAS runs in its small-matrix kernel; (n, C) x Wr_j^T is
+  // not (it packs panels).
+  Tensor packed = scratch.tensor(Shape{2, s.O * KC});
   float* wr = packed.f32();
+  float* wt = wr + s.O * KC;
   for (std::int64_t o = 0; o < s.O; ++o)
     for (std::int64_t c = 0; c < s.C; ++c)
-      for (std::int64_t j = 0; j < s.K; ++j) wr[o * KC + j * s.C + c] = weight[(o * s.C + c) * s.K + j];
+      for (std::int64_t j = 0; j < s.K; ++j) {
+        wr[o * KC + j * s.C + c] = weight[(o * s.C + c) * s.K + j];
+        wt[(j * s.C + c) * s.O + o] = weight[(o * s.C + c) * s.K + j];
+      }
   if (!bias) {  // conv1d without a bias: add zeros rather than branch in the hot loop
     Tensor zeros = scratch.zeros(Shape{s.O});
     bias = zeros.f32();
   }
   const int threads = num_threads();
-  const std::int64_t max_rows = (s.B + threads - 1) / threads + 1;
-  const std::int64_t chunk_floats = max_rows * s.To * KC;
-  Tensor col = scratch.tensor(Shape{threads, chunk_floats});
-  const int chunks = parallel_chunks(threads, s.B, 2, [&](int c, std::int64_t b0, std::int64_t b1) {
-    const std::int64_t rows = (b1 - b0) * s.To;
-    float* cb = col.f32() + c * chunk_floats;
-    unfold(x, s, b0, b1, cb);
-    gemm(false, true, rows, s.O, KC, 1.0f, cb, KC, wr, KC, 0.0f, y + b0 * s.To * s.O, s.O);
+  parallel_chunks(threads, s.B, 2, [&](int, std::int64_t b0, std::int64_t b1) {
     for (std::int64_t b = b0; b < b1; ++b) {
-      const std::int64_t lead = s.To - s.Tr;  // steps before the residual starts
       float* yb = y + b * s.To * s.O;
+      std::fill(yb, yb + s.To * s.O, 0.0f);
+      for (std::int64_t j = 0; j < s.K; ++j) {
+        const TapRange r = tap_range(s, j);
+        if (r.last <= r.first) continue;
+        gemm(false, false, r.last - r.first, s.O, s.C, 1.0f, x + (b * s.T + r.first - r.shift) * s.C, s.C,
+             wt + j * s.C * s.O, s.O, 1.0f, yb + r.first * s.O, s.O);
+      }
+      const std::int64_t lead = s.To - s.Tr;  // steps before the residual starts
       float* ab = activations + b * s.To * s.O;
       activate(yb, ab, bias, nullptr, lead, s.O, act);
       activate(yb + lead * s.O, ab + lead * s.O, bias, residual ? residual + b * s.Tr * s.O : nullptr, s.Tr, s.O,
@@ -99,48 +100,44 @@ void CpuBackend::causal_conv_forward(const ConvShape& s, ops::Activation act, co
     }
   });
   if (payload) {
-    payload->buffers[0] = col;
-    payload->buffers[1] = packed;
-    payload->state.put(ConvState{chunks, chunk_floats});
+    payload->buffers[0] = packed;
+    payload->state.put(ConvState{x});
   }
 }
 
 void CpuBackend::causal_conv_backward(const ConvShape& s, ops::Activation act, const float* d_y,
                                       const float* activations, float* d_x, float* d_weight, float* d_bias,
                                       float* d_residual, Arena& scratch, const BackendPayload& payload) {
-  const ConvState state = payload.state.get<ConvState>();
+  const float* x = payload.state.get<ConvState>().x;
   const std::int64_t KC = s.K * s.C, O = s.O;
-  const float* wr = payload.buffers[1].f32();
-  float* col = payload.buffers[0].f32();
-  Tensor d_pre = scratch.tensor(Shape{s.B, s.To, O});
-  Tensor partial = scratch.zeros(Shape{state.chunks, O * KC + O});
-  parallel_chunks(state.chunks, s.B, 0, [&](int c, std::int64_t b0, std::int64_t b1) {
-    const std::int64_t rows = (b1 - b0) * s.To;
-    // The residual gets the output's gradient on its steps.
-    if (d_residual)
-      for (std::int64_t b = b0; b < b1; ++b)
-        axpy(1.0f, d_y + (b * s.To + s.To - s.Tr) * O, d_residual + b * s.Tr * O, s.Tr * O);
-    float* dp = d_pre.f32() + b0 * s.To * O;
-    activation_backward(d_y + b0 * s.To * O, activations + b0 * s.To * O, dp, rows * O, act);
-    float* mine = partial.f32() + c * (O * KC + O);
-    if (d_weight) gemm(true, false, O, KC, rows, 1.0f, dp, O, col + c * state.chunk_floats, KC, 0.0f, mine, KC);
-    if (d_bias) sum_rows(dp, rows, O, mine + O * KC);
-    if (d_x) {
-      // d x[b, u] += sum_j d_pre[b, u + pad - j*dilation] W_j, one small GEMM
-      // per row and tap over the steps where both sides exist (padding drops out).
-      for (std::int64_t b = b0; b < b1; ++b)
-        for (std::int64_t j = 0; j < s.K; ++j) {
-          const std::int64_t shift = s.pad - j * s.dilation;  // output step = input step + shift
-          const std::int64_t u0 = std::max<std::int64_t>(0, -shift);
-          const std::int64_t u1 = std::min<std::int64_t>(s.T, s.To - shift);
-          if (u1 <= u0) continue;
-          gemm(false, false, u1 - u0, s.C, O, 1.0f, d_pre.f32() + (b * s.To + u0 + shift) * O, O, wr + j * s.C, KC,
-               1.0f, d_x + (b * s.T + u0) * s.C, s.C);
-        }
+  const float* wr = payload.buffers[0].f32();
+  const int chunks = chunk_count(num_threads(), s.B, 2);
+  // Per chunk: its weight and bias gradients, then one sequence's d_pre.
+  const std::int64_t per_chunk = O * KC + O + s.To * O;
+  Tensor partial = scratch.zeros(Shape{chunks, per_chunk});
+  parallel_chunks(chunks, s.B, 0, [&](int c, std::int64_t b0, std::int64_t b1) {
+    float* mine = partial.f32() + c * per_chunk;
+    float* dp = mine + O * KC + O;
+    for (std::int64_t b = b0; b < b1; ++b) {
+      // The residual gets the output's gradient on its steps.
+      if (d_residual) axpy(1.0f, d_y + (b * s.To + s.To - s.Tr) * O, d_residual + b * s.Tr * O, s.Tr * O);
+      activation_backward(d_y + b * s.To * O, activations + b * s.To * O, dp, s.To * O, act);
+      if (d_bias) sum_rows(dp, s.To, O, mine + O * KC);
+      for (std::int64_t j = 0; j < s.K; ++j) {
+        const TapRange r = tap_range(s, j);
+        if (r.last <= r.first) continue;
+        const float* xb = x + (b * s.T + r.first - r.shift) * s.C;
+        // d W_j += d_pre[steps]^T x[steps - shift];  d x[steps - shift] += d_pre[steps] W_j.
+        if (d_weight)
+          gemm(true, false, O, s.C, r.last - r.first, 1.0f, dp + r.first * O, O, xb, s.C, 1.0f, mine + j * s.C, KC);
+        if (d_x)
+          gemm(false, false, r.last - r.first, s.C, O, 1.0f, dp + r.first * O, O, wr + j * s.C, KC, 1.0f,
+               d_x + (b * s.T + r.first - r.shift) * s.C, s.C);
+      }
     }
   });
-  for (int c = 0; c < state.chunks; ++c) {
-    const float* p = partial.f32() + c * (O * KC + O);
+  for (int c = 0; c < chunks; ++c) {
+    const float* p = partial.f32() + c * per_chunk;
     if (d_weight)
       for (std::int64_t o = 0; o < O; ++o)
         for (std::int64_t ci = 0; ci < s.C; ++ci)

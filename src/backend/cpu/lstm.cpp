@@ -29,29 +29,18 @@ void transpose_blocks(const float* x, std::int64_t rows, std::int64_t cols, std:
 }
 
 // One forward step for rows [0, B): z holds the pre-activations of step t
-// and receives the activated gates. HasPrev is false at t = 0 (c[-1] = 0);
-// a template so that the inner loop has no branch and vectorises.
-// With HasPrev, z first receives h[t-1] W_hh^T row by row (weight_hh_t is
-// W_hh^T, (H, 4H)): at these sizes a row-wise product that stays in L1 beats
-// a BLAS call per step, which spends its time packing.
-// FixedH > 0 compiles the kernel for that hidden size, so that the short
-// inner loops unroll into registers; 0 is the general version.
+// (the recurrent product included) and receives the activated gates. HasPrev
+// is false at t = 0 (c[-1] = 0); a template so that the inner loop has no
+// branch and vectorises. FixedH > 0 compiles the kernel for that hidden size,
+// so that the short inner loops unroll into registers; 0 is the general version.
 template <bool HasPrev, int FixedH>
-LL_SIMD_CLONES void lstm_cell_forward(float* __restrict z, const float* __restrict h_prev,
-                                      const float* __restrict weight_hh_t, const float* __restrict c_prev,
-                                      float* __restrict c, float* __restrict h, float* __restrict out, std::int64_t B,
+LL_SIMD_CLONES void lstm_cell_forward(float* __restrict z, const float* __restrict c_prev, float* __restrict c,
+                                      float* __restrict h, float* __restrict out, std::int64_t B,
                                       std::int64_t runtime_h, std::int64_t out_stride) {
   const std::int64_t H = FixedH > 0 ? FixedH : runtime_h;
   const std::int64_t G = 4 * H;
   for (std::int64_t b = 0; b < B; ++b) {
     float* __restrict zb = z + b * G;
-    if constexpr (HasPrev) {
-      for (std::int64_t k = 0; k < H; ++k) {
-        const float hk = h_prev[b * H + k];
-        const float* __restrict w = weight_hh_t + k * G;
-        for (std::int64_t g = 0; g < G; ++g) zb[g] += hk * w[g];
-      }
-    }
     float* __restrict cb = c + b * H;
     float* __restrict hb = h + b * H;
     float* __restrict ob = out + b * out_stride;
@@ -75,13 +64,15 @@ LL_SIMD_CLONES void lstm_cell_forward(float* __restrict z, const float* __restri
   }
 }
 
-// Also writes dh_next = dz W_hh for the step before (when HasPrev), row by row.
+// One backward step for rows [0, B): dz receives the gates' gradients from
+// d_out, dh_next (the gradient reaching h[t] from step t+1) and dc_next, which
+// becomes dc for the step before.
 template <bool HasPrev, int FixedH>
 LL_SIMD_CLONES void lstm_cell_backward(const float* __restrict gates, const float* __restrict c,
                                        const float* __restrict c_prev, const float* __restrict d_out,
-                                       std::int64_t out_stride, const float* __restrict weight_hh,
-                                       float* __restrict dh_next, float* __restrict dc_next, float* __restrict dz,
-                                       std::int64_t B, std::int64_t runtime_h) {
+                                       std::int64_t out_stride, const float* __restrict dh_next,
+                                       float* __restrict dc_next, float* __restrict dz, std::int64_t B,
+                                       std::int64_t runtime_h) {
   const std::int64_t H = FixedH > 0 ? FixedH : runtime_h;
   const std::int64_t G = 4 * H;
   for (std::int64_t b = 0; b < B; ++b) {
@@ -89,7 +80,7 @@ LL_SIMD_CLONES void lstm_cell_backward(const float* __restrict gates, const floa
     const float* __restrict cb = c + b * H;
     const float* __restrict cp = HasPrev ? c_prev + b * H : nullptr;
     const float* __restrict dob = d_out + b * out_stride;
-    float* __restrict dhn = dh_next + b * H;
+    const float* __restrict dhn = dh_next + b * H;
     float* __restrict dcn = dc_next + b * H;
     float* __restrict dzb = dz + b * G;
     for (std::int64_t k = 0; k < H; ++k) {
@@ -104,22 +95,6 @@ LL_SIMD_CLONES void lstm_cell_backward(const float* __restrict gates, const floa
       dzb[2 * H + k] = dc * i * (1.0f - g * g);
       dzb[3 * H + k] = dh * tc * o * (1.0f - o);
       dcn[k] = dc * f;
-    }
-    if constexpr (HasPrev) {
-      float acc[FixedH > 0 ? FixedH : 1024];
-      const std::int64_t n = H <= 1024 ? H : 0;
-      for (std::int64_t k = 0; k < n; ++k) acc[k] = 0.0f;
-      for (std::int64_t g = 0; g < G && n; ++g) {
-        const float d = dzb[g];
-        const float* __restrict w = weight_hh + g * H;
-        for (std::int64_t k = 0; k < n; ++k) acc[k] += d * w[k];
-      }
-      for (std::int64_t k = 0; k < n; ++k) dhn[k] = acc[k];
-      if (!n) {  // very large H: accumulate in place
-        for (std::int64_t k = 0; k < H; ++k) dhn[k] = 0.0f;
-        for (std::int64_t g = 0; g < G; ++g)
-          for (std::int64_t k = 0; k < H; ++k) dhn[k] += dzb[g] * weight_hh[g * H + k];
-      }
     }
   }
 }
@@ -156,15 +131,20 @@ void lstm_forward_chunk(const float* x, const float* weight_ih, const float* wei
   for (std::int64_t r = 0; r < T * B; ++r)
     for (std::int64_t k = 0; k < G; ++k) gates_tm[r * G + k] = bias_ih[k] + bias_hh[k];
   gemm(false, true, T * B, G, D, 1.0f, x_tm, D, weight_ih, D, 1.0f, gates_tm, G);
-  // W_hh^T, so that the recurrence's inner loop runs along contiguous gates.
+  // W_hh^T (H, 4H): the step's recurrent product h[t-1] W_hh^T is then a
+  // row-major GEMM without transposes, which OpenBLAS runs in its
+  // small-matrix kernel (register-blocked, no packing) at these sizes.
   for (std::int64_t g = 0; g < G; ++g)
     for (std::int64_t k = 0; k < H; ++k) weight_hh_t[k * G + g] = weight_hh[g * H + k];
   auto steps = [&](auto fixed) {
     constexpr int F = decltype(fixed)::value;
-    lstm_cell_forward<false, F>(gates_tm, nullptr, nullptr, nullptr, c_tm, h_tm, out, B, H, T * H);
-    for (std::int64_t t = 1; t < T; ++t)
-      lstm_cell_forward<true, F>(gates_tm + t * B * G, h_tm + (t - 1) * B * H, weight_hh_t, c_tm + (t - 1) * B * H,
-                                 c_tm + t * B * H, h_tm + t * B * H, out + t * H, B, H, T * H);
+    lstm_cell_forward<false, F>(gates_tm, nullptr, c_tm, h_tm, out, B, H, T * H);
+    for (std::int64_t t = 1; t < T; ++t) {
+      float* z = gates_tm + t * B * G;
+      gemm(false, false, B, G, H, 1.0f, h_tm + (t - 1) * B * H, H, weight_hh_t, G, 1.0f, z, G);
+      lstm_cell_forward<true, F>(z, c_tm + (t - 1) * B * H, c_tm + t * B * H, h_tm + t * B * H, out + t * H, B, H,
+                                 T * H);
+    }
   };
   dispatch_hidden(H, steps);
 }
@@ -184,10 +164,12 @@ void lstm_backward_chunk(const float* d_out, const float* weight_ih, const float
   std::memset(dh_next, 0, sizeof(float) * static_cast<std::size_t>(2 * B * H));
   auto steps = [&](auto fixed) {
     constexpr int F = decltype(fixed)::value;
-    for (std::int64_t t = T - 1; t > 0; --t)
+    for (std::int64_t t = T - 1; t > 0; --t) {
       lstm_cell_backward<true, F>(gates_tm + t * B * G, c_tm + t * B * H, c_tm + (t - 1) * B * H, d_out + t * H, T * H,
-                                  weight_hh, dh_next, dc_next, dz + t * B * G, B, H);
-    lstm_cell_backward<false, F>(gates_tm, c_tm, nullptr, d_out, T * H, weight_hh, dh_next, dc_next, dz, B, H);
+                                  dh_next, dc_next, dz + t * B * G, B, H);
+      gemm(false, false, B, H, G, 1.0f, dz + t * B * G, G, weight_hh, H, 0.0f, dh_next, H);  // dh[t-1] = dz W_hh
+    }
+    lstm_cell_backward<false, F>(gates_tm, c_tm, nullptr, d_out, T * H, dh_next, dc_next, dz, B, H);
   };
   dispatch_hidden(H, steps);
   // The weight gradients are single GEMMs over all steps: step t's gates
