@@ -1,6 +1,7 @@
 // Parsing item-id sequences typed by users (see sequence_input.hpp).
 #include "cli/sequence_input.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "cli/args.hpp"
@@ -8,6 +9,23 @@
 #include "limelight/error.hpp"
 
 namespace limelight::cli {
+
+namespace {
+
+// The value of a plain decimal number of at most 9 digits without a leading
+// zero ("0" itself is one), else -1: the one spelling a number label can
+// have, so a token that is not so spelled matches no such label.
+std::int64_t plain_number(std::string_view s) {
+  if (s.empty() || s.size() > 9 || (s[0] == '0' && s.size() > 1)) return -1;
+  std::int64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return -1;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+}  // namespace
 
 LabelIndex LabelIndex::dense(std::int32_t num_items) {
   LL_CHECK(num_items >= 1, "LabelIndex: num_items is ", num_items, ", must be positive");
@@ -33,10 +51,26 @@ LabelIndex LabelIndex::from_labels(std::vector<std::string> labels) {
     index.slots_[at] = {h, static_cast<std::int32_t>(i)};
   }
   index.labels_ = std::move(labels);
+  // The direct table, when the numbers are dense enough to keep it small
+  // (at most 4 entries a label, as the hash has 2-4 slots a label).
+  std::int64_t largest = 0;
+  for (std::size_t i = 1; i < index.labels_.size(); ++i) {
+    const std::int64_t v = plain_number(index.labels_[i]);
+    if (v < 0) return index;
+    largest = std::max(largest, v);
+  }
+  if (largest >= 4 * static_cast<std::int64_t>(index.labels_.size())) return index;
+  index.by_value_.assign(static_cast<std::size_t>(largest) + 1, -1);
+  for (std::size_t i = 1; i < index.labels_.size(); ++i)
+    index.by_value_[static_cast<std::size_t>(plain_number(index.labels_[i]))] = static_cast<std::int32_t>(i);
   return index;
 }
 
 std::int32_t LabelIndex::find(std::string_view token) const {
+  if (!by_value_.empty()) {
+    const std::int64_t v = plain_number(token);
+    return v >= 0 && v < static_cast<std::int64_t>(by_value_.size()) ? by_value_[static_cast<std::size_t>(v)] : -1;
+  }
   if (has_labels()) {
     const auto h = static_cast<std::uint32_t>(data::hash_id(token));
     for (std::size_t at = h & mask_;; at = (at + 1) & mask_) {

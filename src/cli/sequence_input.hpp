@@ -41,6 +41,11 @@ class LabelIndex {
   };
   std::vector<Slot> slots_;
   std::size_t mask_ = 0;
+  // When every label is a plain decimal number ("1".."1682", as MovieLens
+  // ids are) and the largest is not far above the label count: the dense id
+  // of each value, -1 for none, so that a token is looked up without
+  // hashing or comparing strings. Empty otherwise.
+  std::vector<std::int32_t> by_value_;
 };
 
 // The most ids one line may hold.

@@ -45,8 +45,16 @@ std::string score_text(float score) {
 
 // The most lines scored together; a block's lines of equal length share one
 // recommend_batch call. A block is answered as soon as the next line is not
-// yet there, so interactive input gets each answer at once.
+// yet there, so interactive input gets each answer at once (one write and
+// flush per answer in lock-step use; one write per block when lines come
+// faster than they are answered).
 constexpr std::size_t kBlockLines = 256;
+// The most item ids a block holds: a block's activations (ids x the state
+// width, the LSTM's gates 4x that) then stay in cache and the model's work
+// arena stays small: blocks of 256 lines of 199 ids ran 1.6-4x slower a
+// line than blocks of about 40, the first blocks worst, as the arena's
+// pages were first touched (bench/recommend_line_bench.cpp).
+constexpr std::size_t kBlockIds = 8192;
 
 // Lines read but not yet answered, in buffers reused from block to block so
 // that a line costs no allocation: line i's ids are ids[starts[i],
@@ -264,7 +272,7 @@ int run_recommend(int argc, char** argv, int first) {
       continue;
     }
     block.starts.push_back(block.ids.size());
-    if (block.size() == block_lines || reader.would_block()) flush();
+    if (block.size() == block_lines || block.ids.size() >= kBlockIds || reader.would_block()) flush();
   }
   flush();
   if (bad_lines > 0) {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <set>
@@ -143,6 +144,58 @@ TEST_CASE("recommend on many lines of mixed lengths matches the library's recomm
     ++count;
   }
   CHECK(count == 3);
+}
+
+TEST_CASE("recommend through a pipe: long lines in many blocks answer as each line alone does") {
+  // Lines of up to 199 ids, many of one length, so that blocks fill by ids
+  // and group equal lengths; the pipe makes where blocks end vary by run.
+  std::mt19937 rng(5);
+  std::string input;
+  std::vector<std::vector<std::int32_t>> lines(150);
+  for (auto& line : lines) {
+    line.resize(std::vector<std::size_t>{199, 199, 120, 37, 1}[rng() % 5]);
+    for (auto& id : line) id = static_cast<std::int32_t>(1 + rng() % 49);
+    for (std::size_t t = 0; t < line.size(); ++t) input += (t ? "," : "") + std::to_string(line[t]);
+    input += "\n";
+  }
+  TempDir dir;
+  write_all(dir.path / "in", input);
+  for (const char* representation : {"pooling", "lstm"}) {
+    CAPTURE(representation);
+    const std::string path =
+        fs::path(shared_dir()) / "fixtures" / "spotlight" / ("case_" + std::string(representation) + ".safetensors");
+    const limelight::LoadedModel loaded = limelight::load_model(path);
+    const std::string command = "cat " + shell_quote(dir.file("in")) + " | " + shell_quote(cli_path()) +
+                                " recommend --model " + shell_quote(path) + " --k 4 > " + shell_quote(dir.file("out"));
+    REQUIRE(std::system(command.c_str()) == 0);
+    // Each answer is "id:score" pairs as recommend() ranks them; a score may
+    // differ from recommend()'s in float32's last place (a block's rows are
+    // scored by one GEMM, a lone line by a GEMV), hence the tolerance.
+    std::istringstream out(read_all(dir.path / "out"));
+    std::string answer;
+    std::size_t i = 0;
+    for (; std::getline(out, answer); ++i) {
+      REQUIRE(i < lines.size());
+      CAPTURE(i);
+      const auto top = loaded.model.recommend(lines[i], 4);
+      std::istringstream pairs(answer);
+      std::string pair;
+      std::size_t j = 0;
+      for (; pairs >> pair; ++j) {
+        REQUIRE(j < top.size());
+        const std::size_t colon = pair.find(':');
+        REQUIRE(colon != std::string::npos);
+        CHECK(std::stoi(pair.substr(0, colon)) == top[j].item);
+        const double score = std::stod(pair.substr(colon + 1));
+        CHECK(std::abs(score - top[j].score) <= 1e-5 * std::abs(top[j].score) + 1e-7);
+        char printed[32];
+        std::snprintf(printed, sizeof printed, "%.6g", score);
+        CHECK(pair.substr(colon + 1) == printed);  // printf's %.6g, as before
+      }
+      CHECK(j == top.size());
+    }
+    CHECK(i == lines.size());
+  }
 }
 
 TEST_CASE("fit on synthetic data, then info, predict, recommend and evaluate on the saved model") {

@@ -58,6 +58,29 @@ TEST_CASE("labels: the model's ids map to dense ids and back; unknown ids and th
   CHECK_THROWS_AS(LabelIndex::from_labels({"", "a", "a"}), Error);
 }
 
+TEST_CASE("number labels (looked up in a direct table when dense enough) match exactly as strings do") {
+  // Dense numbers, in any order, "0" among them: the table; sparse ones and
+  // a list with one word: the hash. Each must find a token iff it is
+  // spelled as a label is, so "01", "+1" and "1 " are never "1".
+  const std::vector<std::vector<std::string>> label_sets = {
+      {"", "7", "3", "10", "0", "1"}, {"", "5", "123456789"}, {"", "1", "2", "x"}};
+  for (const auto& labels : label_sets) {
+    CAPTURE(labels.size());
+    const LabelIndex index = LabelIndex::from_labels(labels);
+    for (std::size_t i = 1; i < labels.size(); ++i) CHECK(index.find(labels[i]) == static_cast<std::int32_t>(i));
+    for (const char* token : {"", "01", "007", "+1", "-1", "1 ", "1x", "11", "4", "1000000000", "99999999999", "2.0"}) {
+      CAPTURE(token);
+      std::int32_t expected = -1;
+      for (std::size_t i = 1; i < labels.size(); ++i)
+        if (labels[i] == token) expected = static_cast<std::int32_t>(i);
+      CHECK(index.find(token) == expected);
+    }
+  }
+  const LabelIndex index = LabelIndex::from_labels(label_sets[0]);
+  CHECK(parse_sequence_line("10,0 7", index) == Ids{3, 4, 1});
+  CHECK_THROWS_WITH_AS(parse_sequence_line("3,03", index, "line 2"), "line 2: item id '03' is not in the model", Error);
+}
+
 TEST_CASE("long tokens are cut in the message") {
   const LabelIndex index = LabelIndex::dense(5);
   const std::string token(1000, 'x');
