@@ -381,15 +381,20 @@ void top_k_catalogue_int8(const QuantisedTable& q, const float* states, std::int
   const Catalogue c{states, rows, table, bias, V, D, 0};
   const int rescore_threads = rows * touched * score_block * D >= (1 << 19) ? threads : 1;
   Tensor exact = scratch.tensor(Shape{rescore_threads * rows * score_block});
+  // The workers must read this thread's lists: a thread_local named inside
+  // the lambda would be each worker's own (empty) one.
+  const auto& starts_of = block_starts;
+  const auto& to_rescore = rescore;
+  const auto& first_of = first;
   parallel_chunks(rescore_threads, touched, 2, [&](int chunk, std::int64_t t0, std::int64_t t1) {
     float* block = exact.f32() + chunk * rows * score_block;
     for (std::int64_t t = t0; t < t1; ++t) {
-      const auto lo = block_starts[static_cast<std::size_t>(t)], hi = block_starts[static_cast<std::size_t>(t) + 1];
-      const std::int64_t v0 = rescore[lo].block * score_block;
+      const auto lo = starts_of[static_cast<std::size_t>(t)], hi = starts_of[static_cast<std::size_t>(t) + 1];
+      const std::int64_t v0 = to_rescore[lo].block * score_block;
       score_block_into(c, v0, std::min(score_block, V - v0), block, score_block, nullptr);
       for (std::size_t i = lo; i < hi; ++i) {
-        ScoredItem& item = all_heaps[first[static_cast<std::size_t>(rescore[i].row)] + rescore[i].slot];
-        item.score = block[rescore[i].row * score_block + (item.item - v0)];
+        ScoredItem& item = all_heaps[first_of[static_cast<std::size_t>(to_rescore[i].row)] + to_rescore[i].slot];
+        item.score = block[to_rescore[i].row * score_block + (item.item - v0)];
       }
     }
   });
