@@ -1,6 +1,7 @@
 // limelight-scale-bench: the CPU at catalogue scale, each figure beside its
 // baseline measured in the same process (docs/benchmarks.md, "Catalogue
-// scale"). Sections, chosen with --sections (default all):
+// scale"; "Reduced-precision item table"). Sections, chosen with
+// --sections (default all):
 //   adam     dense Adam and the gradient zeroing over a (V, D) table, 1 thread
 //            against N; model initialisation (all tables and Adam moments)
 //            at V items, 1 thread against N.
@@ -13,6 +14,11 @@
 //            over it: the serving path before the fused one); and a batch of
 //            64 sequences through recommend_batch against cblas_sgemm alone at
 //            the same shape (64 x V x D) on N threads.
+//   int8     the int8 item table (ServingPrecision::int8) against float32 on
+//            the same model, alternated round by round: one-sequence
+//            recommend (k 10, 199 items of history) and recommend_batch of 64
+//            sequences of 50 (k 10, exclude seen) over each --serve-items
+//            size; every answer checked identical (items and score bits).
 // Every figure is the median of --repeats runs; ratios are of medians.
 #include <cblas.h>
 
@@ -42,7 +48,7 @@ struct Options {
   std::vector<std::int64_t> serve_items{1'683, 100'000, 1'000'000};
   std::int64_t adam_items = 10'000'000;
   int threads = 2, repeats = 5, steps = 8;
-  std::string sections = "adam,train,serve";
+  std::string sections = "adam,train,serve,int8";
   std::string modes = "dense,sparse";
   std::vector<std::string> representations{"pooling", "lstm"};
 };
@@ -258,6 +264,63 @@ void bench_serve(const Options& o) {
               flops / median(a) * 1e-9, median(b) * 1e3, flops / median(b) * 1e-9, 100.0 * median(a) / median(b));
 }
 
+bool same_answers(const std::vector<Recommendation>& a, const std::vector<Recommendation>& b) {
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].item != b[i].item || std::memcmp(&a[i].score, &b[i].score, sizeof(float)) != 0) return false;
+  return true;
+}
+
+void bench_int8(const Options& o) {
+  std::printf("== int8 item table against float32, %d threads (median of %d rounds) ==\n", o.threads, o.repeats);
+  std::printf("%-10s %10s %12s %12s %8s %14s %14s %8s\n", "model", "items", "one f32 ms", "one int8 ms", "x",
+              "batch f32 ms", "batch int8 ms", "x");
+  set_threads(o.threads);
+  for (const std::string& rep : o.representations)
+    for (std::int64_t V : o.serve_items) {
+      ImplicitSequenceModel model(config_for(rep, o.threads, false));
+      model.initialize(static_cast<std::int32_t>(V));
+      Rng rng(3);
+      std::vector<std::int32_t> history(199);
+      for (auto& x : history) x = static_cast<std::int32_t>(1 + rng.uniform_int(V - 1));
+      const std::int64_t R = 64, L = 50;
+      std::vector<std::int32_t> seqs(R * L);
+      for (auto& x : seqs) x = static_cast<std::int32_t>(1 + rng.uniform_int(V - 1));
+      const int calls = V >= 1'000'000 ? 20 : V >= 100'000 ? 200 : 2000;
+      const int batch_calls = V >= 1'000'000 ? 2 : V >= 100'000 ? 10 : 100;
+      std::vector<Recommendation> one[2], batch[2];
+      std::vector<std::size_t> counts[2];
+      std::vector<double> t_one[2], t_batch[2];
+      for (int p = 0; p < 2; ++p) {
+        one[p].resize(10);
+        batch[p].resize(R * 10);
+        counts[p].resize(R);
+      }
+      auto precision = [&](int p) {
+        model.set_serving_precision(p == 0 ? ServingPrecision::f32 : ServingPrecision::int8);
+        model.recommend_into(history, 10, false, one[p]);  // builds the int8 copy outside the timing
+      };
+      for (int r = 0; r < o.repeats; ++r)
+        for (int p = 0; p < 2; ++p) {
+          precision(p);
+          t_one[p].push_back(seconds_of([&] {
+                               for (int i = 0; i < calls; ++i) model.recommend_into(history, 10, false, one[p]);
+                             }) / calls);
+          t_batch[p].push_back(seconds_of([&] {
+                                 for (int i = 0; i < batch_calls; ++i)
+                                   model.recommend_batch(seqs.data(), R, L, 10, true, batch[p].data(),
+                                                         counts[p].data());
+                               }) / batch_calls);
+        }
+      LL_CHECK(same_answers(one[0], one[1]), "scale-bench: int8 and f32 recommend differ (", rep, ", ", V, ")");
+      LL_CHECK(counts[0] == counts[1] && same_answers(batch[0], batch[1]),
+               "scale-bench: int8 and f32 recommend_batch differ (", rep, ", ", V, ")");
+      const double a = median(t_one[0]), b = median(t_one[1]), c = median(t_batch[0]), d = median(t_batch[1]);
+      std::printf("%-10s %10lld %12.3f %12.3f %8.2f %14.2f %14.2f %8.2f\n", rep.c_str(), static_cast<long long>(V),
+                  a * 1e3, b * 1e3, a / b, c * 1e3, d * 1e3, c / d);
+      std::fflush(stdout);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -279,7 +342,7 @@ int main(int argc, char** argv) {
       else if (a == "--modes") o.modes = value();
       else if (a == "--representations") o.representations = parse_names(value());
       else {
-        std::printf("usage: limelight-scale-bench [--sections adam,train,serve] [--items LIST] [--serve-items LIST]\n"
+        std::printf("usage: limelight-scale-bench [--sections adam,train,serve,int8] [--items LIST] [--serve-items LIST]\n"
                     "  [--adam-items N] [--threads N] [--repeats N] [--steps N] [--representations LIST]\n"
                     "  [--modes dense,sparse]\n");
         return a == "--help" ? 0 : 2;
@@ -288,6 +351,7 @@ int main(int argc, char** argv) {
     if (o.sections.find("adam") != std::string::npos) bench_adam(o);
     if (o.sections.find("train") != std::string::npos) bench_train(o);
     if (o.sections.find("serve") != std::string::npos) bench_serve(o);
+    if (o.sections.find("int8") != std::string::npos) bench_int8(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -88,6 +89,17 @@ struct Recommendation {
   float score = 0.0f;
 };
 
+// The item table that top-k serving (recommend, recommend_into,
+// recommend_batch) scans. int8: a copy of the table quantised per row (a
+// quarter of the bytes), built in memory on first use, whose candidates are
+// rescored in float32 so that the items and scores returned are the float32
+// path's, exactly (see docs/serving.md). predict and score_batch always score
+// in float32. Model files are unchanged.
+enum class ServingPrecision { f32, int8 };
+// "f32" or "int8"; Error naming the value otherwise.
+ServingPrecision parse_serving_precision(std::string_view name);
+const char* serving_precision_name(ServingPrecision precision);
+
 class ImplicitSequenceModel : public SequenceScorer {
  public:
   explicit ImplicitSequenceModel(ModelConfig config = {});
@@ -125,6 +137,13 @@ class ImplicitSequenceModel : public SequenceScorer {
   // thread's first call of the largest size.
   void recommend_batch(const std::int32_t* sequences, std::int64_t rows, std::int64_t length, int k,
                        bool exclude_seen, Recommendation* out, std::size_t* counts) const;
+
+  // The item table top-k serving scans (default f32). int8 serves pooling,
+  // cnn and lstm models on device 'cpu' (Error otherwise, naming why); its
+  // copy is rebuilt on the first call after the parameters change. Needs
+  // exclusive access, like fit.
+  void set_serving_precision(ServingPrecision precision);
+  ServingPrecision serving_precision() const;
 
   // SequenceScorer: scores of every item for each row. Allocation-free after
   // a thread's first call of the largest size.

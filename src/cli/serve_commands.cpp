@@ -201,6 +201,8 @@ int run_recommend(int argc, char** argv, int first) {
       {"exclude-seen", "", "never recommend an item of the input sequence"},
       {"on-error", "MODE", "a bad input line: stop (default) ends the run, skip goes on; either way the exit status is 1"},
       {"device", "NAME", "cpu | cuda (default cpu): where the model computes"},
+      {"item-table", "PRECISION", "f32 (default) | int8: scan an int8 copy of the item table, rescoring its "
+                                  "candidates in float32 (the same answers; pooling, cnn, lstm on cpu)"},
       {"json", "", "print {\"items\": [...], \"scores\": [...]} lines"}};
   for (const OptionSpec& s : user_specs()) specs.push_back(s);
   Args args("recommend", specs);
@@ -227,8 +229,12 @@ int run_recommend(int argc, char** argv, int first) {
   const std::string on_error = args.text("on-error", "stop");
   LL_CHECK(on_error == "stop" || on_error == "skip", "--on-error: ", printable(on_error),
            " is not stop or skip");
+  const std::string item_table = args.text("item-table", "f32");
+  LL_CHECK(item_table == "f32" || item_table == "int8", "--item-table: ", printable(item_table),
+           " is not f32 or int8");
   const std::string model_path = args.text("model");
-  const LoadedModel loaded = load_model(model_path, args.text("device", "cpu"));
+  LoadedModel loaded = load_model(model_path, args.text("device", "cpu"));
+  loaded.model.set_serving_precision(parse_serving_precision(item_table));
   const LabelIndex index = label_index(loaded);
   const std::vector<std::optional<std::string>> names = item_names(args, index);
   // Bounds a block's results (lines x k) at 16M entries; no line gets more
@@ -308,8 +314,12 @@ int run_predict(int argc, char** argv, int first) {
   LL_CHECK(args.has("model"), "predict needs --model FILE");
   LL_CHECK(args.has("sequence") != args.has("user"), args.has("user") ? "--sequence and --user exclude each other"
                                                                       : "predict needs --sequence IDS or --user ID");
+  const std::string item_table = args.text("item-table", "f32");
+  LL_CHECK(item_table == "f32" || item_table == "int8", "--item-table: ", printable(item_table),
+           " is not f32 or int8");
   const std::string model_path = args.text("model");
-  const LoadedModel loaded = load_model(model_path, args.text("device", "cpu"));
+  LoadedModel loaded = load_model(model_path, args.text("device", "cpu"));
+  loaded.model.set_serving_precision(parse_serving_precision(item_table));
   const LabelIndex index = label_index(loaded);
   const std::vector<std::optional<std::string>> names = item_names(args, index);
   const std::vector<std::int32_t> sequence =

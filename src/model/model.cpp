@@ -7,11 +7,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <numeric>
 
 #include "limelight_config.h"
 
 #include "backend/backend.hpp"
+#include "backend/cpu/quantised_table.hpp"
 #include "limelight/adam.hpp"
 #include "limelight/bloom.hpp"
 #include "limelight/ops.hpp"
@@ -96,6 +98,12 @@ struct ImplicitSequenceModel::Impl {
   std::unique_ptr<Adam> adam;
   Tape tape;
   int epochs = 0;
+  ServingPrecision precision = ServingPrecision::f32;
+  // The int8 copy of the serving table and the network version it was built
+  // from; serving threads share it, and the first after a change rebuilds it.
+  mutable std::mutex quantised_mutex;
+  mutable std::shared_ptr<const cpu::QuantisedTable> quantised;
+  mutable std::uint64_t quantised_version = 0;
 
   explicit Impl(ModelConfig c)
       : config(std::move(c)), device(device_of(config)), rng(config.seed), tape(true, device) {}
@@ -103,6 +111,21 @@ struct ImplicitSequenceModel::Impl {
   model::Network& network() const {
     LL_CHECK(net != nullptr, "ImplicitSequenceModel: the model is not initialised (call fit or initialize first)");
     return *net;
+  }
+
+  // The int8 table to serve from, or nullptr for the float32 path.
+  std::shared_ptr<const cpu::QuantisedTable> quantised_table() const {
+    if (precision != ServingPrecision::int8) return nullptr;
+    const model::Network& n = network();
+    std::lock_guard<std::mutex> lock(quantised_mutex);
+    const std::uint64_t version = n.version();
+    if (!quantised || quantised_version != version) {
+      const Tensor& E = n.item_table();
+      quantised = std::make_shared<const cpu::QuantisedTable>(cpu::quantise_item_table(
+          E.f32(), net->item_biases().value.f32(), n.num_items(), config.embedding_dim));
+      quantised_version = version;
+    }
+    return quantised;
   }
 
   void check_ids(const std::int32_t* ids, std::int64_t n, const char* what) const {
@@ -213,6 +236,32 @@ void ImplicitSequenceModel::set_epochs_trained(int epochs) {
   LL_CHECK(epochs >= 0, "set_epochs_trained: negative epoch count ", epochs);
   impl_->epochs = epochs;
 }
+
+ServingPrecision parse_serving_precision(std::string_view name) {
+  if (name == "f32") return ServingPrecision::f32;
+  if (name == "int8") return ServingPrecision::int8;
+  throw Error("unknown item table precision '" + std::string(name) + "' (expected f32 or int8)");
+}
+
+const char* serving_precision_name(ServingPrecision precision) {
+  return precision == ServingPrecision::int8 ? "int8" : "f32";
+}
+
+void ImplicitSequenceModel::set_serving_precision(ServingPrecision precision) {
+  LL_CHECK(precision == ServingPrecision::f32 || precision == ServingPrecision::int8,
+           "set_serving_precision: unknown precision ", static_cast<int>(precision));
+  if (precision == ServingPrecision::int8) {
+    LL_CHECK(impl_->config.representation != "mixture", "set_serving_precision: the int8 item table serves ",
+             "pooling, cnn and lstm models; a mixture model's scores are not one dot product per item");
+    LL_CHECK(impl_->device == Device::cpu, "set_serving_precision: the int8 item table serves on device 'cpu' ",
+             "only, this model is on '", impl_->config.device, "'");
+  }
+  std::lock_guard<std::mutex> lock(impl_->quantised_mutex);
+  impl_->precision = precision;
+  impl_->quantised.reset();
+}
+
+ServingPrecision ImplicitSequenceModel::serving_precision() const { return impl_->precision; }
 
 std::vector<Parameter*> ImplicitSequenceModel::parameters() {
   impl_->network().parameters_changed();  // the caller may write through them
@@ -381,12 +430,19 @@ namespace {
 // The fused catalogue pass: the k best of each row's final state. excluded
 // (V), out (rows, k) and counts (rows) are host memory: on a device they
 // are copied through the tape's arena.
+// With `quantised`, the int8 table's scan and float32 re-ranking (host only,
+// the same answer).
 void top_k_all(model::Network& net, Tape& tape, const float* states, std::int64_t rows, const unsigned char* excluded,
-               int k, backend::ScoredItem* out, std::size_t* counts) {
+               int k, backend::ScoredItem* out, std::size_t* counts, const cpu::QuantisedTable* quantised) {
   const ModelConfig& config = net.config();
-  const Tensor& E = net.item_embeddings().value;
+  const Tensor& E = net.item_table();  // Bloom: the summed rows
   const std::int64_t V = net.num_items(), M = config.representation == "mixture" ? config.num_mixtures : 0;
   backend::Backend& be = backend::get(E.device());
+  if (quantised != nullptr) {
+    cpu::top_k_catalogue_int8(*quantised, states, rows, E.f32(), net.item_biases().value.f32(), excluded, k, out,
+                              counts, tape.arena());
+    return;
+  }
   if (tape.device() == Device::cpu) {
     be.top_k_catalogue(states, rows, E.f32(), net.item_biases().value.f32(), V, config.embedding_dim, M, excluded, k,
                        out, counts, tape.arena());
@@ -425,7 +481,7 @@ std::size_t ImplicitSequenceModel::recommend_into(std::span<const std::int32_t> 
   if (exclude_seen)
     for (std::int32_t id : sequence) seen[static_cast<std::size_t>(id)] = 1;
   std::size_t n = 0;
-  top_k_all(net, tape, final_states.f32(), 1, seen.data(), k, best.data(), &n);
+  top_k_all(net, tape, final_states.f32(), 1, seen.data(), k, best.data(), &n, impl_->quantised_table().get());
   for (std::size_t i = 0; i < n; ++i) out[i] = Recommendation{best[i].item, best[i].score};
   seen[0] = 0;
   if (exclude_seen)
@@ -457,7 +513,7 @@ void ImplicitSequenceModel::recommend_batch(const std::int32_t* sequences, std::
   Tape& tape = serving_tape(impl_->device);
   Tensor final_states = net.final_states(tape, ids_on_tape(tape, sequences, rows, length));
   top_k_all(net, tape, final_states.f32(), rows, padding_only.data(), static_cast<int>(wanted), candidates.data(),
-            found.data());
+            found.data(), impl_->quantised_table().get());
   for (std::int64_t r = 0; r < rows; ++r) {
     if (exclude_seen) {
       row_seen.assign(sequences + r * length, sequences + (r + 1) * length);

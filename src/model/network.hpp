@@ -39,7 +39,13 @@ class Network {
   const Tensor& item_table() const;
   // Call after the parameter values change (an optimizer step, a load, a
   // caller's write through the model's parameter accessors).
-  void parameters_changed() { item_table_valid_.store(false, std::memory_order_release); }
+  void parameters_changed() {
+    item_table_valid_.store(false, std::memory_order_release);
+    version_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  // Counts parameters_changed() calls: copies derived from the parameters
+  // (the int8 serving table) are stale when it moved on.
+  std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
   bool bloom() const { return config_.bloom.enabled(); }
   // (num_items, num_hash_functions) i32, the compressed rows of each item (Bloom only).
   const Tensor& bloom_hashes() const { return bloom_hashes_; }
@@ -74,6 +80,7 @@ class Network {
   mutable Tensor item_table_;  // Bloom: the summed rows, rebuilt when invalid
   mutable std::atomic<bool> item_table_valid_{false};
   mutable std::mutex item_table_mutex_;
+  std::atomic<std::uint64_t> version_{0};
 };
 
 }  // namespace limelight::model

@@ -122,6 +122,11 @@ TEST_CASE("recommend on many lines of mixed lengths matches the library's recomm
     if (exclude) args.push_back("--exclude-seen");
     const Result r = run(args, input);
     REQUIRE_MESSAGE(r.status == 0, r.err);
+    // The int8 item table answers byte for byte as float32 does.
+    args.insert(args.end(), {"--item-table", "int8"});
+    const Result int8 = run(args, input);
+    REQUIRE_MESSAGE(int8.status == 0, int8.err);
+    CHECK(int8.out == r.out);
     const std::vector<std::string> out = r.out_lines();
     REQUIRE(out.size() == lines.size());
     for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -400,6 +405,11 @@ TEST_CASE("bad input: one error line and a non-zero exit status") {
   check_error(run({"recommend", "--model", fixture}, std::string("1,2\n\xff\xfe\0\n", 8)), "line 2");
   check_error(run({"recommend", "--model", garbage}, "1\n"), "garbage.safetensors");
   check_error(run({"recommend", "--model", fixture, "--k", "-1"}), "--k");
+  check_error(run({"recommend", "--model", fixture, "--item-table", "bf16"}, "1\n"),
+              "--item-table: 'bf16' is not f32 or int8");
+  check_error(run({"recommend", "--model", (fs::path(shared_dir()) / "fixtures" / "spotlight" / "case_mixture.safetensors").string(),
+                   "--item-table", "int8"}, "1\n"),
+              "a mixture model's scores are not one dot product");
   check_error(run({"evaluate"}), "needs --model");
   check_error(run({"evaluate", "--model", fixture, "--synthetic", "--test-fraction", "0"}), "--test-fraction 0");
   check_error(run({"evaluate", "--model", fixture, "--synthetic-items", "20", "--synthetic-users", "5"}));
