@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "limelight/tensor.hpp"
@@ -52,6 +53,28 @@ struct HostTableAllocator {
   bool operator==(const HostTableAllocator<U>&) const { return true; }
 };
 
+// std::allocator whose resize() leaves new floats unwritten: a step's
+// row-sparse gradient fills its values itself (assign_rows_unset), and
+// zeroing them first was a pass over megabytes on one thread.
+template <class T>
+struct UnsetAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UnsetAllocator<U>;
+  };
+  UnsetAllocator() = default;
+  template <class U>
+  UnsetAllocator(const UnsetAllocator<U>&) {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
 // Row-sparse gradient of a (V, D) table: the rows touched this step and their
 // accumulated gradients. Touching and clearing cost O(rows touched), not O(V).
 // A table on the host accumulates here; one on a GPU in device_entries().
@@ -68,6 +91,8 @@ class SparseRows {
   // row map is left unwritten (over a catalogue-sized table each entry is a
   // cache miss, to write and again to clear) until row() is next called.
   float* assign_rows(const std::int32_t* ids, std::int64_t count);
+  // assign_rows without the zeroing: the caller writes every value.
+  float* assign_rows_unset(const std::int32_t* ids, std::int64_t count);
   bool empty() const { return rows_.empty(); }
   void clear();
   const std::vector<std::int32_t>& rows() const { return rows_; }
@@ -81,7 +106,7 @@ class SparseRows {
   void map_rows();  // writes the row map for rows_ after assign_rows
 
   std::vector<std::int32_t> rows_;
-  std::vector<float> values_;
+  std::vector<float, UnsetAllocator<float>> values_;
   bool mapped_ = true;  // slot_of_ holds every row of rows_
   std::int64_t row_size_ = 0;
   DeviceSparseEntries device_;

@@ -23,6 +23,14 @@ float* SparseRows::assign_rows(const std::int32_t* ids, std::int64_t count) {
   return values_.data();
 }
 
+float* SparseRows::assign_rows_unset(const std::int32_t* ids, std::int64_t count) {
+  LL_CHECK(rows_.empty(), "SparseRows::assign_rows_unset: the accumulator already holds ", rows_.size(), " rows");
+  rows_.assign(ids, ids + count);
+  values_.resize(static_cast<std::size_t>(count * row_size_));  // values_ is empty: nothing is kept or written
+  mapped_ = count == 0;
+  return values_.data();
+}
+
 void SparseRows::map_rows() {
   for (std::size_t i = 0; i < rows_.size(); ++i) slot_of_[static_cast<std::size_t>(rows_[i])] = static_cast<std::int32_t>(i);
   mapped_ = true;

@@ -21,6 +21,18 @@
 
 namespace limelight::cpu {
 
+// A read prefetch of the cache line holding `p`. In the LL_SIMD_CLONES
+// clones GCC 12 emitted no instruction for __builtin_prefetch (the fused
+// pooling op's gathers had no prefetch at all), so on x86-64 the
+// instruction is written out; prefetches never fault, whatever the address.
+inline void prefetch_line(const void* p) {
+#if defined(__GNUC__) && defined(__x86_64__)
+  asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
+#else
+  __builtin_prefetch(p);
+#endif
+}
+
 inline float fast_exp(float x) {
   // NaN must not reach the float-to-int conversion below (undefined
   // behaviour): these comparisons turn it into the upper bound, and the

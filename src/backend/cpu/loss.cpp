@@ -238,18 +238,22 @@ inline void prefetch_rows(const float* table, const float* bias, const std::int3
                           std::int64_t r, const backend::LossShape& s) {
   const std::int64_t BL = s.B * s.L;
   for (std::int64_t d = 0; d < s.D; d += 16) {
-    __builtin_prefetch(table + static_cast<std::int64_t>(seq[r]) * s.D + d);
-    for (std::int64_t k = 0; k < s.N; ++k) __builtin_prefetch(table + static_cast<std::int64_t>(neg[k * BL + r]) * s.D + d);
+    prefetch_line(table + static_cast<std::int64_t>(seq[r]) * s.D + d);
+    for (std::int64_t k = 0; k < s.N; ++k) prefetch_line(table + static_cast<std::int64_t>(neg[k * BL + r]) * s.D + d);
   }
   if (bias) {
-    __builtin_prefetch(bias + seq[r]);
-    for (std::int64_t k = 0; k < s.N; ++k) __builtin_prefetch(bias + neg[k * BL + r]);
+    prefetch_line(bias + seq[r]);
+    for (std::int64_t k = 0; k < s.N; ++k) prefetch_line(bias + neg[k * BL + r]);
   }
 }
 
+// With `staged` (2, B*L, D), each step's item row and the row of its scored
+// negative are copied there for the backward, which then streams through
+// them instead of missing on the table's rows again.
 LL_SIMD_CLONES Totals pooled_forward_rows(ops::LossKind kind, const backend::LossShape& s, const float* table,
                                           const float* bias, const std::int32_t* seq, const std::int32_t* neg,
-                                          float* coef, std::int64_t b0, std::int64_t b1, float* buf) {
+                                          float* coef, std::int64_t b0, std::int64_t b1, float* buf,
+                                          float* staged) {
   const std::int64_t D = s.D, L = s.L, BL = s.B * s.L;
   float* sum = buf;
   float* count = buf + D;
@@ -285,7 +289,12 @@ LL_SIMD_CLONES Totals pooled_forward_rows(ops::LossKind kind, const backend::Los
         t.count += 1.0;
         coef[r] = d_p;
         coef[(1 + best) * BL + r] = d_n;
+        if (staged) {
+          const float* e = table + static_cast<std::int64_t>(neg[best * BL + r]) * D;
+          std::copy_n(e, D, staged + (BL + r) * D);
+        }
       }
+      if (staged) std::copy_n(x, D, staged + r * D);
       pool_add(sum, count, x, D);
     }
   }
@@ -303,10 +312,22 @@ struct RowSink {
   float* dense_bias = nullptr;
 };
 
+// `staged`, when not null, holds the forward's copies of the rows it read
+// (see pooled_forward_rows), read here in place of the table's.
 LL_SIMD_CLONES void pooled_backward_rows(const backend::LossShape& s, float d_loss, const float* table,
                                          const std::int32_t* seq, const std::int32_t* negs, const float* coef,
-                                         std::int64_t b0, std::int64_t b1, float* buf, const RowSink& sink) {
+                                         std::int64_t b0, std::int64_t b1, float* buf, const RowSink& sink,
+                                         const float* staged) {
   const std::int64_t D = s.D, L = s.L, BL = s.B * s.L;
+  // Step r's item row and the row of its score j (0: the target, item r + 0;
+  // j >= 1: negative j - 1, staged only for the one with a coefficient).
+  auto item_row = [&](std::int64_t r) {
+    return staged ? staged + r * D : table + static_cast<std::int64_t>(seq[r]) * D;
+  };
+  auto scored_row = [&](std::int64_t j, std::int64_t r) {
+    if (j == 0) return item_row(r);
+    return staged ? staged + (BL + r) * D : table + static_cast<std::int64_t>(negs[(j - 1) * BL + r]) * D;
+  };
   float* sum = buf;
   float* count = buf + D;
   float* run = buf + 2 * D;
@@ -320,9 +341,9 @@ LL_SIMD_CLONES void pooled_backward_rows(const backend::LossShape& s, float d_lo
       run[d] = 0.0f;
     }
     for (std::int64_t l = 0; l < L; ++l) {
-      if (b * L + l + row_ahead < b1 * L) prefetch_rows(table, nullptr, seq, negs, b * L + l + row_ahead, s);
+      if (!staged && b * L + l + row_ahead < b1 * L) prefetch_rows(table, nullptr, seq, negs, b * L + l + row_ahead, s);
       pool_state(sum, count, states + l * D, D);
-      pool_add(sum, count, table + static_cast<std::int64_t>(items[l]) * D, D);
+      pool_add(sum, count, item_row(b * L + l), D);
     }
     // count now holds the last state's divisors; the last state is never scored.
     for (std::int64_t l = L - 1; l >= 0; --l) {
@@ -333,8 +354,7 @@ LL_SIMD_CLONES void pooled_backward_rows(const backend::LossShape& s, float d_lo
         for (std::int64_t j = 0; j <= s.N; ++j) {
           const float c = coef[j * BL + ru] * d_loss;
           if (c == 0.0f) continue;
-          const std::int32_t id = j == 0 ? items[u] : negs[(j - 1) * BL + ru];
-          const float* e = table + static_cast<std::int64_t>(id) * D;
+          const float* e = scored_row(j, ru);
           if (!any)
             for (std::int64_t d = 0; d < D; ++d) g[d] = c * e[d];
           else
@@ -375,7 +395,7 @@ LL_SIMD_CLONES void pooled_backward_rows(const backend::LossShape& s, float d_lo
         if (sink.dense_bias && id != 0) sink.dense_bias[id] += c;
       }
       // Step back: item l leaves the count.
-      const float* x = table + static_cast<std::int64_t>(item) * D;
+      const float* x = item_row(r);
       for (std::int64_t d = 0; d < D; ++d) count[d] -= x[d] != 0.0f ? 1.0f : 0.0f;
     }
   }
@@ -392,13 +412,20 @@ LL_SIMD_CLONES void add_rows(float* __restrict dst, const float* __restrict src,
 int stable_sort_by_id(std::int32_t* ids[2], std::int32_t* codes[2], std::int64_t n, std::int64_t V) {
   int bits = 0;
   while (bits < 31 && (std::int64_t{1} << bits) < V) ++bits;
+  // Digits of up to 12 bits (two passes for ids below 16M): each pass is a
+  // serial walk over the entries, and a 4096-bucket histogram still sits
+  // in L1.
+  const int passes = std::max(1, (bits + 11) / 12);
+  const int digit = (bits + passes - 1) / passes;
+  const std::int32_t mask = (std::int32_t{1} << digit) - 1;
+  std::int64_t start[(1 << 12) + 1];
   int from = 0;
-  for (int shift = 0; shift < bits; shift += 8) {
-    std::int64_t start[257] = {};
-    for (std::int64_t i = 0; i < n; ++i) ++start[((ids[from][i] >> shift) & 255) + 1];
-    for (int b = 0; b < 256; ++b) start[b + 1] += start[b];
+  for (int shift = 0; shift < bits; shift += digit) {
+    std::fill_n(start, mask + 2, std::int64_t{0});
+    for (std::int64_t i = 0; i < n; ++i) ++start[((ids[from][i] >> shift) & mask) + 1];
+    for (std::int32_t b = 0; b < mask; ++b) start[b + 1] += start[b];
     for (std::int64_t i = 0; i < n; ++i) {
-      const std::int64_t at = start[(ids[from][i] >> shift) & 255]++;
+      const std::int64_t at = start[(ids[from][i] >> shift) & mask]++;
       ids[1 - from][at] = ids[from][i];
       codes[1 - from][at] = codes[from][i];
     }
@@ -418,10 +445,15 @@ backend::Backend::LossTotals CpuBackend::pooled_sequence_loss_forward(ops::LossK
            "pooled states only");
   const int threads = num_threads();
   Tensor buffers = scratch.tensor(Shape{threads, 3 * s.D});
+  // Over a big table (the backward's staged path) the rows read here are
+  // kept for the backward: a copy streamed back costs less than a second
+  // cache miss on each row.
+  Tensor staged;
+  if (payload && s.V > s.B * s.L) staged = scratch.tensor(Shape{2, s.B * s.L, s.D});
   double partial_sum[256] = {}, partial_count[256] = {};
   const int chunks = parallel_chunks(threads, s.B, 2, [&](int c, std::int64_t b0, std::int64_t b1) {
-    const Totals t =
-        pooled_forward_rows(kind, s, table, bias, sequences, negatives, coef, b0, b1, buffers.f32() + c * 3 * s.D);
+    const Totals t = pooled_forward_rows(kind, s, table, bias, sequences, negatives, coef, b0, b1,
+                                         buffers.f32() + c * 3 * s.D, staged.numel() ? staged.f32() : nullptr);
     partial_sum[c] = t.sum;
     partial_count[c] = t.count;
   });
@@ -430,7 +462,10 @@ backend::Backend::LossTotals CpuBackend::pooled_sequence_loss_forward(ops::LossK
     totals.sum += partial_sum[c];
     totals.count += partial_count[c];
   }
-  if (payload) payload->state.put(PooledLossState{chunks});
+  if (payload) {
+    payload->state.put(PooledLossState{chunks});
+    payload->buffers[0] = staged;
+  }
   return totals;
 }
 
@@ -462,7 +497,7 @@ void CpuBackend::pooled_sequence_loss_backward(const LossShape& s, float d_loss,
       if (sink.dense != d_table.dense) std::fill_n(sink.dense, V * D, 0.0f);
       if (sink.dense_bias != d_bias.dense) std::fill_n(sink.dense_bias, V, 0.0f);
       pooled_backward_rows(s, d_loss, table, sequences, negatives, coef, b0, b1, buffers.f32() + c * per_chunk,
-                           sink);
+                           sink, nullptr);
     });
     if (chunks > 1)
       parallel_chunks(chunks, V, 0, [&](int, std::int64_t v0, std::int64_t v1) {
@@ -513,12 +548,15 @@ void CpuBackend::pooled_sequence_loss_backward(const LossShape& s, float d_loss,
     }
     return;
   }
+  const Tensor& kept = payload.buffers[0];
+  const float* forward_rows = kept.numel() == 2 * BL * D ? kept.f32() : nullptr;
   Tensor staged = scratch.tensor(Shape{2, BL, D});
   RowSink sink;
   sink.in = staged.f32();
   sink.neg = staged.f32() + BL * D;
   parallel_chunks(chunks, s.B, 0, [&](int c, std::int64_t b0, std::int64_t b1) {
-    pooled_backward_rows(s, d_loss, table, sequences, negatives, coef, b0, b1, buffers.f32() + c * per_chunk, sink);
+    pooled_backward_rows(s, d_loss, table, sequences, negatives, coef, b0, b1, buffers.f32() + c * per_chunk, sink,
+                         forward_rows);
   });
   auto neg_of = [&](std::int64_t r, std::int64_t& k) -> std::int32_t {  // the step's scored negative, or 0
     for (k = 1; k <= s.N; ++k)
@@ -562,14 +600,35 @@ void CpuBackend::pooled_sequence_loss_backward(const LossShape& s, float d_loss,
         distinct[count++] = id_of[i];
       }
     run_start[count] = n;
-    float* rows = d_table.sparse->assign_rows(distinct, count);
-    if (d_bias.wanted()) {
-      // Bias rows where a score's coefficient is not zero, summed in the same order.
-      Tensor bias_list = scratch.tensor(Shape{count}, DType::i32);
-      std::int32_t* bias_ids = bias_list.i32();
-      Tensor sums = scratch.tensor(Shape{count});
-      std::int64_t bias_count = 0;
-      for (std::int64_t u = 0; u < count; ++u) {
+    // Each distinct row writes its first entry (0 + x: the bytes of adding
+    // into a zeroed row) and adds the rest, on all threads; its bias sum is
+    // taken in the same loop, and only the list of touched biases is
+    // gathered on one thread after.
+    float* rows = d_table.sparse->assign_rows_unset(distinct, count);
+    const bool want_bias = d_bias.wanted();
+    Tensor bias_sums = want_bias ? scratch.tensor(Shape{count}) : Tensor();
+    Tensor bias_touched = want_bias ? scratch.tensor(Shape{count}, DType::i32) : Tensor();
+    auto staged_row = [&](std::int32_t code) { return ((code & 1) ? sink.neg : sink.in) + (code >> 1) * D; };
+    parallel_chunks(num_threads(), count, 256, [&](int, std::int64_t u0, std::int64_t u1) {
+      // The staged rows are read in id order, at random: ask for those of
+      // a few entries on.
+      constexpr std::int64_t ahead = 8;
+      const std::int64_t end = run_start[u1];
+      for (std::int64_t u = u0; u < u1; ++u) {
+        float* dst = rows + u * D;
+        for (std::int64_t i = run_start[u]; i < run_start[u + 1]; ++i) {
+          if (i + ahead < end) {
+            const float* later = staged_row(code_of[i + ahead]);
+            for (std::int64_t d = 0; d < D; d += 16) prefetch_line(later + d);
+          }
+          const float* src = staged_row(code_of[i]);
+          if (i == run_start[u])
+            for (std::int64_t d = 0; d < D; ++d) dst[d] = 0.0f + src[d];
+          else
+            add_rows(dst, src, D);
+        }
+        if (!want_bias) continue;
+        // Bias rows where a score's coefficient is not zero, summed in the same order.
         float sum = 0.0f;
         bool touched = false;
         for (std::int64_t i = run_start[u]; i < run_start[u + 1]; ++i) {
@@ -586,20 +645,23 @@ void CpuBackend::pooled_sequence_loss_backward(const LossShape& s, float d_loss,
           sum += c;
           touched = true;
         }
-        if (!touched) continue;
+        bias_sums.f32()[u] = sum;
+        bias_touched.i32()[u] = touched ? 1 : 0;
+      }
+    });
+    if (want_bias) {
+      Tensor bias_list = scratch.tensor(Shape{count}, DType::i32);
+      std::int32_t* bias_ids = bias_list.i32();
+      float* sums = bias_sums.f32();
+      std::int64_t bias_count = 0;
+      for (std::int64_t u = 0; u < count; ++u) {
+        if (!bias_touched.i32()[u]) continue;
         bias_ids[bias_count] = distinct[u];
-        sums.f32()[bias_count++] = sum;
+        sums[bias_count++] = sums[u];  // bias_count <= u: compacts in place
       }
       float* bias_rows = d_bias.sparse->assign_rows(bias_ids, bias_count);
-      for (std::int64_t u = 0; u < bias_count; ++u) bias_rows[u] += sums.f32()[u];
+      for (std::int64_t u = 0; u < bias_count; ++u) bias_rows[u] += sums[u];
     }
-    parallel_chunks(num_threads(), count, 256, [&](int, std::int64_t u0, std::int64_t u1) {
-      for (std::int64_t u = u0; u < u1; ++u)
-        for (std::int64_t i = run_start[u]; i < run_start[u + 1]; ++i) {
-          const std::int64_t r = code_of[i] >> 1;
-          add_rows(rows + u * D, ((code_of[i] & 1) ? sink.neg : sink.in) + r * D, D);
-        }
-    });
     return;
   }
   // Row-sparse gradients get their rows first, on one thread, in the order
