@@ -1,7 +1,10 @@
 // The `limelight` command: dispatches to the subcommands (fit, evaluate,
 // recommend, predict, info) and turns every error into one line on standard
 // error, `limelight: error: ...`, with exit status 1.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -51,11 +54,34 @@ int run(int argc, char** argv) {
   limelight::detail::fail("unknown command '", one_line(command.substr(0, 60)), "' (see limelight --help)");
 }
 
+// `recommend` answers lines as they come: it scores a block in a few OpenMP
+// regions, then parses, prints and waits on its pipes. libgomp's default
+// (OMP_WAIT_POLICY unset) keeps each idle worker spinning for about 3 ms
+// after every region, and on a machine of few cores that spinning took the
+// core the programs feeding and reading the pipes needed (2,000 pooling
+// lines piped: 2-5x the in-process model's time a line, 1.1-1.3x passive;
+// docs/benchmarks.md). libgomp and OpenBLAS read their settings once, while
+// the program loads, before main, and the C library rebuilds the
+// environment after any earlier hook, so the one way to change them is to
+// run again: once, with OMP_WAIT_POLICY=passive (and OpenBLAS, which
+// limelight runs single-threaded anyway, without its worker threads). A
+// caller's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept and nothing is
+// re-run; so is the second run, which finds OMP_WAIT_POLICY set. Training
+// commands keep libgomp's default: a fit step runs regions back to back.
+void rerun_with_passive_threads(int argc, char** argv) {
+  if (argc < 2 || std::string_view(argv[1]) != "recommend") return;
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
+  if (::setenv("OMP_WAIT_POLICY", "passive", 1) != 0 || ::setenv("OPENBLAS_NUM_THREADS", "1", 0) != 0) return;
+  ::execv("/proc/self/exe", argv);
+  // No /proc: go on in this run, with libgomp's default waiting.
+}
+
 }  // namespace
 
 std::string limelight::cli::version() { return LIMELIGHT_VERSION; }
 
 int main(int argc, char** argv) {
+  rerun_with_passive_threads(argc, argv);
   try {
     return run(argc, argv);
   } catch (const limelight::Error& e) {
