@@ -63,15 +63,15 @@ int run(int argc, char** argv) {
 // passive; docs/benchmarks.md). libgomp and OpenBLAS read their settings once, while
 // the program loads, before main, and the C library rebuilds the
 // environment after any earlier hook, so the one way to change them is to
-// run again: once, with OMP_WAIT_POLICY=passive (and OpenBLAS, which
-// limelight runs single-threaded anyway, without its worker threads). A
-// caller's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept and nothing is
+// run again: once, with OMP_WAIT_POLICY=passive. (OPENBLAS_NUM_THREADS=1
+// as well was tried and left out: it kept the piped gain but made
+// lock-step round trips slower; docs/benchmarks.md.) A caller's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept and nothing is
 // re-run; the second run finds OMP_WAIT_POLICY set and goes on. Training
 // commands keep libgomp's default: a fit step runs regions back to back.
 void rerun_with_passive_threads(int argc, char** argv) {
   if (argc < 2 || std::string_view(argv[1]) != "recommend") return;
   if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
-  if (::setenv("OMP_WAIT_POLICY", "passive", 1) != 0 || ::setenv("OPENBLAS_NUM_THREADS", "1", 0) != 0) return;
+  if (::setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
   // The binary's path rather than /proc/self/exe itself, which a tool
   // running the program (valgrind) may not make its client's.
   char self[4096];
