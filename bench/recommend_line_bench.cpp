@@ -8,7 +8,11 @@
 //               job would): (wall time for N lines - for 1 line) / (N - 1),
 //               so model loading and start-up are left out;
 //   lock-step   one line written, its answer read, then the next (as an
-//               interactive caller would): the mean round trip after the first.
+//               interactive caller would): the mean round trip after the first;
+//   floor       lock-step through `cat` instead of the CLI, timed the same way
+//               in the same run: what two pipes and two process wake-ups cost
+//               a round trip here, however fast the answering program is;
+//   own         lock-step - floor: what limelight itself adds to a round trip.
 // Every figure is the median of --repeats runs.
 //
 //   build/bench/limelight-line-bench build/src/cli/limelight [--lines 2000] [--repeats 5]
@@ -40,7 +44,8 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// `limelight recommend --model FILE --k K` with pipes on both ends.
+// A program with pipes on both ends: `limelight recommend --model FILE --k K`,
+// or, with an empty model path, `cat` (the floor).
 struct Child {
   pid_t pid = -1;
   int in = -1, out = -1;  // we write `in`, read `out`
@@ -54,6 +59,7 @@ struct Child {
       ::dup2(from[1], 1);
       ::close(to[0]), ::close(to[1]), ::close(from[0]), ::close(from[1]);
       const std::string kk = std::to_string(k);
+      if (model.empty()) ::execlp("cat", "cat", static_cast<char*>(nullptr));
       ::execl(cli.c_str(), cli.c_str(), "recommend", "--model", model.c_str(), "--k", kk.c_str(),
               static_cast<char*>(nullptr));
       std::_Exit(127);
@@ -167,7 +173,8 @@ int main(int argc, char** argv) {
     line += '\n';
     std::printf("%d items, one %d-item history, k %d, %zu lines; microseconds a line (median of %d)\n", kItems - 1,
                 kHistory, k, lines, repeats);
-    std::printf("%-10s %11s %9s %9s %10s %10s\n", "model", "in-process", "piped", "ratio", "lock-step", "ratio");
+    std::printf("%-10s %11s %9s %9s %10s %10s %8s %8s %8s\n", "model", "in-process", "piped", "ratio", "lock-step",
+                "ratio", "floor", "own", "ratio");
     for (const char* representation : {"lstm", "pooling"}) {
       ModelConfig config;
       config.representation = representation;
@@ -175,7 +182,7 @@ int main(int argc, char** argv) {
       model.initialize(kItems);
       const std::string path = "/tmp/limelight-line-bench-" + std::string(representation) + ".safetensors";
       save_model(path, model, labels);
-      std::vector<double> t_in, t_pipe, t_step;
+      std::vector<double> t_in, t_pipe, t_step, t_floor;
       std::string answer, expected;
       for (const Recommendation& r : model.recommend(history, k)) {
         char score[32];
@@ -193,11 +200,16 @@ int main(int argc, char** argv) {
         const double all = piped(cli, path, line, lines, k), one = piped(cli, path, line, 1, k);
         t_pipe.push_back((all - one) / static_cast<double>(lines - 1));
         t_step.push_back(lock_step(cli, path, line, std::min<std::size_t>(lines, 500), k, &answer));
+        std::string echoed;
+        t_floor.push_back(lock_step(cli, "", line, std::min<std::size_t>(lines, 500), k, &echoed));
+        LL_CHECK(echoed == line, "cat echoed ", echoed.size(), " bytes of a ", line.size(), "-byte line");
       }
       LL_CHECK(answer == expected, representation, ": the CLI answered ", answer, " where recommend() gives ",
                expected);
       const double in = median(t_in) * 1e6, pipe = median(t_pipe) * 1e6, step = median(t_step) * 1e6;
-      std::printf("%-10s %11.1f %9.1f %8.2fx %10.1f %9.2fx\n", representation, in, pipe, pipe / in, step, step / in);
+      const double floor = median(t_floor) * 1e6;
+      std::printf("%-10s %11.1f %9.1f %8.2fx %10.1f %9.2fx %8.1f %8.1f %7.2fx\n", representation, in, pipe, pipe / in,
+                  step, step / in, floor, step - floor, (step - floor) / in);
       std::remove(path.c_str());
     }
     return 0;

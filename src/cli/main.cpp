@@ -1,7 +1,10 @@
 // The `limelight` command: dispatches to the subcommands (fit, evaluate,
 // recommend, predict, info) and turns every error into one line on standard
 // error, `limelight: error: ...`, with exit status 1.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -51,11 +54,39 @@ int run(int argc, char** argv) {
   limelight::detail::fail("unknown command '", one_line(command.substr(0, 60)), "' (see limelight --help)");
 }
 
+// `recommend` answers lines as they come: it scores a block in a few OpenMP
+// regions, then parses, prints and waits on its pipes. libgomp's default
+// (OMP_WAIT_POLICY unset) keeps each idle worker spinning for about 3 ms
+// after every region, and on a machine of few cores that spinning took the
+// core the programs feeding and reading the pipes needed (2,000 pooling
+// lines piped: up to 6x the in-process model's time a line, 1.1-1.5x
+// passive; docs/benchmarks.md). libgomp and OpenBLAS read their settings once, while
+// the program loads, before main, and the C library rebuilds the
+// environment after any earlier hook, so the one way to change them is to
+// run again: once, with OMP_WAIT_POLICY=passive. (OPENBLAS_NUM_THREADS=1
+// as well was tried and left out: it kept the piped gain but made
+// lock-step round trips slower; docs/benchmarks.md.) A caller's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept and nothing is
+// re-run; the second run finds OMP_WAIT_POLICY set and goes on. Training
+// commands keep libgomp's default: a fit step runs regions back to back.
+void rerun_with_passive_threads(int argc, char** argv) {
+  if (argc < 2 || std::string_view(argv[1]) != "recommend") return;
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
+  if (::setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+  // The binary's path rather than /proc/self/exe itself, which a tool
+  // running the program (valgrind) may not make its client's.
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return;  // no /proc: go on in this run, with libgomp's default waiting
+  self[n] = '\0';
+  ::execv(self, argv);
+}
+
 }  // namespace
 
 std::string limelight::cli::version() { return LIMELIGHT_VERSION; }
 
 int main(int argc, char** argv) {
+  rerun_with_passive_threads(argc, argv);
   try {
     return run(argc, argv);
   } catch (const limelight::Error& e) {

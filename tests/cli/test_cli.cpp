@@ -461,3 +461,67 @@ TEST_CASE("--bloom-compression and --bloom-hashes: a Bloom model is fitted, save
   CHECK(too_many.status != 0);
   CHECK(too_many.err.find("bloom-hashes") != std::string::npos);
 }
+
+namespace {
+
+// The environment of a running `limelight recommend` (its /proc environ
+// once it waits on its input, after the one re-run with passive waiting),
+// started with `extra` added to this process's environment, and its answer
+// to one line.
+std::pair<std::string, std::string> recommend_environment(const std::string& model, const char* extra) {
+  int to[2], from[2];
+  REQUIRE(::pipe(to) == 0);
+  REQUIRE(::pipe(from) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(to[0], 0);
+    ::dup2(from[1], 1);
+    ::close(to[0]), ::close(to[1]), ::close(from[0]), ::close(from[1]);
+    if (extra != nullptr) ::putenv(const_cast<char*>(extra));
+    const std::string cli = cli_path();
+    ::execl(cli.c_str(), cli.c_str(), "recommend", "--model", model.c_str(), "--k", "3", static_cast<char*>(nullptr));
+    std::_Exit(127);
+  }
+  ::close(to[0]), ::close(from[1]);
+  // The answer to a first line comes after the re-run has loaded the model,
+  // so the environment read then is the final one.
+  const std::string line = "1,2,3\n";
+  REQUIRE(::write(to[1], line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+  std::string answer;
+  char c = 0;
+  while (::read(from[0], &c, 1) == 1 && c != '\n') answer += c;
+  const std::string environment = read_all("/proc/" + std::to_string(pid) + "/environ");
+  ::close(to[1]);
+  while (::read(from[0], &c, 1) == 1) {
+  }
+  ::close(from[0]);
+  int status = -1;
+  ::waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  return {environment, answer};
+}
+
+// Whether /proc's environ text (entries each ending in '\0') holds `entry`.
+bool has_entry(const std::string& environment, const std::string& entry) {
+  const std::string nul(1, '\0');
+  return (nul + environment).find(nul + entry + nul) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("recommend waits passively unless the caller chose libgomp's waiting; answers are the same") {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;  // a caller's choice
+  const std::string model = fs::path(shared_dir()) / "fixtures" / "spotlight" / "case_pooling.safetensors";
+  const auto [plain_env, plain_answer] = recommend_environment(model, nullptr);
+  CHECK(has_entry(plain_env, "OMP_WAIT_POLICY=passive"));
+  const auto [active_env, active_answer] = recommend_environment(model, "OMP_WAIT_POLICY=active");
+  CHECK(has_entry(active_env, "OMP_WAIT_POLICY=active"));
+  CHECK_FALSE(has_entry(active_env, "OMP_WAIT_POLICY=passive"));
+  const auto [spin_env, spin_answer] = recommend_environment(model, "GOMP_SPINCOUNT=1000");
+  CHECK_FALSE(has_entry(spin_env, "OMP_WAIT_POLICY=passive"));
+  CHECK(!plain_answer.empty());
+  CHECK(plain_answer == active_answer);
+  CHECK(plain_answer == spin_answer);
+}
