@@ -111,6 +111,49 @@ TEST_CASE("int8 item table: the float32 pass's top k, exactly, on random and nea
   CHECK(rescored >= 8);
 }
 
+TEST_CASE("int8 item table: the portable scan and the AVX2 one give the float32 answers") {
+  // The same comparison with the one-row scan forced to the portable loop
+  // (where the CPU has AVX2 the first test ran the AVX2 scan).
+  const Case cases[] = {{7, 5, 1, 10}, {515, 8, 1, 10}, {3000, 33, 1, 10}, {20011, 16, 1, 1}, {20011, 31, 1, 10}};
+  for (bool portable : {true, false}) {
+    cpu::force_portable_int8_scan(portable);
+    CAPTURE(cpu::int8_scan_kernel());
+    if (portable) CHECK(std::string(cpu::int8_scan_kernel()) == "portable");
+    for (const Case& c : cases)
+      for (bool ties : {false, true}) {
+        CAPTURE(c.V);
+        CAPTURE(c.D);
+        CAPTURE(ties);
+        cpu::QuantisedTopKStats stats;
+        CHECK(differing_rows(c, draw(c, ties, 5 + static_cast<std::uint64_t>(c.V)), &stats) == 0);
+        if (c.V > 10000 && !ties) CHECK_FALSE(stats.fell_back);
+      }
+  }
+  cpu::force_portable_int8_scan(false);
+}
+
+TEST_CASE("int8 item table: several threads rescore blocks, and big batches take the float32 pass") {
+  backend::get(Device::cpu).set_threads(2);
+  // Rows whose candidates fall in tens of blocks, out of hundreds: enough
+  // work to split the rescoring between two threads, few enough blocks not
+  // to fall back.
+  cpu::QuantisedTopKStats stats;
+  for (const Case c : {Case{100000, 32, 2, 10}, Case{200000, 16, 4, 10}}) {
+    CAPTURE(c.V);
+    CAPTURE(c.rows);
+    CHECK(differing_rows(c, draw(c, false, 11), &stats) == 0);
+    CHECK_FALSE(stats.fell_back);
+    CHECK(stats.rescore_threads == 2);
+    CHECK(stats.blocks_rescored > 1);
+  }
+  // One row more than the scan takes: answered by the float32 pass directly.
+  const Case big{3000, 8, cpu::int8_scan_max_rows + 1, 10};
+  CHECK(differing_rows(big, draw(big, false, 12), &stats) == 0);
+  CHECK(stats.batch_direct);
+  CHECK(stats.fell_back);
+  backend::get(Device::cpu).set_threads(0);
+}
+
 TEST_CASE("int8 item table: random catalogues use the scan and rescore few items") {
   const Case c{20011, 16, 1, 10};
   cpu::QuantisedTopKStats stats;

@@ -44,12 +44,27 @@ struct QuantisedTable {
 // float32 and are read from the caller's array when scoring).
 QuantisedTable quantise_item_table(const float* table, const float* bias, std::int64_t V, std::int64_t D);
 
+// The one-row scan uses AVX2 + FMA where the CPU has them (checked at run
+// time; the build targets generic x86-64) and a portable loop otherwise.
+// Tests force the portable loop to check both; the answers are the same.
+void force_portable_int8_scan(bool portable);
+// "avx2" or "portable": the one-row scan in use.
+const char* int8_scan_kernel();
+
 // What top_k_catalogue_int8 did, for tests and benchmarks.
 struct QuantisedTopKStats {
   std::int64_t candidates = 0;      // rescored items, all rows together
   std::int64_t blocks_rescored = 0;  // float32 blocks recomputed
+  int rescore_threads = 0;          // threads that rescored the blocks
   bool fell_back = false;           // answered by the float32 pass instead
+  bool batch_direct = false;        // a batch of more than int8_scan_max_rows: the float32 pass, no scan
 };
+
+// Above this many rows the float32 pass is compute-bound (one sgemm), the
+// int8 scan cannot beat it (it does the same multiply-adds on dequantised
+// rows) and rescoring would redo much of it, so such batches go straight to
+// the float32 pass: the same answer at the float32 speed.
+inline constexpr std::int64_t int8_scan_max_rows = 8;
 
 // CpuBackend::top_k_catalogue (M = 0) for `rows` states against the table
 // `q` was built from: the same items and scores, best first.

@@ -9,6 +9,9 @@
 // the top k under "higher score, then lower id" is unique, so merging the
 // threads' heaps gives the same answer for any split.
 #include <cblas.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -234,34 +237,101 @@ namespace {
 
 constexpr std::int64_t G = QuantisedTable::group;
 
-// Approximate scores of one group of G items for `rows` states into
-// out (rows, G). One row reads the int8 values directly; several convert the
-// group to float once and reuse it for every row.
-void scan_group(const QuantisedTable& q, std::int64_t g, const float* states, std::int64_t rows, const float* bias,
-                float* converted, float* out) {
+// Approximate scores of one group of G items for one state into out (G):
+// b + s (x . q), converting each int8 to float. Any summation order is within
+// the gamma bound of quantise_item_table.
+void scan_group_one_row_portable(const QuantisedTable& q, std::int64_t g, const float* x, const float* bias,
+                                 float* out) {
   const std::int64_t D = q.D;
   const std::int8_t* values = q.values.data() + g * D * G;
   const float* scale = q.scales.data() + g * G;
   const std::int64_t v0 = g * G, n = std::min(G, q.V - v0);
-  if (rows == 1) {
-    float acc[G] = {};
-    for (std::int64_t d = 0; d < D; ++d) {
-      const float x = states[d];
-      const std::int8_t* col = values + d * G;
-      for (std::int64_t i = 0; i < G; ++i) acc[i] += x * static_cast<float>(col[i]);
-    }
-    for (std::int64_t i = 0; i < n; ++i) out[i] = bias[v0 + i] + scale[i] * acc[i];
-    return;
+  float acc[G] = {};
+  for (std::int64_t d = 0; d < D; ++d) {
+    const float xd = x[d];
+    const std::int8_t* col = values + d * G;
+    for (std::int64_t i = 0; i < G; ++i) acc[i] += xd * static_cast<float>(col[i]);
   }
-  for (std::int64_t d = 0; d < D; ++d)
-    for (std::int64_t i = 0; i < G; ++i) converted[d * G + i] = scale[i] * static_cast<float>(values[d * G + i]);
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const float* x = states + r * D;
-    float acc[G] = {};
-    for (std::int64_t d = 0; d < D; ++d)
-      for (std::int64_t i = 0; i < G; ++i) acc[i] += x[d] * converted[d * G + i];
-    for (std::int64_t i = 0; i < n; ++i) out[r * G + i] = bias[v0 + i] + acc[i];
+  for (std::int64_t i = 0; i < n; ++i) out[i] = bias[v0 + i] + scale[i] * acc[i];
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#define LIMELIGHT_INT8_AVX2 1
+// Eight int8 values as eight floats.
+__attribute__((target("avx2,fma"))) inline __m256 int8x8_to_float(const std::int8_t* p) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+
+// The same scores with AVX2: each dimension's 16 int8 values sign-extended to
+// two vectors of 8 int32, converted and multiply-added; dimensions alternate
+// between two pairs of accumulators so consecutive FMAs do not wait on each
+// other. The padded tail of the last group is computed and not stored.
+__attribute__((target("avx2,fma"))) void scan_group_one_row_avx2(const QuantisedTable& q, std::int64_t g,
+                                                                  const float* x, const float* bias, float* out) {
+  static_assert(G == 16, "the AVX2 scan handles groups of 16 items");
+  const std::int64_t D = q.D;
+  const std::int8_t* values = q.values.data() + g * D * G;
+  const float* scale = q.scales.data() + g * G;
+  const std::int64_t v0 = g * G, n = std::min(G, q.V - v0);
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+  std::int64_t d = 0;
+  for (; d + 1 < D; d += 2) {
+    const std::int8_t* col = values + d * G;
+    const __m256 x0 = _mm256_set1_ps(x[d]), x1 = _mm256_set1_ps(x[d + 1]);
+    a0 = _mm256_fmadd_ps(int8x8_to_float(col), x0, a0);
+    a1 = _mm256_fmadd_ps(int8x8_to_float(col + 8), x0, a1);
+    b0 = _mm256_fmadd_ps(int8x8_to_float(col + 16), x1, b0);
+    b1 = _mm256_fmadd_ps(int8x8_to_float(col + 24), x1, b1);
   }
+  if (d < D) {
+    const std::int8_t* col = values + d * G;
+    const __m256 x0 = _mm256_set1_ps(x[d]);
+    a0 = _mm256_fmadd_ps(int8x8_to_float(col), x0, a0);
+    a1 = _mm256_fmadd_ps(int8x8_to_float(col + 8), x0, a1);
+  }
+  a0 = _mm256_add_ps(a0, b0);
+  a1 = _mm256_add_ps(a1, b1);
+  alignas(32) float acc[G];
+  _mm256_store_ps(acc, _mm256_mul_ps(a0, _mm256_loadu_ps(scale)));
+  _mm256_store_ps(acc + 8, _mm256_mul_ps(a1, _mm256_loadu_ps(scale + 8)));
+  for (std::int64_t i = 0; i < n; ++i) out[i] = bias[v0 + i] + acc[i];
+}
+#endif
+
+bool portable_forced = false;
+
+using OneRowScan = void (*)(const QuantisedTable&, std::int64_t, const float*, const float*, float*);
+
+OneRowScan one_row_scan() {
+#ifdef LIMELIGHT_INT8_AVX2
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (avx2 && !portable_forced) return scan_group_one_row_avx2;
+#endif
+  return scan_group_one_row_portable;
+}
+
+// Items per dequantised block of the several-row scan, as the float32 path's
+// score_block: a block of floats and its (rows, block) scores stay in cache.
+constexpr std::int64_t dequant_groups = score_block / G;
+
+// Approximate scores of groups [g0, g1) (at most dequant_groups) for `rows`
+// states into out (rows, ld): the groups dequantised to a row-major float
+// block (each value fl(s q), as quantise_item_table bounds) and scored by one
+// sgemm over it, as the float32 path scores its table.
+void scan_groups_rows(const QuantisedTable& q, std::int64_t g0, std::int64_t g1, const float* states,
+                      std::int64_t rows, const float* bias, float* converted, float* out, std::int64_t ld) {
+  const std::int64_t D = q.D, v0 = g0 * G, n = std::min(g1 * G, q.V) - v0;
+  for (std::int64_t g = g0; g < g1; ++g) {
+    const std::int8_t* values = q.values.data() + g * D * G;
+    const float* scale = q.scales.data() + g * G;
+    float* dst = converted + (g - g0) * G * D;
+    for (std::int64_t i = 0; i < G; ++i)
+      for (std::int64_t d = 0; d < D; ++d) dst[i * D + d] = scale[i] * static_cast<float>(values[d * G + i]);
+  }
+  for (std::int64_t r = 0; r < rows; ++r) std::memcpy(out + r * ld, bias + v0, sizeof(float) * n);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows), static_cast<blasint>(n),
+              static_cast<blasint>(D), 1.0f, states, static_cast<blasint>(D), converted, static_cast<blasint>(D), 1.0f,
+              out, static_cast<blasint>(ld));
 }
 
 // A candidate to rescore: its row, its float32 block and where it sits in
@@ -271,6 +341,10 @@ struct Rescore {
 };
 
 }  // namespace
+
+void force_portable_int8_scan(bool portable) { portable_forced = portable; }
+
+const char* int8_scan_kernel() { return one_row_scan() == scan_group_one_row_portable ? "portable" : "avx2"; }
 
 void top_k_catalogue_int8(const QuantisedTable& q, const float* states, std::int64_t rows, const float* table,
                           const float* bias, const unsigned char* excluded, int k, backend::ScoredItem* out,
@@ -283,6 +357,11 @@ void top_k_catalogue_int8(const QuantisedTable& q, const float* states, std::int
     st.fell_back = true;
     backend::get(Device::cpu).top_k_catalogue(states, rows, table, bias, V, D, 0, excluded, k, out, counts, scratch);
   };
+  if (rows > int8_scan_max_rows) {
+    fall_back();
+    st.batch_direct = true;
+    return;
+  }
   // Each row's margin: twice the bound on |float32 score - approximate score|.
   thread_local std::vector<double> margin;
   margin.assign(static_cast<std::size_t>(rows), 0.0);
@@ -299,34 +378,44 @@ void top_k_catalogue_int8(const QuantisedTable& q, const float* states, std::int
   const std::size_t cap = std::min<std::size_t>(static_cast<std::size_t>(V), std::max<std::size_t>(4 * want, want + 256));
   const std::int64_t groups = (V + G - 1) / G;
   const int threads = rows * V * D >= (1 << 19) ? num_threads() : 1;
-  const std::int64_t thread_floats = D * G + rows * G;
+  const std::int64_t thread_floats = rows == 1 ? G : dequant_groups * G * (D + rows);
   Tensor buffers = scratch.tensor(Shape{threads * thread_floats});
   Tensor heaps = scratch.tensor(Shape{static_cast<std::int64_t>(threads * 2 * cap) * rows}, DType::i32);
   Tensor sizes = scratch.tensor(Shape{threads * rows * 2}, DType::i32);
   auto* all_heaps = reinterpret_cast<ScoredItem*>(heaps.i32());
   auto* heap_sizes = reinterpret_cast<std::size_t*>(sizes.i32());
+  const OneRowScan scan_one = one_row_scan();
   const int chunks = parallel_chunks(threads, groups, 2, [&](int chunk, std::int64_t g0, std::int64_t g1) {
     float* converted = buffers.f32() + chunk * thread_floats;
-    float* approx = converted + D * G;
+    float* approx = rows == 1 ? converted : converted + dequant_groups * G * D;
+    const std::int64_t ld = rows == 1 ? G : dequant_groups * G;
     ScoredItem* mine = all_heaps + static_cast<std::int64_t>(cap) * rows * chunk;
     std::size_t* mine_sizes = heap_sizes + rows * chunk;
     std::fill(mine_sizes, mine_sizes + rows, std::size_t{0});
-    for (std::int64_t g = g0; g < g1; ++g) {
-      scan_group(q, g, states, rows, bias, converted, approx);
-      const std::int64_t v0 = g * G, n = std::min(G, V - v0);
+    const std::int64_t step = rows == 1 ? 1 : dequant_groups;
+    for (std::int64_t g = g0; g < g1; g += step) {
+      const std::int64_t g_end = std::min(g + step, g1);
+      if (rows == 1)
+        scan_one(q, g, states, bias, approx);
+      else
+        scan_groups_rows(q, g, g_end, states, rows, bias, converted, approx, ld);
+      const std::int64_t v0 = g * G, n = std::min(g_end * G, V) - v0;
       for (std::int64_t r = 0; r < rows; ++r) {
         BoundedHeap heap{mine + r * static_cast<std::int64_t>(cap), mine_sizes[r], cap};
-        const float* s = approx + r * G;
-        if (heap.size == cap) {
-          const float worst = heap.items[0].score;
-          bool any = false;
-          for (std::int64_t i = 0; i < n; ++i) any |= s[i] > worst;
-          if (!any) continue;
-        }
-        for (std::int64_t i = 0; i < n; ++i) {
-          if (heap.size == cap && !(s[i] > heap.items[0].score)) continue;
-          if (excluded[v0 + i]) continue;
-          heap.offer(ScoredItem{static_cast<std::int32_t>(v0 + i), s[i]});
+        const float* s = approx + r * ld;
+        for (std::int64_t i0 = 0; i0 < n; i0 += G) {
+          const std::int64_t end = std::min(n, i0 + G);
+          if (heap.size == cap) {
+            const float worst = heap.items[0].score;
+            bool any = false;
+            for (std::int64_t i = i0; i < end; ++i) any |= s[i] > worst;
+            if (!any) continue;
+          }
+          for (std::int64_t i = i0; i < end; ++i) {
+            if (heap.size == cap && !(s[i] > heap.items[0].score)) continue;
+            if (excluded[v0 + i]) continue;
+            heap.offer(ScoredItem{static_cast<std::int32_t>(v0 + i), s[i]});
+          }
         }
         mine_sizes[r] = heap.size;
       }
@@ -386,7 +475,7 @@ void top_k_catalogue_int8(const QuantisedTable& q, const float* states, std::int
   const auto& starts_of = block_starts;
   const auto& to_rescore = rescore;
   const auto& first_of = first;
-  parallel_chunks(rescore_threads, touched, 2, [&](int chunk, std::int64_t t0, std::int64_t t1) {
+  st.rescore_threads = parallel_chunks(rescore_threads, touched, 2, [&](int chunk, std::int64_t t0, std::int64_t t1) {
     float* block = exact.f32() + chunk * rows * score_block;
     for (std::int64_t t = t0; t < t1; ++t) {
       const auto lo = starts_of[static_cast<std::size_t>(t)], hi = starts_of[static_cast<std::size_t>(t) + 1];
