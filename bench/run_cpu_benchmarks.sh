@@ -9,7 +9,11 @@
 #   REPETITIONS (2000), PYTHON (python3), JOBS (ninja -j, 1), OPS (1: also run
 #   limelight-ops-bench), MOVIELENS (the MovieLens 100K folder), STEPS (1: also
 #   time train steps on random sequences of 50 over STEPS_ITEMS items, 10000,
-#   pooling and lstm, in limelight-scale-bench and compare_pytorch.py).
+#   pooling and lstm, in limelight-scale-bench and compare_pytorch.py), SCALE
+#   (1: limelight-scale-bench's adam, train at 10K-10M items, serve and int8
+#   sections, and the plot of step time against catalogue size), LOADER (1:
+#   limelight-loader-bench on CSV, made by make_interactions_csv.py when
+#   missing; default /tmp/limelight-10m.csv), LINE (1: limelight-line-bench).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,7 +34,8 @@ if [[ ! -f "$build/build.ninja" ]]; then
 else
   meson configure "$build" -Dbuildtype=release -Dbench=true
 fi
-ninja -C "$build" -j"${JOBS:-1}" bench/limelight-bench bench/limelight-ops-bench bench/limelight-scale-bench
+ninja -C "$build" -j"${JOBS:-1}" bench/limelight-bench bench/limelight-ops-bench bench/limelight-scale-bench \
+  bench/limelight-loader-bench bench/limelight-line-bench src/cli/limelight
 
 mkdir -p "$out"
 common=(--dataset "$dataset" --losses "$losses" --representations "$representations" --epochs "$epochs"
@@ -62,6 +67,25 @@ if [[ "${STEPS:-1}" == 1 ]]; then
     "$python" "$root/bench/compare_pytorch.py" --steps-items "$steps_items" --steps-length 50 --steps 12 \
       --representations pooling,lstm --threads "$threads" --json | tee "$out/steps_pytorch.jsonl"
   fi
+fi
+if [[ "${SCALE:-1}" == 1 ]]; then
+  echo "== limelight-scale-bench: 10M-item passes, train steps at 10K-10M items, serving, int8 table =="
+  "$build/bench/limelight-scale-bench" --sections adam --threads "$threads" --repeats 3 | tee "$out/scale.txt"
+  "$build/bench/limelight-scale-bench" --sections train --items 10000,100000,1000000,10000000 \
+    --representations pooling,lstm --steps 8 --threads "$threads" | tee -a "$out/scale.txt"
+  "$build/bench/limelight-scale-bench" --sections serve,int8 --threads "$threads" --repeats 5 | tee -a "$out/scale.txt"
+  "$python" "$root/bench/plot_scale.py" "$out/scale.txt" --output "$out/step_time_vs_items.png" \
+    --title "Train step against catalogue size, $threads threads, $(date -u +%Y-%m-%d)" || true
+fi
+if [[ "${LOADER:-1}" == 1 ]]; then
+  csv=${CSV:-/tmp/limelight-10m.csv}
+  [[ -f "$csv" ]] || "$python" "$root/bench/make_interactions_csv.py" "$csv"
+  echo "== limelight-loader-bench $csv =="
+  "$build/bench/limelight-loader-bench" "$csv" --threads "1,$threads" --repeats 3 | tee "$out/loader.txt"
+fi
+if [[ "${LINE:-1}" == 1 ]]; then
+  echo "== limelight-line-bench =="
+  "$build/bench/limelight-line-bench" "$build/src/cli/limelight" --lines 2000 --repeats 5 | tee "$out/line.txt"
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
 
