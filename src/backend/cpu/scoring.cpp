@@ -95,6 +95,27 @@ struct BoundedHeap {
   }
 };
 
+// Offers the scores s[0, n) of items v0 + i, in id order, to a row's heap in
+// groups of `group`. Items arrive in id order, so a full heap's worst (a lower
+// id) wins ties; a group with no score above it is skipped in one vector test.
+void offer_scores(BoundedHeap& heap, const float* s, std::int64_t n, std::int64_t v0,
+                  const unsigned char* excluded, std::int64_t group) {
+  for (std::int64_t g = 0; g < n; g += group) {
+    const std::int64_t end = std::min(n, g + group);
+    if (heap.size == heap.cap) {
+      const float worst = heap.items[0].score;
+      bool any = false;
+      for (std::int64_t v = g; v < end; ++v) any |= s[v] > worst;
+      if (!any) continue;
+    }
+    for (std::int64_t v = g; v < end; ++v) {
+      if (heap.size == heap.cap && !(s[v] > heap.items[0].score)) continue;
+      if (excluded[v0 + v]) continue;
+      heap.offer(ScoredItem{static_cast<std::int32_t>(v0 + v), s[v]});
+    }
+  }
+}
+
 }  // namespace
 
 void CpuBackend::score_catalogue(const float* states, std::int64_t rows, const float* table, const float* bias,
@@ -138,23 +159,7 @@ void CpuBackend::top_k_catalogue(const float* states, std::int64_t rows, const f
       score_block_into(c, v0, n, block, score_block, block + rows * score_block);
       for (std::int64_t r = 0; r < rows; ++r) {
         BoundedHeap heap{mine + r * static_cast<std::int64_t>(cap), mine_sizes[r], cap};
-        const float* s = block + r * score_block;
-        for (std::int64_t g = 0; g < n; g += 16) {
-          const std::int64_t end = std::min(n, g + 16);
-          // Items arrive in id order, so a full heap's worst (a lower id) wins
-          // ties; a group of scores none above it is skipped in one vector test.
-          if (heap.size == cap) {
-            const float worst = heap.items[0].score;
-            bool any = false;
-            for (std::int64_t v = g; v < end; ++v) any |= s[v] > worst;
-            if (!any) continue;
-          }
-          for (std::int64_t v = g; v < end; ++v) {
-            if (heap.size == cap && !(s[v] > heap.items[0].score)) continue;
-            if (excluded[v0 + v]) continue;
-            heap.offer(ScoredItem{static_cast<std::int32_t>(v0 + v), s[v]});
-          }
-        }
+        offer_scores(heap, block + r * score_block, n, v0, excluded, 16);
         mine_sizes[r] = heap.size;
       }
     }
@@ -402,21 +407,7 @@ void top_k_catalogue_int8(const QuantisedTable& q, const float* states, std::int
       const std::int64_t v0 = g * G, n = std::min(g_end * G, V) - v0;
       for (std::int64_t r = 0; r < rows; ++r) {
         BoundedHeap heap{mine + r * static_cast<std::int64_t>(cap), mine_sizes[r], cap};
-        const float* s = approx + r * ld;
-        for (std::int64_t i0 = 0; i0 < n; i0 += G) {
-          const std::int64_t end = std::min(n, i0 + G);
-          if (heap.size == cap) {
-            const float worst = heap.items[0].score;
-            bool any = false;
-            for (std::int64_t i = i0; i < end; ++i) any |= s[i] > worst;
-            if (!any) continue;
-          }
-          for (std::int64_t i = i0; i < end; ++i) {
-            if (heap.size == cap && !(s[i] > heap.items[0].score)) continue;
-            if (excluded[v0 + i]) continue;
-            heap.offer(ScoredItem{static_cast<std::int32_t>(v0 + i), s[i]});
-          }
-        }
+        offer_scores(heap, approx + r * ld, n, v0, excluded, G);
         mine_sizes[r] = heap.size;
       }
     }
