@@ -2,7 +2,7 @@
 # Runs the whole test suite under AddressSanitizer and
 # UndefinedBehaviorSanitizer in build-asan/ (CPU only; -O1 -g1: what ASan
 # recommends, line tables for its stack traces, and 40% less compile time
-# than -O2 -g).
+# than -O2 -g; the test programs and the CLI at -O0, meson.build says why).
 # Any sanitizer report fails the run: UBSan halts on its first error and
 # ASan's leak check is on. Extra arguments go to `meson test`.
 #   scripts/sanitize.sh [MESON_TEST_ARGS...]
