@@ -43,6 +43,27 @@ constexpr int warp_size = 32;
 constexpr unsigned full_mask = 0xffffffffu;
 constexpr int max_mixtures = 64;
 
+// Threads per block of the grid-stride kernels.
+constexpr int grid_stride_block = 256;
+
+// Threads per block for `work` items: grid_stride_block, or fewer (whole warps,
+// at least one) for a launch with less work than one block takes.
+inline unsigned block_for(std::int64_t work) {
+  const std::int64_t warps = (work + warp_size - 1) / warp_size;
+  return static_cast<unsigned>(std::clamp<std::int64_t>(warps, 1, grid_stride_block / warp_size) * warp_size);
+}
+
+// Whether p may be read as float4 (16-byte vector loads).
+inline bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+// This thread's index in a grid-stride loop over elements, and the stride.
+__device__ __forceinline__ std::int64_t thread_index() {
+  return static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ __forceinline__ std::int64_t thread_count() {
+  return static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+}
+
 // Blocks for `work` items at `per_block` items per block, capped: the kernels
 // loop over the rest with a grid stride.
 inline unsigned grid_for(std::int64_t work, std::int64_t per_block) {

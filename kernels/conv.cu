@@ -13,12 +13,7 @@ namespace limelight::cuda::kernels {
 
 namespace {
 
-constexpr int threads = 256;
-
-// A block of 256 threads, or fewer (whole warps) when there is less work.
-unsigned block_for(std::int64_t n) {
-  return n >= threads ? threads : static_cast<unsigned>((n + warp_size - 1) / warp_size * warp_size);
-}
+constexpr int threads = grid_stride_block;
 
 #define LL_GRID_STRIDE(i, n)                                                                  \
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < (n); \

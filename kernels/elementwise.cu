@@ -27,23 +27,7 @@ namespace limelight::cuda::kernels {
 
 namespace {
 
-constexpr int threads = 256;
-
-bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
-
-// Threads per block for `work` items: `threads`, or fewer (whole warps) for
-// a launch with less work than one block takes.
-unsigned block_for(std::int64_t work) {
-  const std::int64_t warps = (work + warp_size - 1) / warp_size;
-  return static_cast<unsigned>(std::clamp<std::int64_t>(warps, 1, threads / warp_size) * warp_size);
-}
-
-__device__ __forceinline__ std::int64_t thread_index() {
-  return static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ std::int64_t thread_count() {
-  return static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-}
+constexpr int threads = grid_stride_block;
 
 // ---- Maps: out[i] = f(a[i], b[i], out[i]). A functor says which of its
 // three operands it reads; the others are passed as 0. No __restrict__:

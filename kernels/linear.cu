@@ -14,16 +14,11 @@ namespace limelight::cuda::kernels {
 
 namespace {
 
-constexpr int threads = 256;
+constexpr int threads = grid_stride_block;
 constexpr int sum_columns = 32;                      // columns per block
 constexpr int sum_lanes = threads / sum_columns;     // row lanes per block
 constexpr std::int64_t rows_per_chunk = 1024;        // rows one block sums
 constexpr std::int64_t max_chunks = 256;
-
-// A block of 256 threads, or fewer (whole warps) when there is less work.
-unsigned block_for(std::int64_t n) {
-  return n >= threads ? threads : static_cast<unsigned>((n + warp_size - 1) / warp_size * warp_size);
-}
 
 __global__ void broadcast_rows_kernel(const float* __restrict__ a, const float* __restrict__ b, std::int64_t rows,
                                       std::int64_t N, float* __restrict__ out) {
