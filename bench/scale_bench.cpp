@@ -187,6 +187,16 @@ void bench_train(const Options& o) {
     }
 }
 
+// n item ids drawn from [1, V) (no padding): the serving benches' histories.
+std::vector<std::int32_t> random_ids(Rng& rng, std::int64_t n, std::int64_t V) {
+  std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
+  for (auto& x : ids) x = static_cast<std::int32_t>(1 + rng.uniform_int(V - 1));
+  return ids;
+}
+
+// One-sequence calls per round: about the same time a round at every size.
+int one_sequence_calls(std::int64_t V) { return V >= 1'000'000 ? 20 : V >= 100'000 ? 200 : 2000; }
+
 void bench_serve(const Options& o) {
   std::printf("== serving, %d threads (median of %d rounds) ==\n", o.threads, o.repeats);
   std::printf("%-10s %10s %14s %14s %8s\n", "model", "items", "unfused 1t ms", "recommend ms", "x");
@@ -195,9 +205,8 @@ void bench_serve(const Options& o) {
       ImplicitSequenceModel model(config_for(rep, o.threads, false));
       model.initialize(static_cast<std::int32_t>(V));
       Rng rng(3);
-      std::vector<std::int32_t> history(199);
-      for (auto& x : history) x = static_cast<std::int32_t>(1 + rng.uniform_int(V - 1));
-      const int calls = V >= 1'000'000 ? 20 : V >= 100'000 ? 200 : 2000;
+      const std::vector<std::int32_t> history = random_ids(rng, 199, V);
+      const int calls = one_sequence_calls(V);
       std::vector<float> scores(static_cast<std::size_t>(V));
       std::vector<unsigned char> seen(static_cast<std::size_t>(V), 0);
       std::vector<backend::ScoredItem> top(10);
@@ -235,8 +244,7 @@ void bench_serve(const Options& o) {
   ImplicitSequenceModel model(config_for("pooling", o.threads, false));
   model.initialize(static_cast<std::int32_t>(V));
   Rng rng(5);
-  std::vector<std::int32_t> seqs(R * L);
-  for (auto& x : seqs) x = static_cast<std::int32_t>(1 + rng.uniform_int(V - 1));
+  const std::vector<std::int32_t> seqs = random_ids(rng, R * L, V);
   std::vector<Recommendation> out(R * 10);
   std::vector<std::size_t> counts(R);
   const Parameter& E = model.parameter("item_embeddings.weight");
@@ -280,12 +288,10 @@ void bench_int8(const Options& o) {
       ImplicitSequenceModel model(config_for(rep, o.threads, false));
       model.initialize(static_cast<std::int32_t>(V));
       Rng rng(3);
-      std::vector<std::int32_t> history(199);
-      for (auto& x : history) x = static_cast<std::int32_t>(1 + rng.uniform_int(V - 1));
+      const std::vector<std::int32_t> history = random_ids(rng, 199, V);
       const std::int64_t R = 64, L = 50;
-      std::vector<std::int32_t> seqs(R * L);
-      for (auto& x : seqs) x = static_cast<std::int32_t>(1 + rng.uniform_int(V - 1));
-      const int calls = V >= 1'000'000 ? 20 : V >= 100'000 ? 200 : 2000;
+      const std::vector<std::int32_t> seqs = random_ids(rng, R * L, V);
+      const int calls = one_sequence_calls(V);
       const int batch_calls = V >= 1'000'000 ? 2 : V >= 100'000 ? 10 : 100;
       std::vector<Recommendation> one[2], batch[2];
       std::vector<std::size_t> counts[2];
