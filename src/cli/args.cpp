@@ -18,6 +18,16 @@ const OptionSpec* Args::find(std::string_view name) const {
   return nullptr;
 }
 
+void Args::parse_options(int argc, char** argv, int first) {
+  parse(argc, argv, first);
+  LL_CHECK(positionals_.empty(), command_, " takes no positional argument, got ", printable(positionals_[0]));
+}
+
+void Args::require(const std::string& name) const {
+  const OptionSpec* spec = find(name);
+  LL_CHECK(has(name), command_, " needs --", name, spec && !spec->value_name.empty() ? " " + spec->value_name : "");
+}
+
 void Args::parse(int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i) {
     const std::string_view arg = argv[i];

@@ -25,6 +25,11 @@ class Args {
   // Parses argv[first..argc): "--name value", "--name=value", flags and
   // positional arguments. Error on unknown options and missing values.
   void parse(int argc, char** argv, int first);
+  // parse() for a command that takes options only: a positional argument is
+  // an error naming the command.
+  void parse_options(int argc, char** argv, int first);
+  // Error "<command> needs --NAME VALUE_NAME" unless the option was given.
+  void require(const std::string& name) const;
 
   bool has(const std::string& name) const;  // given on the command line
   bool flag(const std::string& name) const { return has(name); }

@@ -40,10 +40,8 @@ int run_evaluate(int argc, char** argv, int first) {
               << args.options_help();
     return 0;
   }
-  args.parse(argc, argv, first);
-  LL_CHECK(args.positionals().empty(), "evaluate takes no positional argument, got ",
-           printable(args.positionals()[0]));
-  LL_CHECK(args.has("model"), "evaluate needs --model FILE");
+  args.parse_options(argc, argv, first);
+  args.require("model");
   const std::string path = args.text("model");
   const bool as_json = args.flag("json");
 

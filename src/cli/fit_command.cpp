@@ -216,8 +216,7 @@ int run_fit(int argc, char** argv, int first) {
               << args.options_help();
     return 0;
   }
-  args.parse(argc, argv, first);
-  LL_CHECK(args.positionals().empty(), "fit takes no positional argument, got ", printable(args.positionals()[0]));
+  args.parse_options(argc, argv, first);
   const bool as_json = args.flag("json"), save_optimizer = args.flag("save-optimizer");
   const std::string out_path = args.text("out");
   // Every output is checked before the data is read or an epoch is run.

@@ -220,10 +220,8 @@ int run_recommend(int argc, char** argv, int first) {
               << args.options_help();
     return 0;
   }
-  args.parse(argc, argv, first);
-  LL_CHECK(args.positionals().empty(), "recommend takes no positional argument, got ",
-           printable(args.positionals()[0]));
-  LL_CHECK(args.has("model"), "recommend needs --model FILE");
+  args.parse_options(argc, argv, first);
+  args.require("model");
   const int k = static_cast<int>(args.integer("k", 10, 1, 1 << 30));
   const bool exclude_seen = args.flag("exclude-seen"), as_json = args.flag("json");
   const std::string on_error = args.text("on-error", "stop");
@@ -308,10 +306,8 @@ int run_predict(int argc, char** argv, int first) {
               << args.options_help();
     return 0;
   }
-  args.parse(argc, argv, first);
-  LL_CHECK(args.positionals().empty(), "predict takes no positional argument, got ",
-           printable(args.positionals()[0]));
-  LL_CHECK(args.has("model"), "predict needs --model FILE");
+  args.parse_options(argc, argv, first);
+  args.require("model");
   LL_CHECK(args.has("sequence") != args.has("user"), args.has("user") ? "--sequence and --user exclude each other"
                                                                       : "predict needs --sequence IDS or --user ID");
   const std::string item_table = args.text("item-table", "f32");

@@ -113,10 +113,8 @@ int run_recommend_stream(int argc, char** argv, int first) {
               << args.options_help();
     return 0;
   }
-  args.parse(argc, argv, first);
-  LL_CHECK(args.positionals().empty(), "recommend --stream takes no positional argument, got ",
-           printable(args.positionals()[0]));
-  LL_CHECK(args.has("model"), "recommend --stream needs --model FILE");
+  args.parse_options(argc, argv, first);
+  args.require("model");
   const int k = static_cast<int>(args.integer("k", 10, 1, 1 << 30));
   const bool exclude_seen = args.flag("exclude-seen"), as_json = args.flag("json");
   const auto max_sessions = static_cast<std::size_t>(args.integer("max-sessions", 100000, 1, 1LL << 40));

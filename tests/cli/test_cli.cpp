@@ -396,7 +396,10 @@ TEST_CASE("bad input: one error line and a non-zero exit status") {
   check_error(run({"info", garbage}), "garbage.safetensors");
   check_error(run({"info", dir.path.string()}));
   check_error(run({"info"}), "exactly one model file");
-  check_error(run({"predict", "--sequence", "1"}), "needs --model");
+  check_error(run({"predict", "--sequence", "1"}), "predict needs --model FILE");
+  check_error(run({"recommend"}, "1\n"), "recommend needs --model FILE");
+  check_error(run({"recommend", "--model", fixture, "extra"}, "1\n"), "recommend takes no positional argument, got 'extra'");
+  check_error(run({"fit", "extra"}), "fit takes no positional argument, got 'extra'");
   check_error(run({"predict", "--model", fixture}), "needs --sequence");
   check_error(run({"predict", "--model", fixture, "--sequence", "1,50"}), "--sequence: item id '50'");
   check_error(run({"predict", "--model", fixture, "--sequence", " , "}), "empty sequence");
