@@ -113,10 +113,12 @@ struct ImplicitSequenceModel::Impl {
     return *net;
   }
 
-  // The int8 table to serve from, or nullptr for the float32 path.
+  // The int8 table to serve from, or nullptr for the float32 path (also
+  // with int8 set, for a table small enough to stay in cache).
   std::shared_ptr<const cpu::QuantisedTable> quantised_table() const {
     if (precision != ServingPrecision::int8) return nullptr;
     const model::Network& n = network();
+    if (!cpu::int8_table_pays(n.num_items(), config.embedding_dim)) return nullptr;
     std::lock_guard<std::mutex> lock(quantised_mutex);
     const std::uint64_t version = n.version();
     if (!quantised || quantised_version != version) {

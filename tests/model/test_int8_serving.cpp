@@ -216,9 +216,30 @@ int int8_mismatches(ImplicitSequenceModel& model) {
   return bad;
 }
 
+// The int8 path for models of any size while it lives (by default a table
+// that fits the last-level cache is served from float32).
+struct Int8OnSmallTables {
+  std::int64_t saved = cpu::int8_min_table_bytes();
+  Int8OnSmallTables() { cpu::set_int8_min_table_bytes(0); }
+  ~Int8OnSmallTables() { cpu::set_int8_min_table_bytes(saved); }
+};
+
 }  // namespace
 
+TEST_CASE("int8 item table: only tables bigger than the cutoff take the int8 path") {
+  CHECK(cpu::int8_min_table_bytes() == (std::int64_t{32} << 20));
+  CHECK_FALSE(cpu::int8_table_pays(2051, 12));
+  CHECK_FALSE(cpu::int8_table_pays(262144, 32));  // exactly 32 MiB
+  CHECK(cpu::int8_table_pays(262145, 32));
+  {
+    const Int8OnSmallTables all;
+    CHECK(cpu::int8_table_pays(2051, 12));
+  }
+  CHECK_FALSE(cpu::int8_table_pays(2051, 12));
+}
+
 TEST_CASE("int8 item table: recommend and recommend_batch answer as float32 for pooling, cnn, lstm and Bloom") {
+  const Int8OnSmallTables all;
   for (const std::string rep : {"pooling", "cnn", "lstm", "bloom"}) {
     ModelConfig c;
     c.representation = rep == "bloom" ? "pooling" : rep;
@@ -233,6 +254,7 @@ TEST_CASE("int8 item table: recommend and recommend_batch answer as float32 for 
 }
 
 TEST_CASE("int8 item table: rebuilt after the parameters change") {
+  const Int8OnSmallTables all;
   ModelConfig c;
   c.embedding_dim = 6;
   ImplicitSequenceModel model(c);

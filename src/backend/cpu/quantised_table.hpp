@@ -66,6 +66,17 @@ struct QuantisedTopKStats {
 // the float32 pass: the same answer at the float32 speed.
 inline constexpr std::int64_t int8_scan_max_rows = 8;
 
+// The int8 table serves only item tables of more float32 bytes than this
+// (default 32 MiB, the last-level cache of the machines measured; glibc's
+// sysconf reports 256 MiB in some guests, so it is not asked). A smaller table
+// stays in cache, where the float32 scan is memory-bound no longer and the
+// int8 scan only adds work: at D = 32, 100K items ran 0.46x and 200K 0.93x
+// of float32, 300K 1.78x (docs/benchmarks.md). Tests lower it to reach the
+// int8 path on small models.
+bool int8_table_pays(std::int64_t V, std::int64_t D);
+void set_int8_min_table_bytes(std::int64_t bytes);
+std::int64_t int8_min_table_bytes();
+
 // CpuBackend::top_k_catalogue (M = 0) for `rows` states against the table
 // `q` was built from: the same items and scores, best first.
 void top_k_catalogue_int8(const QuantisedTable& q, const float* states, std::int64_t rows, const float* table,

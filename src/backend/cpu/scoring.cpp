@@ -14,6 +14,7 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -348,6 +349,16 @@ struct Rescore {
 }  // namespace
 
 void force_portable_int8_scan(bool portable) { portable_forced = portable; }
+
+namespace {
+std::atomic<std::int64_t> min_table_bytes{std::int64_t{32} << 20};
+}
+
+bool int8_table_pays(std::int64_t V, std::int64_t D) {
+  return V * D * static_cast<std::int64_t>(sizeof(float)) > min_table_bytes.load(std::memory_order_relaxed);
+}
+void set_int8_min_table_bytes(std::int64_t bytes) { min_table_bytes.store(std::max<std::int64_t>(bytes, 0)); }
+std::int64_t int8_min_table_bytes() { return min_table_bytes.load(std::memory_order_relaxed); }
 
 const char* int8_scan_kernel() { return one_row_scan() == scan_group_one_row_portable ? "portable" : "avx2"; }
 
