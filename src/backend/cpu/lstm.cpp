@@ -39,10 +39,18 @@ void transpose_blocks(const float* x, std::int64_t rows, std::int64_t cols, std:
 // is false at t = 0 (c[-1] = 0); a template so that the inner loop has no
 // branch and vectorises. FixedH > 0 compiles the kernel for that hidden size,
 // so that the short inner loops unroll into registers; 0 is the general version.
+//
+// The body is inlined into each compiled version: the LL_SIMD_CLONES
+// function (the OpenBLAS path) and, on x86, an AVX2+FMA one for the AVX2 step
+// kernel. GCC's "fma" clone has AVX but not AVX2's 256-bit integer
+// operations, which the exp's exponent arithmetic needs, so it ran the cell
+// on 4-float vectors; the AVX2+FMA version runs 8, with the same FMA
+// contractions.
 template <bool HasPrev, int FixedH>
-LL_SIMD_CLONES void lstm_cell_forward(float* __restrict z, const float* __restrict c_prev, float* __restrict c,
-                                      float* __restrict h, float* __restrict out, std::int64_t B,
-                                      std::int64_t runtime_h, std::int64_t out_stride) {
+__attribute__((always_inline)) inline void lstm_cell_forward_body(float* __restrict z, const float* __restrict c_prev,
+                                                                  float* __restrict c, float* __restrict h,
+                                                                  float* __restrict out, std::int64_t B,
+                                                                  std::int64_t runtime_h, std::int64_t out_stride) {
   const std::int64_t H = FixedH > 0 ? FixedH : runtime_h;
   const std::int64_t G = 4 * H;
   for (std::int64_t b = 0; b < B; ++b) {
@@ -70,15 +78,20 @@ LL_SIMD_CLONES void lstm_cell_forward(float* __restrict z, const float* __restri
   }
 }
 
+template <bool HasPrev, int FixedH>
+LL_SIMD_CLONES void lstm_cell_forward(float* z, const float* c_prev, float* c, float* h, float* out, std::int64_t B,
+                                      std::int64_t runtime_h, std::int64_t out_stride) {
+  lstm_cell_forward_body<HasPrev, FixedH>(z, c_prev, c, h, out, B, runtime_h, out_stride);
+}
+
 // One backward step for rows [0, B): dz receives the gates' gradients from
 // d_out, dh_next (the gradient reaching h[t] from step t+1) and dc_next, which
 // becomes dc for the step before.
 template <bool HasPrev, int FixedH>
-LL_SIMD_CLONES void lstm_cell_backward(const float* __restrict gates, const float* __restrict c,
-                                       const float* __restrict c_prev, const float* __restrict d_out,
-                                       std::int64_t out_stride, const float* __restrict dh_next,
-                                       float* __restrict dc_next, float* __restrict dz, std::int64_t B,
-                                       std::int64_t runtime_h) {
+__attribute__((always_inline)) inline void lstm_cell_backward_body(
+    const float* __restrict gates, const float* __restrict c, const float* __restrict c_prev,
+    const float* __restrict d_out, std::int64_t out_stride, const float* __restrict dh_next,
+    float* __restrict dc_next, float* __restrict dz, std::int64_t B, std::int64_t runtime_h) {
   const std::int64_t H = FixedH > 0 ? FixedH : runtime_h;
   const std::int64_t G = 4 * H;
   for (std::int64_t b = 0; b < B; ++b) {
@@ -104,6 +117,44 @@ LL_SIMD_CLONES void lstm_cell_backward(const float* __restrict gates, const floa
     }
   }
 }
+
+template <bool HasPrev, int FixedH>
+LL_SIMD_CLONES void lstm_cell_backward(const float* gates, const float* c, const float* c_prev, const float* d_out,
+                                       std::int64_t out_stride, const float* dh_next, float* dc_next, float* dz,
+                                       std::int64_t B, std::int64_t runtime_h) {
+  lstm_cell_backward_body<HasPrev, FixedH>(gates, c, c_prev, d_out, out_stride, dh_next, dc_next, dz, B, runtime_h);
+}
+
+#ifdef LIMELIGHT_LSTM_AVX2
+template <int FixedH>
+__attribute__((target("avx2,fma"))) void lstm_cell_forward_avx2(float* z, const float* c_prev, float* c, float* h,
+                                                                 float* out, std::int64_t B, std::int64_t runtime_h,
+                                                                 std::int64_t out_stride) {
+  lstm_cell_forward_body<true, FixedH>(z, c_prev, c, h, out, B, runtime_h, out_stride);
+}
+
+template <int FixedH>
+__attribute__((target("avx2,fma"))) void lstm_cell_backward_avx2(const float* gates, const float* c,
+                                                                  const float* c_prev, const float* d_out,
+                                                                  std::int64_t out_stride, const float* dh_next,
+                                                                  float* dc_next, float* dz, std::int64_t B,
+                                                                  std::int64_t runtime_h) {
+  lstm_cell_backward_body<true, FixedH>(gates, c, c_prev, d_out, out_stride, dh_next, dc_next, dz, B, runtime_h);
+}
+#else
+template <int FixedH>
+void lstm_cell_forward_avx2(float* z, const float* c_prev, float* c, float* h, float* out, std::int64_t B,
+                            std::int64_t runtime_h, std::int64_t out_stride) {
+  lstm_cell_forward<true, FixedH>(z, c_prev, c, h, out, B, runtime_h, out_stride);
+}
+
+template <int FixedH>
+void lstm_cell_backward_avx2(const float* gates, const float* c, const float* c_prev, const float* d_out,
+                             std::int64_t out_stride, const float* dh_next, float* dc_next, float* dz, std::int64_t B,
+                             std::int64_t runtime_h) {
+  lstm_cell_backward<true, FixedH>(gates, c, c_prev, d_out, out_stride, dh_next, dc_next, dz, B, runtime_h);
+}
+#endif
 
 // Runs fn with std::integral_constant<int, H> for the common hidden sizes,
 // else with 0 (the general kernels).
@@ -267,8 +318,8 @@ void lstm_forward_chunk(const float* x, const float* weight_ih, const float* wei
       for (std::int64_t b0 = 0; b0 < B; b0 += step_group) {
         const std::int64_t n = std::min(step_group, B - b0);
         step_product(h_prev + b0 * H, weight_hh_t, z + b0 * G, n, H);
-        lstm_cell_forward<true, F>(z + b0 * G, c_prev + b0 * H, c + b0 * H, h + b0 * H, out + b0 * T * H + t * H, n,
-                                   H, T * H);
+        lstm_cell_forward_avx2<F>(z + b0 * G, c_prev + b0 * H, c + b0 * H, h + b0 * H, out + b0 * T * H + t * H, n, H,
+                                  T * H);
       }
     }
   };
@@ -305,8 +356,8 @@ void lstm_backward_chunk(const float* d_out, const float* weight_ih, const float
       // L1 (each row's dh_next is read by its cell before it is replaced).
       for (std::int64_t b0 = 0; b0 < B; b0 += step_group) {
         const std::int64_t n = std::min(step_group, B - b0);
-        lstm_cell_backward<true, F>(gates + b0 * G, c + b0 * H, c_prev + b0 * H, d_out + b0 * T * H + t * H, T * H,
-                                    dh_next + b0 * H, dc_next + b0 * H, dzt + b0 * G, n, H);
+        lstm_cell_backward_avx2<F>(gates + b0 * G, c + b0 * H, c_prev + b0 * H, d_out + b0 * T * H + t * H, T * H,
+                                   dh_next + b0 * H, dc_next + b0 * H, dzt + b0 * G, n, H);
         dh_product(dzt + b0 * G, weight_hh, dh_next + b0 * H, n, H);
       }
     }
