@@ -243,10 +243,56 @@ __attribute__((target("avx2,fma"))) void dh_product_rows(const float* __restrict
     for (int v = 0; v < NV; ++v) _mm256_storeu_ps(dh + r * H + j0 + 8 * v, acc[r][v]);
 }
 
+// The same for three rows and 32 columns, the hot case, with the twelve
+// accumulators as named variables: GCC kept the array version's
+// accumulators in registers but also stored them to the stack on every
+// iteration, which doubled the kernel's time.
+__attribute__((target("avx2,fma"))) void dh_product_3x32(const float* __restrict dz, const float* __restrict w_hh,
+                                                        float* __restrict dh, std::int64_t H, std::int64_t j0) {
+  const std::int64_t G = 4 * H;
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0, c0 = a0, c1 = a0,
+         c2 = a0, c3 = a0;
+  for (std::int64_t g = 0; g < G; ++g) {
+    const float* w = w_hh + g * H + j0;
+    const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8), w2 = _mm256_loadu_ps(w + 16),
+                 w3 = _mm256_loadu_ps(w + 24);
+    const __m256 da = _mm256_broadcast_ss(dz + g), db = _mm256_broadcast_ss(dz + G + g),
+                 dc = _mm256_broadcast_ss(dz + 2 * G + g);
+    a0 = _mm256_fmadd_ps(da, w0, a0);
+    a1 = _mm256_fmadd_ps(da, w1, a1);
+    a2 = _mm256_fmadd_ps(da, w2, a2);
+    a3 = _mm256_fmadd_ps(da, w3, a3);
+    b0 = _mm256_fmadd_ps(db, w0, b0);
+    b1 = _mm256_fmadd_ps(db, w1, b1);
+    b2 = _mm256_fmadd_ps(db, w2, b2);
+    b3 = _mm256_fmadd_ps(db, w3, b3);
+    c0 = _mm256_fmadd_ps(dc, w0, c0);
+    c1 = _mm256_fmadd_ps(dc, w1, c1);
+    c2 = _mm256_fmadd_ps(dc, w2, c2);
+    c3 = _mm256_fmadd_ps(dc, w3, c3);
+  }
+  float* d = dh + j0;
+  _mm256_storeu_ps(d, a0);
+  _mm256_storeu_ps(d + 8, a1);
+  _mm256_storeu_ps(d + 16, a2);
+  _mm256_storeu_ps(d + 24, a3);
+  _mm256_storeu_ps(d + H, b0);
+  _mm256_storeu_ps(d + H + 8, b1);
+  _mm256_storeu_ps(d + H + 16, b2);
+  _mm256_storeu_ps(d + H + 24, b3);
+  _mm256_storeu_ps(d + 2 * H, c0);
+  _mm256_storeu_ps(d + 2 * H + 8, c1);
+  _mm256_storeu_ps(d + 2 * H + 16, c2);
+  _mm256_storeu_ps(d + 2 * H + 24, c3);
+}
+
 template <int R>
 __attribute__((target("avx2,fma"))) void dh_rows(const float* dz, const float* w_hh, float* dh, std::int64_t H) {
   std::int64_t j0 = 0;
-  for (; j0 + 32 <= H; j0 += 32) dh_product_rows<R, 4>(dz, w_hh, dh, H, j0);
+  for (; j0 + 32 <= H; j0 += 32) {
+    if constexpr (R == 3) dh_product_3x32(dz, w_hh, dh, H, j0);
+    else dh_product_rows<R, 4>(dz, w_hh, dh, H, j0);
+  }
   switch ((H - j0) / 8) {
     case 3: dh_product_rows<R, 3>(dz, w_hh, dh, H, j0); break;
     case 2: dh_product_rows<R, 2>(dz, w_hh, dh, H, j0); break;
