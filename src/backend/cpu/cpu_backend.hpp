@@ -118,4 +118,12 @@ class CpuBackend final : public backend::Backend {
 // The process's CPU backend.
 CpuBackend& backend();
 
+// The LSTM's per-step recurrent products (h[t-1] W_hh^T forward, dz W_hh
+// backward) use an AVX2 + FMA kernel where the CPU has them and the hidden
+// size is a multiple of 8 up to 64 (checked at run time), else OpenBLAS.
+// Tests force the OpenBLAS path to compare the two.
+void force_portable_lstm_step(bool portable);
+// "avx2" or "portable": the step product in use for hidden size H.
+const char* lstm_step_kernel(std::int64_t H);
+
 }  // namespace limelight::cpu
