@@ -129,15 +129,21 @@ std::vector<int> parse_counts(const std::string& s) {
 
 int main(int argc, char** argv) {
   try {
-    LL_CHECK(argc >= 2, "usage: limelight-loader-bench FILE.csv [--threads 1,2] [--repeats 3]");
+    const char* usage = "usage: limelight-loader-bench FILE.csv [--threads 1,2] [--repeats 3]";
+    if (argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+      std::puts(usage);
+      return 0;
+    }
+    LL_CHECK(argc >= 2, usage);
     const std::string path = argv[1];
     std::vector<int> threads{1, 2};
     int repeats = 3;
-    for (int i = 2; i + 1 < argc; i += 2) {
+    for (int i = 2; i < argc; i += 2) {
       const std::string flag = argv[i];
+      LL_CHECK(i + 1 < argc, flag, " needs a value (", usage, ")");
       if (flag == "--threads") threads = parse_counts(argv[i + 1]);
       else if (flag == "--repeats") repeats = std::max(1, std::atoi(argv[i + 1]));
-      else detail::fail("unknown flag ", flag);
+      else detail::fail("unknown flag ", flag, " (", usage, ")");
     }
     DelimitedOptions opt;  // userId,movieId,timestamp (+ rating)
     opt.rating_column = "rating";

@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <thread>
 #include <vector>
@@ -117,12 +118,26 @@ double piped(const std::string& cli, const std::string& model, const std::string
   Child child(cli, model, k);
   std::string text;
   for (std::size_t i = 0; i < lines; ++i) text += line;
+  // A CLI that dies makes both ends fail: the writer's error is kept for
+  // after the join, so that neither thread escapes with an exception.
+  std::exception_ptr write_error;
   std::thread writer([&] {
-    child.write_all(text);
+    try {
+      child.write_all(text);
+    } catch (...) {
+      write_error = std::current_exception();
+    }
     child.close_input();
   });
-  child.read_lines(lines);
+  std::exception_ptr read_error;
+  try {
+    child.read_lines(lines);
+  } catch (...) {
+    read_error = std::current_exception();
+  }
   writer.join();
+  if (read_error) std::rethrow_exception(read_error);
+  if (write_error) std::rethrow_exception(write_error);
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   LL_CHECK(child.finish() == 0, "the CLI failed");
   return s;
@@ -149,15 +164,27 @@ double lock_step(const std::string& cli, const std::string& model, const std::st
 int main(int argc, char** argv) {
   try {
     ::signal(SIGPIPE, SIG_IGN);
-    LL_CHECK(argc >= 2, "usage: limelight-line-bench PATH/TO/limelight [--lines N] [--repeats R]");
+    const char* usage = "usage: limelight-line-bench PATH/TO/limelight [--lines N] [--repeats R]";
+    if (argc >= 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+      std::puts(usage);
+      return 0;
+    }
+    LL_CHECK(argc >= 2, usage);
     const std::string cli = argv[1];
+    LL_CHECK(::access(cli.c_str(), X_OK) == 0, "the limelight command ", cli, " is not an executable file (", usage,
+             ")");
     std::size_t lines = 2000;
     int repeats = 5;
-    for (int i = 2; i + 1 < argc; i += 2) {
+    for (int i = 2; i < argc; i += 2) {
       const std::string flag = argv[i];
-      if (flag == "--lines") lines = std::max<std::size_t>(2, std::stoul(argv[i + 1]));
-      else if (flag == "--repeats") repeats = std::max(1, std::atoi(argv[i + 1]));
-      else detail::fail("unknown flag ", flag);
+      LL_CHECK(flag == "--lines" || flag == "--repeats", "unknown flag ", flag, " (", usage, ")");
+      LL_CHECK(i + 1 < argc, flag, " needs a value");
+      char* end = nullptr;
+      const long value = std::strtol(argv[i + 1], &end, 10);
+      LL_CHECK(*argv[i + 1] != '\0' && *end == '\0' && value >= 1 && value <= 10'000'000, flag, ": '", argv[i + 1],
+               "' is not a whole number from 1 to 10000000");
+      if (flag == "--lines") lines = std::max<std::size_t>(2, static_cast<std::size_t>(value));
+      else repeats = static_cast<int>(value);
     }
     constexpr std::int32_t kItems = 1683;
     constexpr int kHistory = 199, k = 10;
