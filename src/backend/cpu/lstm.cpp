@@ -371,13 +371,14 @@ void lstm_forward_chunk(const float* x, const float* weight_ih, const float* wei
   dispatch_hidden(H, steps);
 }
 
-// Backward through time from d_out (B, T, H). Adds into d_x (B, T, D) and the
-// weight and bias gradients; any of them may be null. scratch holds
+// Backward through time from d_out (B, T, H). Adds into d_x (B, T, D), the
+// weight gradients and d_bias, the gradient of either bias (b_ih and b_hh
+// get the same one); any of them may be null. scratch holds
 // T*B*(4H + D) + 2*B*H floats.
 void lstm_backward_chunk(const float* d_out, const float* weight_ih, const float* weight_hh, const float* x_tm,
                    const float* h_tm, const float* c_tm, const float* gates_tm, std::int64_t B, std::int64_t T,
                    std::int64_t D, std::int64_t H, float* d_x, float* d_weight_ih, float* d_weight_hh,
-                   float* d_bias_ih, float* d_bias_hh, float* scratch) {
+                   float* d_bias, float* scratch) {
   const std::int64_t G = 4 * H;
   float* dz = scratch;                  // (T, B, G)
   float* dx_tm = dz + T * B * G;        // (T, B, D)
@@ -414,16 +415,9 @@ void lstm_backward_chunk(const float* d_out, const float* weight_ih, const float
   if (d_weight_hh && T > 1)
     gemm(true, false, G, H, (T - 1) * B, 1.0f, dz + B * G, G, h_tm, H, 1.0f, d_weight_hh, H);
   if (d_weight_ih) gemm(true, false, G, D, T * B, 1.0f, dz, G, x_tm, D, 1.0f, d_weight_ih, D);
-  // Both biases get the same sums: one pass over dz, copied to the other
-  // when it starts from the same values (the callers' zeroed partials).
-  float* db = d_bias_ih ? d_bias_ih : d_bias_hh;
-  if (db) {
+  if (d_bias)
     for (std::int64_t r = 0; r < T * B; ++r)
-      for (std::int64_t k = 0; k < G; ++k) db[k] += dz[r * G + k];
-    if (d_bias_ih && d_bias_hh) {
-      for (std::int64_t k = 0; k < G; ++k) d_bias_hh[k] += d_bias_ih[k];
-    }
-  }
+      for (std::int64_t k = 0; k < G; ++k) d_bias[k] += dz[r * G + k];
   if (d_x) {
     gemm(false, false, T * B, D, G, 1.0f, dz, G, weight_ih, D, 0.0f, dx_tm, D);
     transpose_blocks(dx_tm, T, B, D, d_x, true);
@@ -475,7 +469,8 @@ void CpuBackend::lstm_backward(const float* d_out, const float* weight_ih, const
   const std::int64_t G = 4 * H;
   const int chunks = payload.state.get<LstmState>().chunks;
   // Each chunk sums its own weight gradients; they are added in chunk order.
-  const std::int64_t per_chunk = G * D + G * H + 2 * G;
+  // One bias partial serves both biases: their gradients are the same sums.
+  const std::int64_t per_chunk = G * D + G * H + G;
   Tensor partial = scratch.zeros(Shape{chunks, per_chunk});
   Tensor work = scratch.tensor(Shape{B * (T * (G + D) + 2 * H)});
   const float* x_tm = payload.buffers[0].f32();
@@ -486,11 +481,11 @@ void CpuBackend::lstm_backward(const float* d_out, const float* weight_ih, const
     float* mine = partial.f32() + c * per_chunk;
     lstm_backward_chunk(d_out + b0 * T * H, weight_ih, weight_hh, x_tm + T * b0 * D, h_tm + T * b0 * H,
                         c_tm + T * b0 * H, gates + T * b0 * G, b1 - b0, T, D, H, d_x ? d_x + b0 * T * D : nullptr,
-                        mine, mine + G * D, mine + G * D + G * H, mine + G * D + G * H + G,
+                        mine, mine + G * D, mine + G * D + G * H,
                         work.f32() + b0 * (T * (G + D) + 2 * H));
   });
   float* grads[4] = {d_weight_ih, d_weight_hh, d_bias_ih, d_bias_hh};
-  const std::int64_t offsets[4] = {0, G * D, G * D + G * H, G * D + G * H + G};
+  const std::int64_t offsets[4] = {0, G * D, G * D + G * H, G * D + G * H};
   const std::int64_t sizes[4] = {G * D, G * H, G, G};
   for (int k = 0; k < 4; ++k) {
     if (!grads[k]) continue;
