@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "backend/backend.hpp"
+#include "backend/cpu/parallel.hpp"
 #include "limelight/bloom.hpp"
 
 namespace limelight::model {
@@ -39,8 +40,10 @@ Tensor normal_tensor(const Shape& shape, double stddev, Rng& rng) {
   const std::int64_t n = t.numel(), blocks = (n + normal_block - 1) / normal_block;
   float* out = t.f32();
   // Each block draws from its own fork of the stream, so the values do not
-  // depend on how the blocks are spread over threads.
-#pragma omp parallel for schedule(static) if (blocks > 1)
+  // depend on how the blocks are spread over threads. The model's configured
+  // thread count applies here as in the ops, not OpenMP's default.
+  const int threads = static_cast<int>(std::min<std::int64_t>(cpu::num_threads(), blocks));
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
   for (std::int64_t b = 0; b < blocks; ++b) {
     Rng block = streams.fork(static_cast<std::uint64_t>(b));
     const std::int64_t begin = b * normal_block;
