@@ -34,6 +34,13 @@ class DeviceAllocator {
   virtual ~DeviceAllocator() = default;
   // At least `bytes`, 64-byte aligned; throws Error when the device is out of memory.
   virtual void* allocate(std::size_t bytes) = 0;
+  // allocate() then zero(); an allocator that can hand out memory already
+  // zeroed (the host's fresh pages) overrides it to skip the pass.
+  virtual void* allocate_zeroed(std::size_t bytes) {
+    void* p = allocate(bytes);
+    zero(p, bytes);
+    return p;
+  }
   virtual void deallocate(void* p) noexcept = 0;
   virtual void zero(void* p, std::size_t bytes) = 0;
   // Copies between this device and the host (either side may be the host).
@@ -111,6 +118,8 @@ class Tensor {
   std::vector<float> to_vector() const;  // f32 only
 
  private:
+  static Tensor allocated(const Shape& shape, DType dtype, Device device, bool zeroed);
+
   std::shared_ptr<void> owner_;
   void* data_ = nullptr;
   Shape shape_;

@@ -4,9 +4,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <sstream>
+#include <unordered_map>
 
 #include <sys/mman.h>
 
@@ -100,25 +103,90 @@ constexpr std::size_t huge_page = std::size_t{2} << 20, huge_page_threshold = st
 
 std::size_t round_up(std::size_t bytes) { return (std::max<std::size_t>(bytes, 1) + alignment - 1) / alignment * alignment; }
 
+// Catalogue-sized blocks go on transparent huge pages where the system allows
+// it (madvise mode): a random row of a 10M-item table otherwise costs a TLB
+// miss on top of its cache miss, and streaming the table for serving stops
+// the prefetchers at every 4 KiB page.
+void advise_huge_pages(void* p, std::size_t size) {
+#ifdef MADV_HUGEPAGE
+  madvise(p, size, MADV_HUGEPAGE);  // advice only: failure leaves normal pages
+#endif
+}
+
+// The zeroed blocks mapped straight from the kernel, and their lengths. Never
+// destroyed, so that a tensor freed during static destruction still finds it.
+struct MappedBlocks {
+  std::mutex mutex;
+  std::unordered_map<void*, std::size_t> lengths;
+};
+MappedBlocks& mapped_blocks() {
+  static MappedBlocks* blocks = new MappedBlocks;
+  return *blocks;
+}
+
 class HostAllocator final : public DeviceAllocator {
  public:
   void* allocate(std::size_t bytes) override {
-    // Catalogue-sized tables go on transparent huge pages where the system
-    // allows it (madvise mode): a random row of a 10M-item table otherwise
-    // costs a TLB miss on top of its cache miss, and streaming the table for
-    // serving stops the prefetchers at every 4 KiB page.
+    // From malloc, which reuses freed blocks: a per-call buffer of a few MiB
+    // stays warm instead of faulting in fresh pages at every call.
     const bool huge = bytes >= huge_page_threshold;
     const std::size_t size = huge ? (bytes + huge_page - 1) / huge_page * huge_page : round_up(bytes);
     void* p = std::aligned_alloc(huge ? huge_page : alignment, size);
     if (!p) detail::fail("Tensor: out of host memory allocating ", bytes, " bytes");
-#ifdef MADV_HUGEPAGE
-    if (huge) madvise(p, size, MADV_HUGEPAGE);  // advice only: failure leaves normal pages
-#endif
+    if (huge) advise_huge_pages(p, size);
     return p;
   }
-  void deallocate(void* p) noexcept override { std::free(p); }
+  void* allocate_zeroed(std::size_t bytes) override {
+    // Fresh anonymous pages read as zero and cost nothing until touched, so a
+    // catalogue-sized gradient or Adam moment is not written twice (the
+    // kernel's clearing, then a memset), and a model that never trains never
+    // commits them.
+    if (bytes >= huge_page_threshold) return map_zeroed(bytes);
+    void* p = allocate(bytes);
+    std::memset(p, 0, bytes);
+    return p;
+  }
+  void deallocate(void* p) noexcept override {
+    if (!p) return;
+    // Mapped blocks are huge-page aligned, so most blocks skip the look-up.
+    if (reinterpret_cast<std::uintptr_t>(p) % huge_page == 0) {
+      MappedBlocks& mapped = mapped_blocks();
+      std::lock_guard<std::mutex> lock(mapped.mutex);
+      const auto it = mapped.lengths.find(p);
+      if (it != mapped.lengths.end()) {
+        munmap(p, it->second);
+        mapped.lengths.erase(it);
+        return;
+      }
+    }
+    std::free(p);
+  }
   void zero(void* p, std::size_t bytes) override { std::memset(p, 0, bytes); }
   void copy(void* dst, Device, const void* src, Device, std::size_t bytes) override { std::memcpy(dst, src, bytes); }
+
+ private:
+  static void* map_zeroed(std::size_t bytes) {
+    const std::size_t size = (bytes + huge_page - 1) / huge_page * huge_page;
+    // Over-map by one huge page and trim both ends to an aligned range.
+    void* raw = mmap(nullptr, size + huge_page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) detail::fail("Tensor: out of host memory allocating ", bytes, " bytes");
+    const auto start = reinterpret_cast<std::uintptr_t>(raw);
+    const std::uintptr_t aligned = (start + huge_page - 1) / huge_page * huge_page;
+    if (aligned > start) munmap(raw, aligned - start);
+    const std::uintptr_t end = start + size + huge_page, aligned_end = aligned + size;
+    if (end > aligned_end) munmap(reinterpret_cast<void*>(aligned_end), end - aligned_end);
+    void* p = reinterpret_cast<void*>(aligned);
+    advise_huge_pages(p, size);
+    try {
+      MappedBlocks& mapped = mapped_blocks();
+      std::lock_guard<std::mutex> lock(mapped.mutex);
+      mapped.lengths.emplace(p, size);
+    } catch (...) {
+      munmap(p, size);
+      throw;
+    }
+    return p;
+  }
 };
 
 HostAllocator host_allocator;
@@ -139,22 +207,21 @@ DeviceAllocator& allocator_for(Device device) {
   return *a;
 }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+Tensor Tensor::allocated(const Shape& shape, DType dtype, Device device, bool zeroed) {
   DeviceAllocator& allocator = allocator_for(device);
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;
   t.device_ = device;
-  t.owner_ = std::shared_ptr<void>(allocator.allocate(t.nbytes()), [&allocator](void* p) { allocator.deallocate(p); });
+  void* p = zeroed ? allocator.allocate_zeroed(t.nbytes()) : allocator.allocate(t.nbytes());
+  t.owner_ = std::shared_ptr<void>(p, [&allocator](void* q) { allocator.deallocate(q); });
   t.data_ = t.owner_.get();
   return t;
 }
 
-Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
-  Tensor t = empty(shape, dtype, device);
-  t.zero();
-  return t;
-}
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) { return allocated(shape, dtype, device, false); }
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) { return allocated(shape, dtype, device, true); }
 
 Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape) {
   LL_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(), "Tensor::from_vector: ",

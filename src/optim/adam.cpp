@@ -11,13 +11,11 @@ Adam::Adam(std::vector<Parameter*> params, AdamOptions options) : params_(std::m
   LL_CHECK(options_.beta1 >= 0.0 && options_.beta1 < 1.0 && options_.beta2 >= 0.0 && options_.beta2 < 1.0,
            "Adam: betas must lie in [0, 1), got ", options_.beta1, ", ", options_.beta2);
   LL_CHECK(options_.weight_decay >= 0.0, "Adam: weight decay (l2) must be >= 0, got ", options_.weight_decay);
-  // The moments are zeroed by the backend's fill, across threads for big tables.
+  // Zeroed by the allocator: on the host a catalogue-sized moment is fresh
+  // pages, which cost nothing until the first step writes them.
   for (Parameter* p : params_) {
-    for (auto* moments : {&exp_avg_, &exp_avg_sq_}) {
-      Tensor t = Tensor::empty(p->value.shape(), DType::f32, p->value.device());
-      backend::get(t.device()).fill(t.f32(), t.numel(), 0.0f);
-      moments->push_back(t);
-    }
+    for (auto* moments : {&exp_avg_, &exp_avg_sq_})
+      moments->push_back(Tensor::zeros(p->value.shape(), DType::f32, p->value.device()));
   }
 }
 
