@@ -3,7 +3,8 @@
 // scale"; "Reduced-precision item table"). Sections, chosen with
 // --sections (default all):
 //   adam     dense Adam and the gradient zeroing over a (V, D) table, 1 thread
-//            against N; model initialisation (all tables and Adam moments)
+//            against N, beside the same memory traffic with no arithmetic
+//            (the floor); model initialisation (all tables and Adam moments)
 //            at V items, 1 thread against N.
 //   train    train_step on random sequences (B 256, length 50) at each --items
 //            catalogue size, dense and --sparse, median step time (--modes
@@ -30,6 +31,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backend/backend.hpp"
@@ -108,6 +110,29 @@ ModelConfig config_for(const std::string& representation, int threads, bool spar
   return c;
 }
 
+// The memory traffic of a dense Adam step with almost none of its arithmetic:
+// four arrays read, three written, split over `threads` threads. It is the
+// floor a memory-bound update can reach on this machine.
+void adam_shaped_span(float* __restrict w, const float* __restrict g, float* __restrict m, float* __restrict v,
+                      std::int64_t n) {
+  for (std::int64_t k = 0; k < n; ++k) {
+    const float x = g[k];
+    m[k] += x;
+    v[k] += x;
+    w[k] += 0.5f * x;
+  }
+}
+
+void adam_shaped_traffic(float* w, const float* g, float* m, float* v, std::int64_t n, int threads) {
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([=] {
+      const std::int64_t k0 = n * t / threads, k1 = n * (t + 1) / threads;
+      adam_shaped_span(w + k0, g + k0, m + k0, v + k0, k1 - k0);
+    });
+  for (std::thread& t : pool) t.join();
+}
+
 void bench_adam(const Options& o) {
   const std::int64_t D = 32, n = o.adam_items * D;
   std::printf("== adam, zeroing and initialisation at %lld items x %lld (median of %d) ==\n",
@@ -120,16 +145,28 @@ void bench_adam(const Options& o) {
   }
   backend::Backend& be = backend::get(Device::cpu);
   const auto step = backend::AdamStep::make(1e-2, 0.9, 0.999, 1e-8, 0.0, 1);
-  double adam[2], zero[2];
+  double adam[2], zero[2], floor[2];
   const int counts[2] = {1, o.threads};
   for (int t = 0; t < 2; ++t) {
     set_threads(counts[t]);
     be.adam_dense(step, w.data(), g.data(), m.data(), v.data(), n);  // warm
-    adam[t] = median_seconds(o.repeats, [&] { be.adam_dense(step, w.data(), g.data(), m.data(), v.data(), n); });
+    // Adam and its floor alternate, so that both see the same machine.
+    std::vector<double> adam_times, floor_times;
+    for (int r = 0; r < o.repeats; ++r) {
+      adam_times.push_back(seconds_of([&] { be.adam_dense(step, w.data(), g.data(), m.data(), v.data(), n); }));
+      floor_times.push_back(
+          seconds_of([&] { adam_shaped_traffic(w.data(), g.data(), m.data(), v.data(), n, counts[t]); }));
+    }
+    adam[t] = median(adam_times);
+    floor[t] = median(floor_times);
     zero[t] = median_seconds(o.repeats, [&] { be.fill(m.data(), n, 0.0f); });
   }
   std::printf("dense adam step:    1 thread %8.1f ms   %d threads %8.1f ms   x%.2f\n", adam[0] * 1e3, o.threads,
               adam[1] * 1e3, adam[0] / adam[1]);
+  std::printf("memory floor (adam-shaped traffic, 28 bytes an element): 1 thread %6.1f ms   %d threads %6.1f ms   "
+              "x%.2f\n", floor[0] * 1e3, o.threads, floor[1] * 1e3, floor[0] / floor[1]);
+  std::printf("  adam at %.0f%% (1 thread) and %.0f%% (%d threads) of the floor's rate\n", 100.0 * floor[0] / adam[0],
+              100.0 * floor[1] / adam[1], o.threads);
   std::printf("gradient zeroing:   1 thread %8.1f ms   %d threads %8.1f ms   x%.2f\n", zero[0] * 1e3, o.threads,
               zero[1] * 1e3, zero[0] / zero[1]);
   w = {}; g = {}; m = {}; v = {};
