@@ -101,7 +101,10 @@ namespace {
 constexpr std::size_t alignment = 64;
 constexpr std::size_t huge_page = std::size_t{2} << 20, huge_page_threshold = std::size_t{8} << 20;
 
-std::size_t round_up(std::size_t bytes) { return (std::max<std::size_t>(bytes, 1) + alignment - 1) / alignment * alignment; }
+// At least one byte, rounded up to a multiple of `unit`.
+std::size_t round_up(std::size_t bytes, std::size_t unit = alignment) {
+  return (std::max<std::size_t>(bytes, 1) + unit - 1) / unit * unit;
+}
 
 // Catalogue-sized blocks go on transparent huge pages where the system allows
 // it (madvise mode): a random row of a 10M-item table otherwise costs a TLB
@@ -130,7 +133,7 @@ class HostAllocator final : public DeviceAllocator {
     // From malloc, which reuses freed blocks: a per-call buffer of a few MiB
     // stays warm instead of faulting in fresh pages at every call.
     const bool huge = bytes >= huge_page_threshold;
-    const std::size_t size = huge ? (bytes + huge_page - 1) / huge_page * huge_page : round_up(bytes);
+    const std::size_t size = round_up(bytes, huge ? huge_page : alignment);
     void* p = std::aligned_alloc(huge ? huge_page : alignment, size);
     if (!p) detail::fail("Tensor: out of host memory allocating ", bytes, " bytes");
     if (huge) advise_huge_pages(p, size);
@@ -141,10 +144,7 @@ class HostAllocator final : public DeviceAllocator {
     // catalogue-sized gradient or Adam moment is not written twice (the
     // kernel's clearing, then a memset), and a model that never trains never
     // commits them.
-    if (bytes >= huge_page_threshold) return map_zeroed(bytes);
-    void* p = allocate(bytes);
-    std::memset(p, 0, bytes);
-    return p;
+    return bytes >= huge_page_threshold ? map_zeroed(bytes) : DeviceAllocator::allocate_zeroed(bytes);
   }
   void deallocate(void* p) noexcept override {
     if (!p) return;
@@ -166,12 +166,12 @@ class HostAllocator final : public DeviceAllocator {
 
  private:
   static void* map_zeroed(std::size_t bytes) {
-    const std::size_t size = (bytes + huge_page - 1) / huge_page * huge_page;
+    const std::size_t size = round_up(bytes, huge_page);
     // Over-map by one huge page and trim both ends to an aligned range.
     void* raw = mmap(nullptr, size + huge_page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) detail::fail("Tensor: out of host memory allocating ", bytes, " bytes");
     const auto start = reinterpret_cast<std::uintptr_t>(raw);
-    const std::uintptr_t aligned = (start + huge_page - 1) / huge_page * huge_page;
+    const std::uintptr_t aligned = round_up(start, huge_page);
     if (aligned > start) munmap(raw, aligned - start);
     const std::uintptr_t end = start + size + huge_page, aligned_end = aligned + size;
     if (end > aligned_end) munmap(reinterpret_cast<void*>(aligned_end), end - aligned_end);
