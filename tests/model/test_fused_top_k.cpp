@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -109,4 +110,35 @@ TEST_CASE("fused top-k: k beyond the catalogue returns every recommendable item"
   model.recommend_batch(seq.data(), 1, 3, 50, false, out.data(), &count);
   CHECK(count == 5);
   CHECK(mismatches(ranked(model.predict(seq), seq, 50, false), out.data(), count) == 0);
+}
+
+TEST_CASE("one-row catalogue scores: within float32 rounding of b + e . x for every width and tail") {
+  // D 8, 24, 32 and 40 take the 8-lane kernel where the CPU has one (one to
+  // five vectors a row), 12 the BLAS path; V leaves a partial last block and
+  // a tail of fewer than 8 items after it.
+  backend::Backend& be = backend::get(Device::cpu);
+  for (const std::int64_t D : {8, 12, 24, 32, 40}) {
+    const std::int64_t V = 1037;
+    Rng rng(static_cast<std::uint64_t>(D));
+    std::vector<float> table(static_cast<std::size_t>(V * D)), bias(V), x(D), scores(V);
+    for (auto& e : table) e = static_cast<float>(rng.normal());
+    for (auto& b : bias) b = static_cast<float>(rng.normal());
+    for (auto& e : x) e = static_cast<float>(rng.normal());
+    Arena arena;
+    be.score_catalogue(x.data(), 1, table.data(), bias.data(), V, D, 0, scores.data(), arena);
+    // Any order of D products and D additions is within gamma_{D+1} of the
+    // sum of the terms' magnitudes.
+    const double u = std::ldexp(1.0, -24), gamma = (D + 1) * u / (1.0 - (D + 1) * u);
+    int bad = 0;
+    for (std::int64_t v = 0; v < V; ++v) {
+      double exact = bias[v], size = std::fabs(bias[v]);
+      for (std::int64_t d = 0; d < D; ++d) {
+        exact += static_cast<double>(table[v * D + d]) * x[d];
+        size += std::fabs(static_cast<double>(table[v * D + d]) * x[d]);
+      }
+      bad += !(std::fabs(scores[v] - exact) <= gamma * size);
+    }
+    CAPTURE(D);
+    CHECK(bad == 0);
+  }
 }
