@@ -1,10 +1,12 @@
 // Serving on the CPU: final states scored against the whole catalogue and
 // the top k by a bounded heap. The catalogue is cut into fixed blocks of
 // items; each thread takes a contiguous run of blocks, scores a block for all
-// rows into a buffer that stays in cache (a GEMV for one row, a GEMM for
-// several, the mixture head over a GEMM's dot products) and either copies it
-// out (score_catalogue) or feeds it to per-row heaps (top_k_catalogue), so the
-// table is read once, by all cores, and top-k never writes a (rows, V) matrix.
+// rows into a buffer that stays in cache (an AVX2 dot-product kernel or a
+// GEMV for one row, a GEMM for several, the mixture head over a GEMM's dot
+// products) and either copies it out (score_catalogue) or feeds it to per-row
+// heaps (top_k_catalogue; one row's kernel tests the heap's threshold in
+// registers instead), so the table is read once, by all cores, and top-k
+// never writes a (rows, V) matrix.
 // Block boundaries do not depend on the thread count, so neither do scores;
 // the top k under "higher score, then lower id" is unique, so merging the
 // threads' heaps gives the same answer for any split.
@@ -71,25 +73,26 @@ __attribute__((target("avx2,fma"))) inline __m256 dot_lanes(const float* e, cons
   return a;
 }
 
+// Item i..i+7's sums e . x, reduced in the lane order the tail below repeats.
+__attribute__((target("avx2,fma"))) inline __m256 eight_dots(const float* e, const float* x, std::int64_t D) {
+  const __m256 s01 = _mm256_hadd_ps(dot_lanes(e, x, D), dot_lanes(e + D, x, D));
+  const __m256 s23 = _mm256_hadd_ps(dot_lanes(e + 2 * D, x, D), dot_lanes(e + 3 * D, x, D));
+  const __m256 s45 = _mm256_hadd_ps(dot_lanes(e + 4 * D, x, D), dot_lanes(e + 5 * D, x, D));
+  const __m256 s67 = _mm256_hadd_ps(dot_lanes(e + 6 * D, x, D), dot_lanes(e + 7 * D, x, D));
+  const __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
+  // Lane j of the low half holds item j's low-half sum, of the high half its high-half sum.
+  return _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31));
+}
+
 __attribute__((target("avx2,fma"))) void one_row_dots_avx2(const float* E, std::int64_t n, std::int64_t D,
                                                             const float* x, const float* bias, float* out) {
   std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const float* e = E + i * D;
-    const __m256 s01 = _mm256_hadd_ps(dot_lanes(e, x, D), dot_lanes(e + D, x, D));
-    const __m256 s23 = _mm256_hadd_ps(dot_lanes(e + 2 * D, x, D), dot_lanes(e + 3 * D, x, D));
-    const __m256 s45 = _mm256_hadd_ps(dot_lanes(e + 4 * D, x, D), dot_lanes(e + 5 * D, x, D));
-    const __m256 s67 = _mm256_hadd_ps(dot_lanes(e + 6 * D, x, D), dot_lanes(e + 7 * D, x, D));
-    const __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
-    // Lane j of the low half holds item j's low-half sum, of the high half its high-half sum.
-    const __m256 sums = _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20),
-                                      _mm256_permute2f128_ps(s0123, s4567, 0x31));
-    _mm256_storeu_ps(out + i, _mm256_add_ps(sums, _mm256_loadu_ps(bias + i)));
-  }
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_add_ps(eight_dots(E + i * D, x, D), _mm256_loadu_ps(bias + i)));
   for (; i < n; ++i) {
     alignas(32) float lanes[8];
     _mm256_store_ps(lanes, dot_lanes(E + i * D, x, D));
-    // The order of the vector reduction above: pairs, then pairs of pairs, then halves.
+    // The order of eight_dots: pairs, then pairs of pairs, then halves.
     const float low = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
     const float high = (lanes[4] + lanes[5]) + (lanes[6] + lanes[7]);
     out[i] = (low + high) + bias[i];
@@ -179,6 +182,43 @@ void offer_scores(BoundedHeap& heap, const float* s, std::int64_t n, std::int64_
   }
 }
 
+// One row's scores of items [v0, v0 + n) offered to its heap with the
+// heap's test made in registers: each eight scores are computed as
+// one_row_dots_avx2 computes them (so the same bits), and once the heap is
+// full a group with none above its worst is dropped without being stored.
+// The scores do not make a second pass through a buffer. Null where the
+// kernel does not apply (then score_block_into and offer_scores).
+using OneRowTopK = void (*)(const float* E, std::int64_t n, std::int64_t D, const float* x, const float* bias,
+                            std::int64_t v0, const unsigned char* excluded, BoundedHeap& heap);
+
+#ifdef LIMELIGHT_DOTS_AVX2
+__attribute__((target("avx2,fma"))) void one_row_top_k_avx2(const float* E, std::int64_t n, std::int64_t D,
+                                                             const float* x, const float* bias, std::int64_t v0,
+                                                             const unsigned char* excluded, BoundedHeap& heap) {
+  alignas(32) float scores[8];
+  std::int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 s = _mm256_add_ps(eight_dots(E + i * D, x, D), _mm256_loadu_ps(bias + v0 + i));
+    if (heap.size == heap.cap &&
+        _mm256_movemask_ps(_mm256_cmp_ps(s, _mm256_set1_ps(heap.items[0].score), _CMP_GT_OQ)) == 0)
+      continue;
+    _mm256_store_ps(scores, s);
+    offer_scores(heap, scores, 8, v0 + i, excluded, 8);
+  }
+  if (i < n) {
+    one_row_dots_avx2(E + i * D, n - i, D, x, bias + v0 + i, scores);
+    offer_scores(heap, scores, n - i, v0 + i, excluded, 8);
+  }
+}
+#endif
+
+OneRowTopK one_row_top_k_for(const Catalogue& c) {
+#ifdef LIMELIGHT_DOTS_AVX2
+  if (c.rows == 1 && c.M == 0 && one_row_dots_for(c.D) == one_row_dots_avx2) return one_row_top_k_avx2;
+#endif
+  return nullptr;
+}
+
 }  // namespace
 
 void CpuBackend::score_catalogue(const float* states, std::int64_t rows, const float* table, const float* bias,
@@ -212,6 +252,7 @@ void CpuBackend::top_k_catalogue(const float* states, std::int64_t rows, const f
   Tensor sizes = scratch.tensor(Shape{threads * rows * 2}, DType::i32);  // a size_t per heap
   auto* all_heaps = reinterpret_cast<ScoredItem*>(heaps.i32());
   auto* heap_sizes = reinterpret_cast<std::size_t*>(sizes.i32());
+  const OneRowTopK fused_one_row = one_row_top_k_for(c);
   const int chunks = parallel_chunks(threads, blocks, 2, [&](int chunk, std::int64_t b0, std::int64_t b1) {
     float* block = buffers.f32() + chunk * block_floats;
     ScoredItem* mine = all_heaps + static_cast<std::int64_t>(cap) * rows * chunk;
@@ -219,6 +260,12 @@ void CpuBackend::top_k_catalogue(const float* states, std::int64_t rows, const f
     std::fill(mine_sizes, mine_sizes + rows, std::size_t{0});
     for (std::int64_t b = b0; b < b1; ++b) {
       const std::int64_t v0 = b * score_block, n = std::min(score_block, V - v0);
+      if (fused_one_row != nullptr) {
+        BoundedHeap heap{mine, mine_sizes[0], cap};
+        fused_one_row(table + v0 * D, n, D, states, bias, v0, excluded, heap);
+        mine_sizes[0] = heap.size;
+        continue;
+      }
       score_block_into(c, v0, n, block, score_block, block + rows * score_block);
       for (std::int64_t r = 0; r < rows; ++r) {
         BoundedHeap heap{mine + r * static_cast<std::int64_t>(cap), mine_sizes[r], cap};
