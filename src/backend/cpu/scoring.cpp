@@ -192,6 +192,14 @@ using OneRowTopK = void (*)(const float* E, std::int64_t n, std::int64_t D, cons
                             std::int64_t v0, const unsigned char* excluded, BoundedHeap& heap);
 
 #ifdef LIMELIGHT_DOTS_AVX2
+// Out of line on purpose: with the heap's code inlined into the scan, GCC
+// kept the scan's loop variables on the stack, and a recommend over 1,683
+// items took twice as long as scoring and a separate heap pass.
+__attribute__((noinline)) void offer_scores_outlined(BoundedHeap& heap, const float* s, std::int64_t n, std::int64_t v0,
+                                                     const unsigned char* excluded) {
+  offer_scores(heap, s, n, v0, excluded, 8);
+}
+
 __attribute__((target("avx2,fma"))) void one_row_top_k_avx2(const float* E, std::int64_t n, std::int64_t D,
                                                              const float* x, const float* bias, std::int64_t v0,
                                                              const unsigned char* excluded, BoundedHeap& heap) {
@@ -199,15 +207,18 @@ __attribute__((target("avx2,fma"))) void one_row_top_k_avx2(const float* E, std:
   std::int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 s = _mm256_add_ps(eight_dots(E + i * D, x, D), _mm256_loadu_ps(bias + v0 + i));
-    if (heap.size == heap.cap &&
-        _mm256_movemask_ps(_mm256_cmp_ps(s, _mm256_set1_ps(heap.items[0].score), _CMP_GT_OQ)) == 0)
+    if (heap.size < heap.cap) {
+      _mm256_store_ps(scores, s);
+      offer_scores_outlined(heap, scores, 8, v0 + i, excluded);
       continue;
+    }
+    if (_mm256_movemask_ps(_mm256_cmp_ps(s, _mm256_set1_ps(heap.items[0].score), _CMP_GT_OQ)) == 0) continue;
     _mm256_store_ps(scores, s);
-    offer_scores(heap, scores, 8, v0 + i, excluded, 8);
+    offer_scores_outlined(heap, scores, 8, v0 + i, excluded);
   }
   if (i < n) {
     one_row_dots_avx2(E + i * D, n - i, D, x, bias + v0 + i, scores);
-    offer_scores(heap, scores, n - i, v0 + i, excluded, 8);
+    offer_scores_outlined(heap, scores, n - i, v0 + i, excluded);
   }
 }
 #endif
