@@ -8,7 +8,9 @@
 //            at V items, 1 thread against N.
 //   train    train_step on random sequences (B 256, length 50) at each --items
 //            catalogue size, dense and --sparse, median step time (--modes
-//            dense,sparse chooses which; a skipped one prints as "-").
+//            dense,sparse chooses which; a skipped one prints as "-"); then
+//            --sparse at the largest against the smallest size, steps of the
+//            two models alternated.
 //   serve    one-sequence recommend (k 10, 199 items of history) over each
 //            --serve-items size, against the unfused single-threaded path
 //            (score every item into a buffer on one thread, then a heap pass
@@ -225,6 +227,83 @@ void bench_train(const Options& o) {
     }
 }
 
+// The memory a row-sparse step cannot avoid at a big catalogue: for each
+// distinct row of the batch (sorted, as the step lists them), the table row
+// and its bias read and written, and the two Adam moments of each read and
+// written, with no arithmetic but an addition, on both threads, prefetching
+// a few rows ahead as lazy Adam does. The arrays are the bench's own, of the
+// model's sizes, so the model is not touched.
+struct RowTrafficFloor {
+  std::int64_t V, D;
+  std::vector<float> w, m, v, bw, bm, bv;
+  RowTrafficFloor(std::int64_t V_, std::int64_t D_)
+      : V(V_), D(D_), w(V_ * D_, 1.0f), m(V_ * D_, 0.0f), v(V_ * D_, 0.0f), bw(V_, 1.0f), bm(V_, 0.0f), bv(V_, 0.0f) {}
+  void touch(const std::vector<std::int32_t>& rows, int threads) {
+    cpu::parallel_chunks(threads, static_cast<std::int64_t>(rows.size()), 2, [&](int, std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1; ++r) {
+        if (r + 8 < r1) {
+          const std::int64_t next = rows[static_cast<std::size_t>(r + 8)];
+          for (std::int64_t d = 0; d < D; d += 16)
+            for (std::vector<float>* a : {&w, &m, &v}) __builtin_prefetch(a->data() + next * D + d, 1);
+          for (std::vector<float>* a : {&bw, &bm, &bv}) __builtin_prefetch(a->data() + next, 1);
+        }
+        const std::int64_t row = rows[static_cast<std::size_t>(r)];
+        for (std::int64_t d = 0; d < D; ++d) {
+          const float g = w[row * D + d];
+          m[row * D + d] += g;
+          v[row * D + d] += g;
+          w[row * D + d] = g + 0.0f;
+        }
+        bm[row] += bw[row];
+        bv[row] += bw[row];
+      }
+    });
+  }
+};
+
+// --sparse at the largest catalogue against the smallest, steps alternated
+// one for one between the two models, so that both see the same machine: on
+// a shared guest single runs of the table above move by 1.5x between runs.
+void bench_sparse_span(const Options& o) {
+  if (o.modes.find("sparse") == std::string::npos || o.items.size() < 2) return;
+  const std::int64_t B = 256, L = 50;
+  const std::int64_t small = *std::min_element(o.items.begin(), o.items.end());
+  const std::int64_t large = *std::max_element(o.items.begin(), o.items.end());
+  std::printf("--sparse at %lld against %lld items, steps alternated (median of %d each after 2):\n",
+              static_cast<long long>(large), static_cast<long long>(small), o.steps);
+  for (const std::string& rep : o.representations) {
+    ImplicitSequenceModel a(config_for(rep, o.threads, true)), b(config_for(rep, o.threads, true));
+    a.initialize(static_cast<std::int32_t>(small));
+    b.initialize(static_cast<std::int32_t>(large));
+    Rng rng(7);
+    std::vector<std::int32_t> seq(B * L), neg(B * L);
+    RowTrafficFloor traffic(large, 32);
+    std::vector<double> times[3];
+    for (int s = 0; s < o.steps + 2; ++s)
+      for (int which = 0; which < 2; ++which) {
+        random_batch(rng, which == 0 ? small : large, seq, neg);
+        const Tensor st = Tensor::borrow(seq.data(), Shape{B, L}, DType::i32);
+        const Tensor nt = Tensor::borrow(neg.data(), Shape{B, L}, DType::i32);
+        ImplicitSequenceModel& model = which == 0 ? a : b;
+        const double t = seconds_of([&] { model.train_step(st, nt); });
+        if (s >= 2) times[which].push_back(t);
+        if (which == 1) {
+          std::vector<std::int32_t> rows(seq);
+          rows.insert(rows.end(), neg.begin(), neg.end());
+          std::sort(rows.begin(), rows.end());
+          rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+          const double f = seconds_of([&] { traffic.touch(rows, o.threads); });
+          if (s >= 2) times[2].push_back(f);
+        }
+      }
+    const double ms_small = median(times[0]) * 1e3, ms_large = median(times[1]) * 1e3;
+    const double ms_floor = median(times[2]) * 1e3;
+    std::printf("  %-10s %8.2f ms against %8.2f ms   x%.2f   (the large step's row traffic alone: %.2f ms)\n",
+                rep.c_str(), ms_large, ms_small, ms_large / ms_small, ms_floor);
+    std::fflush(stdout);
+  }
+}
+
 // n item ids drawn from [1, V) (no padding): the serving benches' histories.
 std::vector<std::int32_t> random_ids(Rng& rng, std::int64_t n, std::int64_t V) {
   std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
@@ -434,7 +513,10 @@ int main(int argc, char** argv) {
       }
     }
     if (o.sections.find("adam") != std::string::npos) bench_adam(o);
-    if (o.sections.find("train") != std::string::npos) bench_train(o);
+    if (o.sections.find("train") != std::string::npos) {
+      bench_train(o);
+      bench_sparse_span(o);
+    }
     if (o.sections.find("serve") != std::string::npos) bench_serve(o);
     if (o.sections.find("int8") != std::string::npos) bench_int8(o);
   } catch (const std::exception& e) {
