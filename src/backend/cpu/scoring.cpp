@@ -73,12 +73,21 @@ __attribute__((target("avx2,fma"))) inline __m256 dot_lanes(const float* e, cons
   return a;
 }
 
-// Item i..i+7's sums e . x, reduced in the lane order the tail below repeats.
+// Item i..i+7's sums e . x, each item's lanes summed as dot_lanes sums them
+// and reduced in the lane order the tail below repeats. The eight items'
+// multiply-add chains advance together, one dimension block at a time (as
+// eight calls of dot_lanes the chains ran one after another: 17% slower on
+// a table in L2).
 __attribute__((target("avx2,fma"))) inline __m256 eight_dots(const float* e, const float* x, std::int64_t D) {
-  const __m256 s01 = _mm256_hadd_ps(dot_lanes(e, x, D), dot_lanes(e + D, x, D));
-  const __m256 s23 = _mm256_hadd_ps(dot_lanes(e + 2 * D, x, D), dot_lanes(e + 3 * D, x, D));
-  const __m256 s45 = _mm256_hadd_ps(dot_lanes(e + 4 * D, x, D), dot_lanes(e + 5 * D, x, D));
-  const __m256 s67 = _mm256_hadd_ps(dot_lanes(e + 6 * D, x, D), dot_lanes(e + 7 * D, x, D));
+  __m256 a[8];
+  const __m256 x0 = _mm256_loadu_ps(x);
+  for (int j = 0; j < 8; ++j) a[j] = _mm256_mul_ps(_mm256_loadu_ps(e + j * D), x0);
+  for (std::int64_t d = 8; d < D; d += 8) {
+    const __m256 xd = _mm256_loadu_ps(x + d);
+    for (int j = 0; j < 8; ++j) a[j] = _mm256_fmadd_ps(_mm256_loadu_ps(e + j * D + d), xd, a[j]);
+  }
+  const __m256 s01 = _mm256_hadd_ps(a[0], a[1]), s23 = _mm256_hadd_ps(a[2], a[3]);
+  const __m256 s45 = _mm256_hadd_ps(a[4], a[5]), s67 = _mm256_hadd_ps(a[6], a[7]);
   const __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
   // Lane j of the low half holds item j's low-half sum, of the high half its high-half sum.
   return _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31));
