@@ -501,6 +501,14 @@ void ImplicitSequenceModel::recommend_batch(const std::int32_t* sequences, std::
   model::Network& net = impl_->network();
   const std::int32_t V = num_items();
   impl_->check_ids(sequences, rows * length, "recommend_batch");
+  if (rows == 1 && exclude_seen) {
+    // One row (what a lock-step caller of `limelight recommend` sends): its
+    // own seen mask, so the catalogue pass keeps k candidates, not k + length
+    // (a heap of 209 for a 199-item history cost more than the scan).
+    counts[0] = recommend_into(std::span<const std::int32_t>(sequences, static_cast<std::size_t>(length)), k, true,
+                               std::span<Recommendation>(out, static_cast<std::size_t>(k)));
+    return;
+  }
   // Seen items differ by row: each row's best k + length (padding excluded)
   // hold its best k unseen ones, which are then picked out.
   const std::int64_t wanted = exclude_seen ? k + length : k;
