@@ -112,6 +112,30 @@ TEST_CASE("fused top-k: k beyond the catalogue returns every recommendable item"
   CHECK(mismatches(ranked(model.predict(seq), seq, 50, false), out.data(), count) == 0);
 }
 
+TEST_CASE("fused top-k: a batch of one row with seen items excluded answers as recommend does") {
+  // The one-row batch takes recommend's own seen mask instead of k + length
+  // candidates; both must give the same items and score bits.
+  for (const std::string rep : {"pooling", "lstm"}) {
+    ModelConfig c;
+    c.representation = rep;
+    c.embedding_dim = 16;
+    c.seed = 3;
+    ImplicitSequenceModel model(c);
+    model.initialize(5003);
+    Rng rng(9);
+    std::vector<std::int32_t> seq(40);
+    for (auto& x : seq) x = static_cast<std::int32_t>(rng.uniform_int(5003));
+    const int k = 12;
+    std::vector<Recommendation> batch(k);
+    std::size_t count = 0;
+    model.recommend_batch(seq.data(), 1, static_cast<std::int64_t>(seq.size()), k, true, batch.data(), &count);
+    const std::vector<Recommendation> one = model.recommend(seq, k, true);
+    CAPTURE(rep);
+    CHECK(mismatches(ranked(model.predict(seq), seq, k, true), batch.data(), count) == 0);
+    CHECK(mismatches(one, batch.data(), count) == 0);
+  }
+}
+
 TEST_CASE("one-row catalogue scores: within float32 rounding of b + e . x for every width and tail") {
   // D 8, 24, 32 and 40 take the 8-lane kernel where the CPU has one (one to
   // five vectors a row), 12 the BLAS path; V leaves a partial last block and
