@@ -112,8 +112,8 @@ TEST_CASE("fused top-k: k beyond the catalogue returns every recommendable item"
   CHECK(mismatches(ranked(model.predict(seq), seq, 50, false), out.data(), count) == 0);
 }
 
-TEST_CASE("fused top-k: a batch of one row with seen items excluded answers as recommend does") {
-  // The one-row batch takes recommend's own seen mask instead of k + length
+TEST_CASE("fused top-k: batches with seen items excluded answer as recommend and score_batch rank") {
+  // A one-row batch takes recommend's own seen mask instead of k + length
   // candidates; both must give the same items and score bits.
   for (const std::string rep : {"pooling", "lstm"}) {
     ModelConfig c;
@@ -133,6 +133,22 @@ TEST_CASE("fused top-k: a batch of one row with seen items excluded answers as r
     CAPTURE(rep);
     CHECK(mismatches(ranked(model.predict(seq), seq, k, true), batch.data(), count) == 0);
     CHECK(mismatches(one, batch.data(), count) == 0);
+    // Several rows over this cache-sized table (320 KB) take one scan per
+    // row under each row's mask: score_batch's scores ranked, row by row.
+    const std::int64_t rows = 5, length = 40;
+    std::vector<std::int32_t> seqs(rows * length);
+    for (auto& x : seqs) x = static_cast<std::int32_t>(rng.uniform_int(5003));
+    std::vector<Recommendation> top(rows * k);
+    std::vector<std::size_t> counts(rows);
+    model.recommend_batch(seqs.data(), rows, length, k, true, top.data(), counts.data());
+    std::vector<float> all(static_cast<std::size_t>(rows * 5003));
+    model.score_batch(seqs.data(), rows, length, all.data());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::vector<std::int32_t> row(seqs.begin() + r * length, seqs.begin() + (r + 1) * length);
+      const std::vector<float> row_scores(all.begin() + r * 5003, all.begin() + (r + 1) * 5003);
+      CAPTURE(r);
+      CHECK(mismatches(ranked(row_scores, row, k, true), top.data() + r * k, counts[static_cast<std::size_t>(r)]) == 0);
+    }
   }
 }
 
