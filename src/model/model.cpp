@@ -479,8 +479,9 @@ class SeenMask {
   std::span<const std::int32_t> ids_;
 };
 
-// recommend_batch scans the table once per row, each row under its own seen
-// mask, when the table is at most this size (then it stays in cache).
+// recommend_batch with seen items excluded writes the rows' scores out and
+// takes each row's top k under its own mask when the table is at most this
+// size (its scores and table then stay in cache).
 constexpr std::int64_t per_row_scan_max_table_bytes = std::int64_t{1} << 20;
 
 }  // namespace
@@ -541,22 +542,25 @@ void ImplicitSequenceModel::recommend_batch(const std::int32_t* sequences, std::
   Tape& tape = serving_tape(impl_->device);
   Tensor final_states = net.final_states(tape, ids_on_tape(tape, sequences, rows, length));
   const std::int64_t table_bytes = static_cast<std::int64_t>(V) * net.config().embedding_dim * 4;
-  if (exclude_seen && tape.device() == Device::cpu && table_bytes <= per_row_scan_max_table_bytes) {
-    // A table that stays in cache costs little to scan once per row, and
-    // each row then keeps k candidates under its own seen mask; k + length
-    // candidates made the heap's work the larger part (a 199-item history
-    // over 1,683 items: a heap of 209 per row, about 430 insertions).
-    const std::int64_t width = final_states.numel() / rows;
+  const cpu::QuantisedTable* quantised = impl_->quantised_table().get();
+  if (exclude_seen && tape.device() == Device::cpu && quantised == nullptr &&
+      table_bytes <= per_row_scan_max_table_bytes) {
+    // A cache-sized table: the rows' scores written out (score_batch's, the
+    // same call on the same states), then each row's top k under its own
+    // seen mask. k + length candidates made the heap the larger part of the
+    // work (a 199-item history over 1,683 items: a heap of 209 per row,
+    // about 430 insertions).
+    float* scores = arena_array<float>(tape, rows * V);
+    score_all(net, tape, final_states.f32(), rows, scores);
     thread_local std::vector<unsigned char> seen;
     thread_local std::vector<backend::ScoredItem> best;
     seen.resize(static_cast<std::size_t>(V));
     best.resize(static_cast<std::size_t>(k));
+    backend::Backend& be = backend::get(Device::cpu);
     for (std::int64_t r = 0; r < rows; ++r) {
       const std::span<const std::int32_t> row(sequences + r * length, static_cast<std::size_t>(length));
       const SeenMask mask(seen, row);
-      std::size_t n = 0;
-      top_k_all(net, tape, final_states.f32() + r * width, 1, seen.data(), k, best.data(), &n,
-                impl_->quantised_table().get());
+      const std::size_t n = be.top_k(scores + r * V, V, seen.data(), k, best.data());
       for (std::size_t i = 0; i < n; ++i)
         out[r * k + static_cast<std::int64_t>(i)] = Recommendation{best[i].item, best[i].score};
       counts[r] = n;
@@ -564,7 +568,7 @@ void ImplicitSequenceModel::recommend_batch(const std::int32_t* sequences, std::
     return;
   }
   top_k_all(net, tape, final_states.f32(), rows, padding_only.data(), static_cast<int>(wanted), candidates.data(),
-            found.data(), impl_->quantised_table().get());
+            found.data(), quantised);
   for (std::int64_t r = 0; r < rows; ++r) {
     if (exclude_seen) {
       row_seen.assign(sequences + r * length, sequences + (r + 1) * length);

@@ -133,8 +133,8 @@ TEST_CASE("fused top-k: batches with seen items excluded answer as recommend and
     CAPTURE(rep);
     CHECK(mismatches(ranked(model.predict(seq), seq, k, true), batch.data(), count) == 0);
     CHECK(mismatches(one, batch.data(), count) == 0);
-    // Several rows over this cache-sized table (320 KB) take one scan per
-    // row under each row's mask: score_batch's scores ranked, row by row.
+    // Several rows over this cache-sized table (320 KB) are scored as
+    // score_batch scores them, then ranked under each row's own mask.
     const std::int64_t rows = 5, length = 40;
     std::vector<std::int32_t> seqs(rows * length);
     for (auto& x : seqs) x = static_cast<std::int32_t>(rng.uniform_int(5003));
