@@ -132,9 +132,11 @@ class ImplicitSequenceModel : public SequenceScorer {
 
   // recommend() for `rows` sequences of `length` ids each (row-major, padding
   // allowed) in one blocked pass over the catalogue for all rows, never
-  // writing a (rows, num_items) score matrix: row r's results go to
-  // out[r * k, ...), and counts[r] says how many. Allocation-free after a
-  // thread's first call of the largest size.
+  // writing a (rows, num_items) score matrix (except, with exclude_seen, for
+  // an item table of at most 1 MiB, whose rows' scores stay in cache): row
+  // r's results go to out[r * k, ...), and counts[r] says how many. Scores
+  // are score_batch's. Allocation-free after a thread's first call of the
+  // largest size.
   void recommend_batch(const std::int32_t* sequences, std::int64_t rows, std::int64_t length, int k,
                        bool exclude_seen, Recommendation* out, std::size_t* counts) const;
 
