@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_backend.hpp"
+#include "backend/cpu/cpu_math.hpp"
 #include "backend/cpu/mixture_head.hpp"
 #include "backend/cpu/parallel.hpp"
 #include "backend/cpu/quantised_table.hpp"
@@ -172,8 +173,9 @@ struct BoundedHeap {
 
 // Offers the scores s[0, n) of items v0 + i, in id order, to a row's heap in
 // groups of `group`. Items arrive in id order, so a full heap's worst (a lower
-// id) wins ties; a group with no score above it is skipped in one vector test.
-void offer_scores(BoundedHeap& heap, const float* s, std::int64_t n, std::int64_t v0,
+// id) wins ties; a group with no score above it is skipped in one vector test
+// (cloned for AVX2: at SSE width the test was a fifth of a batch of 64 rows).
+LL_SIMD_CLONES void offer_scores(BoundedHeap& heap, const float* s, std::int64_t n, std::int64_t v0,
                   const unsigned char* excluded, std::int64_t group) {
   for (std::int64_t g = 0; g < n; g += group) {
     const std::int64_t end = std::min(n, g + group);
@@ -200,7 +202,6 @@ void offer_scores(BoundedHeap& heap, const float* s, std::int64_t n, std::int64_
 using OneRowTopK = void (*)(const float* E, std::int64_t n, std::int64_t D, const float* x, const float* bias,
                             std::int64_t v0, const unsigned char* excluded, BoundedHeap& heap);
 
-#ifdef LIMELIGHT_DOTS_AVX2
 // Out of line on purpose: with the heap's code inlined into the scan, GCC
 // kept the scan's loop variables on the stack, and a recommend over 1,683
 // items took twice as long as scoring and a separate heap pass.
@@ -208,6 +209,8 @@ __attribute__((noinline)) void offer_scores_outlined(BoundedHeap& heap, const fl
                                                      const unsigned char* excluded) {
   offer_scores(heap, s, n, v0, excluded, 8);
 }
+
+#ifdef LIMELIGHT_DOTS_AVX2
 
 __attribute__((target("avx2,fma"))) void one_row_top_k_avx2(const float* E, std::int64_t n, std::int64_t D,
                                                              const float* x, const float* bias, std::int64_t v0,
@@ -375,8 +378,8 @@ constexpr std::int64_t G = QuantisedTable::group;
 // Approximate scores of one group of G items for one state into out (G):
 // b + s (x . q), converting each int8 to float. Any summation order is within
 // the gamma bound of quantise_item_table.
-void scan_group_one_row_portable(const QuantisedTable& q, std::int64_t g, const float* x, const float* bias,
-                                 float* out) {
+bool scan_group_one_row_portable(const QuantisedTable& q, std::int64_t g, const float* x, const float* bias,
+                                 float* out, bool full, float worst) {
   const std::int64_t D = q.D;
   const std::int8_t* values = q.values.data() + g * D * G;
   const float* scale = q.scales.data() + g * G;
@@ -387,7 +390,12 @@ void scan_group_one_row_portable(const QuantisedTable& q, std::int64_t g, const 
     const std::int8_t* col = values + d * G;
     for (std::int64_t i = 0; i < G; ++i) acc[i] += xd * static_cast<float>(col[i]);
   }
-  for (std::int64_t i = 0; i < n; ++i) out[i] = bias[v0 + i] + scale[i] * acc[i];
+  bool any = !full;
+  for (std::int64_t i = 0; i < n; ++i) {
+    out[i] = bias[v0 + i] + scale[i] * acc[i];
+    any |= out[i] > worst;
+  }
+  return any;
 }
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -401,8 +409,9 @@ __attribute__((target("avx2,fma"))) inline __m256 int8x8_to_float(const std::int
 // two vectors of 8 int32, converted and multiply-added; dimensions alternate
 // between two pairs of accumulators so consecutive FMAs do not wait on each
 // other. The padded tail of the last group is computed and not stored.
-__attribute__((target("avx2,fma"))) void scan_group_one_row_avx2(const QuantisedTable& q, std::int64_t g,
-                                                                  const float* x, const float* bias, float* out) {
+__attribute__((target("avx2,fma"))) bool scan_group_one_row_avx2(const QuantisedTable& q, std::int64_t g,
+                                                                  const float* x, const float* bias, float* out,
+                                                                  bool full, float worst) {
   static_assert(G == 16, "the AVX2 scan handles groups of 16 items");
   const std::int64_t D = q.D;
   const std::int8_t* values = q.values.data() + g * D * G;
@@ -424,18 +433,40 @@ __attribute__((target("avx2,fma"))) void scan_group_one_row_avx2(const Quantised
     a0 = _mm256_fmadd_ps(int8x8_to_float(col), x0, a0);
     a1 = _mm256_fmadd_ps(int8x8_to_float(col + 8), x0, a1);
   }
-  a0 = _mm256_add_ps(a0, b0);
-  a1 = _mm256_add_ps(a1, b1);
-  alignas(32) float acc[G];
-  _mm256_store_ps(acc, _mm256_mul_ps(a0, _mm256_loadu_ps(scale)));
-  _mm256_store_ps(acc + 8, _mm256_mul_ps(a1, _mm256_loadu_ps(scale + 8)));
-  for (std::int64_t i = 0; i < n; ++i) out[i] = bias[v0 + i] + acc[i];
+  a0 = _mm256_mul_ps(_mm256_add_ps(a0, b0), _mm256_loadu_ps(scale));
+  a1 = _mm256_mul_ps(_mm256_add_ps(a1, b1), _mm256_loadu_ps(scale + 8));
+  if (n < G) {  // the last group: its bias ends at item V
+    alignas(32) float acc[G];
+    _mm256_store_ps(acc, a0);
+    _mm256_store_ps(acc + 8, a1);
+    bool any = !full;
+    for (std::int64_t i = 0; i < n; ++i) {
+      out[i] = bias[v0 + i] + acc[i];
+      any |= out[i] > worst;
+    }
+    return any;
+  }
+  // A full group is tested against the heap's worst in registers and only
+  // stored when one of its scores could enter the heap.
+  const __m256 s0 = _mm256_add_ps(_mm256_loadu_ps(bias + v0), a0);
+  const __m256 s1 = _mm256_add_ps(_mm256_loadu_ps(bias + v0 + 8), a1);
+  if (full) {
+    const __m256 w = _mm256_set1_ps(worst);
+    if ((_mm256_movemask_ps(_mm256_cmp_ps(s0, w, _CMP_GT_OQ)) | _mm256_movemask_ps(_mm256_cmp_ps(s1, w, _CMP_GT_OQ))) == 0)
+      return false;
+  }
+  _mm256_storeu_ps(out, s0);
+  _mm256_storeu_ps(out + 8, s1);
+  return true;
 }
 #endif
 
 bool portable_forced = false;
 
-using OneRowScan = void (*)(const QuantisedTable&, std::int64_t, const float*, const float*, float*);
+// Writes the approximate scores of group g to out and returns true, or
+// returns false (out unspecified) when the heap is full and none of them
+// is above its worst, so that offering them could change nothing.
+using OneRowScan = bool (*)(const QuantisedTable&, std::int64_t, const float*, const float*, float*, bool, float);
 
 OneRowScan one_row_scan() {
 #ifdef LIMELIGHT_INT8_AVX2
@@ -540,11 +571,17 @@ void top_k_catalogue_int8(const QuantisedTable& q, const float* states, std::int
     const std::int64_t step = rows == 1 ? 1 : dequant_groups;
     for (std::int64_t g = g0; g < g1; g += step) {
       const std::int64_t g_end = std::min(g + step, g1);
-      if (rows == 1)
-        scan_one(q, g, states, bias, approx);
-      else
-        scan_groups_rows(q, g, g_end, states, rows, bias, converted, approx, ld);
       const std::int64_t v0 = g * G, n = std::min(g_end * G, V) - v0;
+      if (rows == 1) {
+        BoundedHeap heap{mine, mine_sizes[0], cap};
+        const bool full = heap.size == heap.cap;
+        if (scan_one(q, g, states, bias, approx, full, full ? heap.items[0].score : 0.0f)) {
+          offer_scores_outlined(heap, approx, n, v0, excluded);
+          mine_sizes[0] = heap.size;
+        }
+        continue;
+      }
+      scan_groups_rows(q, g, g_end, states, rows, bias, converted, approx, ld);
       for (std::int64_t r = 0; r < rows; ++r) {
         BoundedHeap heap{mine + r * static_cast<std::int64_t>(cap), mine_sizes[r], cap};
         offer_scores(heap, approx + r * ld, n, v0, excluded, G);
