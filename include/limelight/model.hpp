@@ -93,7 +93,7 @@ struct Recommendation {
 // recommend_batch) scans. int8: a copy of the table quantised per row (a
 // quarter of the bytes), built in memory on first use, whose candidates are
 // rescored in float32 so that the items and scores returned are the float32
-// path's, exactly (see docs/serving.md). predict and score_batch always score
+// path's, exactly (see docs/api.md). predict and score_batch always score
 // in float32. Model files are unchanged.
 enum class ServingPrecision { f32, int8 };
 // "f32" or "int8"; Error naming the value otherwise.
