@@ -528,20 +528,10 @@ void ImplicitSequenceModel::recommend_batch(const std::int32_t* sequences, std::
                                std::span<Recommendation>(out, static_cast<std::size_t>(k)));
     return;
   }
-  // Seen items differ by row: each row's best k + length (padding excluded)
-  // hold its best k unseen ones, which are then picked out.
-  const std::int64_t wanted = exclude_seen ? k + length : k;
-  thread_local std::vector<unsigned char> padding_only;
-  thread_local std::vector<backend::ScoredItem> candidates;
-  thread_local std::vector<std::size_t> found;
-  thread_local std::vector<std::int32_t> row_seen;
-  padding_only.assign(static_cast<std::size_t>(V), 0);
-  padding_only[0] = 1;
-  candidates.resize(static_cast<std::size_t>(rows * wanted));
-  found.resize(static_cast<std::size_t>(rows));
   Tape& tape = serving_tape(impl_->device);
   Tensor final_states = net.final_states(tape, ids_on_tape(tape, sequences, rows, length));
-  const std::int64_t table_bytes = static_cast<std::int64_t>(V) * net.config().embedding_dim * 4;
+  const std::int64_t table_bytes =
+      static_cast<std::int64_t>(V) * net.config().embedding_dim * static_cast<std::int64_t>(sizeof(float));
   const cpu::QuantisedTable* quantised = impl_->quantised_table().get();
   if (exclude_seen && tape.device() == Device::cpu && quantised == nullptr &&
       table_bytes <= per_row_scan_max_table_bytes) {
@@ -567,6 +557,17 @@ void ImplicitSequenceModel::recommend_batch(const std::int32_t* sequences, std::
     }
     return;
   }
+  // Seen items differ by row: each row's best k + length (padding excluded)
+  // hold its best k unseen ones, which are then picked out.
+  const std::int64_t wanted = exclude_seen ? k + length : k;
+  thread_local std::vector<unsigned char> padding_only;
+  thread_local std::vector<backend::ScoredItem> candidates;
+  thread_local std::vector<std::size_t> found;
+  thread_local std::vector<std::int32_t> row_seen;
+  padding_only.assign(static_cast<std::size_t>(V), 0);
+  padding_only[0] = 1;
+  candidates.resize(static_cast<std::size_t>(rows * wanted));
+  found.resize(static_cast<std::size_t>(rows));
   top_k_all(net, tape, final_states.f32(), rows, padding_only.data(), static_cast<int>(wanted), candidates.data(),
             found.data(), quantised);
   for (std::int64_t r = 0; r < rows; ++r) {

@@ -219,12 +219,9 @@ __attribute__((target("avx2,fma"))) void one_row_top_k_avx2(const float* E, std:
   std::int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 s = _mm256_add_ps(eight_dots(E + i * D, x, D), _mm256_loadu_ps(bias + v0 + i));
-    if (heap.size < heap.cap) {
-      _mm256_store_ps(scores, s);
-      offer_scores_outlined(heap, scores, 8, v0 + i, excluded);
+    if (heap.size == heap.cap &&
+        _mm256_movemask_ps(_mm256_cmp_ps(s, _mm256_set1_ps(heap.items[0].score), _CMP_GT_OQ)) == 0)
       continue;
-    }
-    if (_mm256_movemask_ps(_mm256_cmp_ps(s, _mm256_set1_ps(heap.items[0].score), _CMP_GT_OQ)) == 0) continue;
     _mm256_store_ps(scores, s);
     offer_scores_outlined(heap, scores, 8, v0 + i, excluded);
   }
