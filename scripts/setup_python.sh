@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install_packages.sh g++ pkg-config libopenblas-dev python3-venv python3-dev
+scripts/install_packages.sh g++ pkg-config libopenblas-dev zlib1g-dev python3-venv python3-dev
 
 venv=$(realpath -m "${1:-.venv}")
 [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"

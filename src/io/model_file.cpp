@@ -2,12 +2,13 @@
 // reference's parameter names and metadata keys.
 #include "limelight/model_file.hpp"
 
-#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <optional>
 #include <utility>
+
+#include <zlib.h>
 
 #include "io/json.hpp"
 #include "limelight/bloom.hpp"
@@ -179,26 +180,14 @@ namespace {
 
 constexpr const char* checksum_key = "limelight_crc32";
 
-// CRC-32 (IEEE 802.3, as zlib) of the parameters' bytes in parameter order,
+// zlib's CRC-32 (IEEE 802.3) of the parameters' bytes in parameter order,
 // then of every metadata entry but the checksum itself (sorted, key and value
 // each followed by a zero byte). safetensors has no checksum; files limelight
 // writes carry this one, so that a flipped bit is refused, not served.
 std::uint32_t model_crc32(const std::vector<const Tensor*>& params, const std::vector<const Tensor*>& extra,
                           const std::map<std::string, std::string>& md) {
-  static const auto table = [] {
-    std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t i = 0; i < 256; ++i) {
-      std::uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  std::uint32_t crc = 0xFFFFFFFFu;
-  auto add = [&](const void* data, std::size_t n) {
-    const auto* bytes = static_cast<const unsigned char*>(data);
-    for (std::size_t i = 0; i < n; ++i) crc = table[(crc ^ bytes[i]) & 0xFFu] ^ (crc >> 8);
-  };
+  uLong crc = crc32_z(0L, Z_NULL, 0);
+  auto add = [&](const void* data, std::size_t n) { crc = crc32_z(crc, static_cast<const Bytef*>(data), n); };
   for (const Tensor* p : params) add(p->raw(), p->nbytes());
   for (const Tensor* t : extra) add(t->raw(), t->nbytes());
   for (const auto& [key, value] : md) {
@@ -206,7 +195,7 @@ std::uint32_t model_crc32(const std::vector<const Tensor*>& params, const std::v
     add(key.c_str(), key.size() + 1);
     add(value.c_str(), value.size() + 1);
   }
-  return crc ^ 0xFFFFFFFFu;
+  return static_cast<std::uint32_t>(crc);
 }
 
 constexpr const char* exp_avg_prefix = "optimizer.exp_avg.";
