@@ -1,7 +1,15 @@
 // Model files written by the previous release (tests/io/compat/0.1.0, see its
 // README) load unchanged and score bit-identically to what that release printed.
+//
+// Bit-identical holds where the library runs the SIMD clones that release ran
+// (release builds on x86-64: the expected scores come from its FMA clones).
+// Sanitizer builds compile the baseline code alone (src/backend/cpu/cpu_math.hpp
+// says why), where a*b+c is rounded twice instead of once: there the scores
+// must agree to float32 rounding of the few dozen operations behind each.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -9,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/cpu_math.hpp"
 #include "limelight/model_file.hpp"
 
 using namespace limelight;
@@ -56,10 +65,18 @@ TEST_CASE("model files of release 0.1.0 load and predict bit-identically") {
     LoadedModel loaded = load_model(dir + row.file);
     const std::vector<float> scores = loaded.model.predict(row.sequence);
     REQUIRE(scores.size() == row.scores.size());
+#ifdef LL_HAVE_SIMD_CLONES
     std::size_t differing = 0;
     for (std::size_t i = 0; i < scores.size(); ++i)
       if (std::memcmp(&scores[i], &row.scores[i], sizeof(float)) != 0) ++differing;
     CHECK_MESSAGE(differing == 0, row.file, ": ", differing, " of ", scores.size(), " scores differ in their bits");
+#else
+    float scale = 0.0f, worst = 0.0f;
+    for (float s : row.scores) scale = std::max(scale, std::abs(s));
+    for (std::size_t i = 0; i < scores.size(); ++i) worst = std::max(worst, std::abs(scores[i] - row.scores[i]));
+    // Seen: at most 3e-8 on scores up to 0.17 (about 2 ulp of the largest).
+    CHECK_MESSAGE(worst <= 1e-6f * scale, row.file, ": largest difference ", worst, " on scores up to ", scale);
+#endif
   }
 }
 

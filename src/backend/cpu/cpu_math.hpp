@@ -19,6 +19,7 @@
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
     !defined(__SANITIZE_THREAD__)
 #define LL_SIMD_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "fma", "default")))
+#define LL_HAVE_SIMD_CLONES 1
 #else
 #define LL_SIMD_CLONES
 #endif
