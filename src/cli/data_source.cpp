@@ -8,32 +8,44 @@
 
 namespace limelight::cli {
 
-std::vector<OptionSpec> data_source_specs() {
+std::vector<Option> data_source_options() {
+  // Without a fallback of their own the defaults are DataSpec's and DelimitedOptions'.
   return {
-      {"synthetic", "", "the built-in synthetic data (the default of fit) with the --synthetic-* options"},
-      {"synthetic-users", "N", "synthetic data: number of users (default 1000)"},
-      {"synthetic-items", "N", "synthetic data: number of item ids, padding id 0 included (default 200)"},
-      {"synthetic-interactions", "N", "synthetic data: number of interactions (default 50000)"},
-      {"concentration", "X", "synthetic data: Dirichlet concentration of the transitions (default 0.01)"},
-      {"order", "N", "synthetic data: order of the Markov chain (default 2)"},
-      {"movielens", "PATH", "MovieLens 100K, 1M/10M or latest directory or ratings file"},
-      {"csv", "PATH", "a delimited file of interactions (RFC 4180 quoting)"},
-      {"user", "COL", "--csv: user column, a header name or 0-based position (default userId)"},
-      {"item", "COL", "--csv: item column (default movieId)"},
-      {"timestamp", "COL", "--csv: timestamp column (default timestamp, or file order with --no-header; '' for file order)"},
-      {"delimiter", "C", "--csv: field delimiter, one character or 'tab' (default ,)"},
-      {"no-header", "", "--csv: the file has no header row (columns by position)"},
+      {"synthetic", "", opt::flag(), "the built-in synthetic data (the default of fit) with the --synthetic-* options"},
+      {"synthetic-users", "N", opt::integer(1, 100000000), "synthetic data: number of users (default 1000)"},
+      {"synthetic-items", "N", opt::integer(3, 16385),
+       "synthetic data: number of item ids, padding id 0 included (default 200)"},
+      {"synthetic-interactions", "N", opt::integer(1, std::int64_t{1} << 31),
+       "synthetic data: number of interactions (default 50000)"},
+      {"concentration", "X", opt::number(1e-6, 1e6),
+       "synthetic data: Dirichlet concentration of the transitions (default 0.01)"},
+      {"order", "N", opt::integer(1, 16), "synthetic data: order of the Markov chain (default 2)"},
+      {"movielens", "PATH", opt::text(), "MovieLens 100K, 1M/10M or latest directory or ratings file"},
+      {"csv", "PATH", opt::text(), "a delimited file of interactions (RFC 4180 quoting)"},
+      {"user", "COL", opt::text(), "--csv: user column, a header name or 0-based position (default userId)"},
+      {"item", "COL", opt::text(), "--csv: item column (default movieId)"},
+      {"timestamp", "COL", opt::text(),
+       "--csv: timestamp column (default timestamp, or file order with --no-header; '' for file order)"},
+      {"delimiter", "C", opt::text(","), "--csv: field delimiter, one character or 'tab' (default ,)"},
+      {"no-header", "", opt::flag(), "--csv: the file has no header row (columns by position)"},
   };
 }
 
-std::vector<OptionSpec> window_split_specs(const std::string& test_fraction_help) {
+Option max_sequence_length_option(const std::string& help) {
+  return {"max-sequence-length", "N", opt::integer(1, 1 << 20), help};
+}
+
+std::vector<Option> window_split_options(const std::string& test_fraction_help) {
   return {
-      {"max-sequence-length", "N", "sequence window length (default 10)"},
-      {"min-sequence-length", "N", "drop windows with fewer items (default 0: keep all)"},
-      {"step-size", "N", "distance between window ends (default: the window length)"},
-      {"test-fraction", "F", test_fraction_help},
+      max_sequence_length_option("sequence window length (default 10)"),
+      // At most the window length: sequence_windows() reads it with that range.
+      {"min-sequence-length", "N", opt::integer(0, 1 << 20), "drop windows with fewer items (default 0: keep all)"},
+      {"step-size", "N", opt::integer(1, 1 << 20), "distance between window ends (default: the window length)"},
+      {"test-fraction", "F", opt::number(0.0, 1.0), test_fraction_help},
   };
 }
+
+Option seed_option(const std::string& help) { return {"seed", "N", opt::integer(0, INT64_MAX), help}; }
 
 namespace {
 const char* const synthetic_options[] = {"synthetic", "synthetic-users", "synthetic-items", "synthetic-interactions",
@@ -67,18 +79,18 @@ DataSpec data_spec(const Args& args, std::uint64_t seed, const std::string& user
     opt.header = !args.flag("no-header");
     // Without a header there is no "timestamp" column to default to: file order.
     opt.timestamp_column = args.text("timestamp", opt.header ? opt.timestamp_column : "");
-    const std::string delim = args.text("delimiter", ",");
+    const std::string delim = args.text("delimiter");
     LL_CHECK(delim.size() == 1 || delim == "tab" || delim == "\\t", "--delimiter: ", printable(delim),
              " is not one character (use 'tab' for a tab)");
     opt.delimiter = delim.size() == 1 ? delim[0] : '\t';
     spec.path = args.text("csv");
   } else {
     spec.loader = "synthetic";
-    spec.users = static_cast<std::int32_t>(args.integer("synthetic-users", spec.users, 1, 100000000));
-    spec.items = static_cast<std::int32_t>(args.integer("synthetic-items", spec.items, 3, 16385));
-    spec.interactions = args.integer("synthetic-interactions", spec.interactions, 1, std::int64_t{1} << 31);
-    spec.concentration = args.number("concentration", spec.concentration, 1e-6, 1e6);
-    spec.order = static_cast<int>(args.integer("order", spec.order, 1, 16));
+    spec.users = static_cast<std::int32_t>(args.integer("synthetic-users", spec.users));
+    spec.items = static_cast<std::int32_t>(args.integer("synthetic-items", spec.items));
+    spec.interactions = args.integer("synthetic-interactions", spec.interactions);
+    spec.concentration = args.number("concentration", spec.concentration);
+    spec.order = static_cast<int>(args.integer("order", spec.order));
     spec.seed = seed;
   }
   return spec;
@@ -108,9 +120,9 @@ Dataset load_dataset(const DataSpec& spec) {
 
 SequenceWindows sequence_windows(const Args& args, const SequenceWindows& defaults) {
   SequenceWindows w;
-  w.max_length = static_cast<int>(args.integer("max-sequence-length", defaults.max_length, 1, 1 << 20));
+  w.max_length = static_cast<int>(args.integer("max-sequence-length", defaults.max_length));
   w.min_length = static_cast<int>(args.integer("min-sequence-length", defaults.min_length, 0, w.max_length));
-  w.step = static_cast<int>(args.integer("step-size", defaults.step, 1, 1 << 20));
+  w.step = static_cast<int>(args.integer("step-size", defaults.step));
   return w;
 }
 

@@ -19,9 +19,13 @@ namespace limelight::cli {
 
 // --synthetic and its --synthetic-* options, --concentration, --order,
 // --movielens, --csv and its columns.
-std::vector<OptionSpec> data_source_specs();
+std::vector<Option> data_source_options();
+// --max-sequence-length, with the given help text (its range is the windows').
+Option max_sequence_length_option(const std::string& help);
 // The sequence windows and --test-fraction (with the given help text).
-std::vector<OptionSpec> window_split_specs(const std::string& test_fraction_help);
+std::vector<Option> window_split_options(const std::string& test_fraction_help);
+// --seed, of the synthetic data and the split (with the given help text).
+Option seed_option(const std::string& help);
 
 // Which data, with every option that shapes the interactions.
 struct DataSpec {

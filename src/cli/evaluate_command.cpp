@@ -9,6 +9,7 @@
 #include "cli/commands.hpp"
 #include "cli/data_source.hpp"
 #include "cli/metrics.hpp"
+#include "cli/model_options.hpp"
 #include "cli/sequence_input.hpp"
 #include "cli/training_data.hpp"
 #include "io/json.hpp"
@@ -17,44 +18,42 @@
 
 namespace limelight::cli {
 
+namespace {
+
+Command evaluate_command() {
+  return {"evaluate",
+          "usage: limelight evaluate --model FILE [data options] [options]\n\n"
+          "Evaluates a saved model. Without data options it uses the training data the model\n"
+          "file records (when that file is unchanged), with fit's windows, split and seed, so\n"
+          "it scores fit's test users. With data options, --test-fraction and --seed select\n"
+          "the same users fit held out. Interactions whose item the model does not know are\n"
+          "dropped, and their number is reported.\n",
+          join({{model_option()},
+                data_source_options(),
+                window_split_options("fraction of users evaluated, the same users `limelight fit` held out for the "
+                                     "same data, fraction and seed (default: the recorded fraction, else 0.2; 1 "
+                                     "evaluates every user)"),
+                {seed_option("seed of the synthetic data and the split (default: the recorded one, else the model's)"),
+                 metrics_k_option(),
+                 {"exclude-preceding", "", opt::flag(), "rank the items of each input sequence last"},
+                 device_option(),
+                 {"json", "", opt::flag(), "print one JSON object on standard output"}}})};
+}
+
+}  // namespace
+
 int run_evaluate(int argc, char** argv, int first) {
-  std::vector<OptionSpec> specs = data_source_specs();
-  const std::vector<OptionSpec> windows = window_split_specs(
-      "fraction of users evaluated, the same users `limelight fit` held out for the same data, fraction and "
-      "seed (default: the recorded fraction, else 0.2; 1 evaluates every user)");
-  specs.insert(specs.end(), windows.begin(), windows.end());
-  specs.insert(specs.begin(), {"model", "FILE", "the model file (required)"});
-  specs.push_back({"seed", "N", "seed of the synthetic data and the split (default: the recorded one, else the model's)"});
-  specs.push_back({"k", "N", "cutoff of the ranking metrics (default 5, below the window length)"});
-  specs.push_back({"exclude-preceding", "", "rank the items of each input sequence last"});
-  specs.push_back({"device", "NAME", "cpu | cuda (default cpu): where the model computes"});
-  specs.push_back({"json", "", "print one JSON object on standard output"});
-  Args args("evaluate", specs);
-  if (wants_help(argc, argv, first)) {
-    std::cout << "usage: limelight evaluate --model FILE [data options] [options]\n\n"
-                 "Evaluates a saved model. Without data options it uses the training data the model\n"
-                 "file records (when that file is unchanged), with fit's windows, split and seed, so\n"
-                 "it scores fit's test users. With data options, --test-fraction and --seed select\n"
-                 "the same users fit held out. Interactions whose item the model does not know are\n"
-                 "dropped, and their number is reported.\n\noptions:\n"
-              << args.options_help();
-    return 0;
-  }
-  args.parse_options(argc, argv, first);
-  args.require("model");
+  Args args(evaluate_command());
+  if (!args.parse(argc, argv, first)) return 0;  // --help
   const std::string path = args.text("model");
   const bool as_json = args.flag("json");
 
-  LoadedModel loaded = load_model(path, args.text("device", "cpu"));
+  LoadedModel loaded = load_model_named(args);
   const ModelData source = data_for_model(args, loaded, path, "evaluate", 0.2);
   const double test_fraction = source.test_fraction;
   LL_CHECK(test_fraction > 0, "--test-fraction 0 leaves nothing to evaluate (use 1 for every user)");
-  const int k = static_cast<int>(
-      args.integer("k", std::min(5, std::max(1, source.windows.max_length - 1)), 1, 1 << 20));
-  LL_CHECK(k < source.windows.max_length, "--k ", k, " must be below --max-sequence-length ",
-           source.windows.max_length, " (precision and recall at k score all but the last k items of each window)");
-  const LabelIndex ids = loaded.item_labels.empty() ? LabelIndex::dense(loaded.model.num_items())
-                                                    : LabelIndex::from_labels(loaded.item_labels);
+  const int k = metrics_cutoff(args, source.windows.max_length, true);
+  const LabelIndex ids = item_ids(loaded);
   const Interactions& all = source.data.interactions;
   const Interactions part =
       test_fraction < 1 ? user_based_train_test_split(all, test_fraction, source.seed).second : all;

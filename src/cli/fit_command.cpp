@@ -18,6 +18,7 @@
 #include "cli/commands.hpp"
 #include "cli/data_source.hpp"
 #include "cli/metrics.hpp"
+#include "cli/model_options.hpp"
 #include "cli/output_file.hpp"
 #include "cli/training_data.hpp"
 #include "io/json.hpp"
@@ -29,41 +30,48 @@ namespace limelight::cli {
 
 namespace {
 
-std::vector<OptionSpec> fit_specs() {
-  std::vector<OptionSpec> specs = data_source_specs();
-  const std::vector<OptionSpec> windows = window_split_specs(
-      "fraction of users held out for testing (default 0.2; 0 trains on all users and skips evaluation)");
-  specs.insert(specs.end(), windows.begin(), windows.end());
-  const std::vector<OptionSpec> model = {
-      {"representation", "NAME", "pooling | cnn | lstm | mixture (default pooling)"},
-      {"loss", "NAME", "pointwise | bpr | hinge | adaptive_hinge (default pointwise)"},
-      {"embedding-dim", "N", "embedding dimension (default 32)"},
-      {"n-iter", "N", "training epochs (default 10)"},
-      {"batch-size", "N", "minibatch size in sequences (default 256)"},
-      {"l2", "X", "L2 penalty, Adam weight decay (default 0)"},
-      {"learning-rate", "X", "Adam learning rate (default 0.01)"},
-      {"num-negative-samples", "N", "adaptive_hinge: negatives per positive, 1..5 (default 5)"},
-      {"sparse", "", "row-sparse embedding gradients and lazy Adam"},
-      {"kernel-width", "LIST", "cnn: kernel width per layer, comma-separated (default 3)"},
-      {"dilation", "LIST", "cnn: dilation per layer, comma-separated (default 1)"},
-      {"num-layers", "N", "cnn: number of layers (default 1)"},
-      {"nonlinearity", "NAME", "cnn: tanh | relu (default tanh)"},
-      {"residual", "", "cnn: residual connections (the default)"},
-      {"no-residual", "", "cnn: no residual connections"},
-      {"num-mixtures", "N", "mixture: number of mixture components (default 4)"},
-      {"bloom-compression", "X", "Bloom item embeddings: table rows = int(X * items) (default: off)"},
-      {"bloom-hashes", "N", "Bloom item embeddings: hash functions, 1..24 (default 4)"},
-      {"seed", "N", "seed of the synthetic data, the split and the model (default 42)"},
-      {"threads", "N", "CPU threads (default: OpenMP's choice); recorded in the model file"},
-      {"device", "NAME", "cpu | cuda (default cpu); recorded in the model file"},
-      {"init", "FILE", "continue training this saved model (same configuration; its training data by default)"},
-      {"save-optimizer", "", "also save Adam's moments and step count and the random state, so --init resumes exactly"},
-      {"out", "FILE", "save the trained model (safetensors) to FILE"},
-      {"k", "N", "cutoff of the ranking metrics (default 5, below the window length)"},
-      {"json", "", "print JSON lines on standard output"},
+Command fit_command() {
+  // Without a fallback of their own the model's defaults are ModelConfig's.
+  const std::vector<Option> model = {
+      {"representation", "NAME", opt::text(), "pooling | cnn | lstm | mixture (default pooling)"},
+      {"loss", "NAME", opt::text(), "pointwise | bpr | hinge | adaptive_hinge (default pointwise)"},
+      {"embedding-dim", "N", opt::integer(1, 1 << 16), "embedding dimension (default 32)"},
+      {"n-iter", "N", opt::integer(1, 1 << 30), "training epochs (default 10)"},
+      {"batch-size", "N", opt::integer(1, 1 << 30), "minibatch size in sequences (default 256)"},
+      {"l2", "X", opt::number(0.0, 1e30), "L2 penalty, Adam weight decay (default 0)"},
+      {"learning-rate", "X", opt::number(1e-30, 1e30), "Adam learning rate (default 0.01)"},
+      {"num-negative-samples", "N", opt::integer(1, 5), "adaptive_hinge: negatives per positive, 1..5 (default 5)"},
+      {"sparse", "", opt::flag(), "row-sparse embedding gradients and lazy Adam"},
+      {"kernel-width", "LIST", opt::int_list(1, 4096), "cnn: kernel width per layer, comma-separated (default 3)"},
+      {"dilation", "LIST", opt::int_list(1, 4096), "cnn: dilation per layer, comma-separated (default 1)"},
+      {"num-layers", "N", opt::integer(1, 1024), "cnn: number of layers (default 1)"},
+      {"nonlinearity", "NAME", opt::text(), "cnn: tanh | relu (default tanh)"},
+      {"residual", "", opt::flag(), "cnn: residual connections (the default)"},
+      {"no-residual", "", opt::flag(), "cnn: no residual connections"},
+      {"num-mixtures", "N", opt::integer(1, 64), "mixture: number of mixture components (default 4)"},
+      {"bloom-compression", "X", opt::number(1e-30, 1e30),
+       "Bloom item embeddings: table rows = int(X * items) (default: off)"},
+      {"bloom-hashes", "N", opt::integer(1, 24), "Bloom item embeddings: hash functions, 1..24 (default 4)"},
+      seed_option("seed of the synthetic data, the split and the model (default 42)"),
+      {"threads", "N", opt::integer(0, 4096, 0), "CPU threads (default: OpenMP's choice); recorded in the model file"},
+      {"device", "NAME", opt::text("cpu"), "cpu | cuda (default cpu); recorded in the model file"},
+      {"init", "FILE", opt::text(),
+       "continue training this saved model (same configuration; its training data by default)"},
+      {"save-optimizer", "", opt::flag(),
+       "also save Adam's moments and step count and the random state, so --init resumes exactly"},
+      {"out", "FILE", opt::text(), "save the trained model (safetensors) to FILE"},
+      metrics_k_option(),
+      {"json", "", opt::flag(), "print JSON lines on standard output"},
   };
-  specs.insert(specs.end(), model.begin(), model.end());
-  return specs;
+  return {"fit",
+          "usage: limelight fit [options]\n\n"
+          "Trains a sequence recommender and reports its test metrics. Data: the built-in\n"
+          "synthetic set unless --movielens or --csv is given (with --init: the saved model's\n"
+          "training data). --out is checked before training starts.\n",
+          join({data_source_options(),
+                window_split_options("fraction of users held out for testing (default 0.2; 0 trains on all users "
+                                     "and skips evaluation)"),
+                model})};
 }
 
 // The configuration the options ask for, each option defaulting to `base`.
@@ -71,28 +79,27 @@ ModelConfig model_config(const Args& args, const ModelConfig& base) {
   ModelConfig c = base;
   c.representation = args.text("representation", c.representation);
   c.loss = args.text("loss", c.loss);
-  c.embedding_dim = static_cast<int>(args.integer("embedding-dim", c.embedding_dim, 1, 1 << 16));
-  c.n_iter = static_cast<int>(args.integer("n-iter", ModelConfig{}.n_iter, 1, 1 << 30));
-  c.batch_size = static_cast<int>(args.integer("batch-size", c.batch_size, 1, 1 << 30));
-  c.l2 = args.number("l2", c.l2, 0.0, 1e30);
-  c.learning_rate = args.number("learning-rate", c.learning_rate, 1e-30, 1e30);
-  c.num_negative_samples =
-      static_cast<int>(args.integer("num-negative-samples", c.num_negative_samples, 1, 5));
+  c.embedding_dim = static_cast<int>(args.integer("embedding-dim", c.embedding_dim));
+  c.n_iter = static_cast<int>(args.integer("n-iter", ModelConfig{}.n_iter));
+  c.batch_size = static_cast<int>(args.integer("batch-size", c.batch_size));
+  c.l2 = args.number("l2", c.l2);
+  c.learning_rate = args.number("learning-rate", c.learning_rate);
+  c.num_negative_samples = static_cast<int>(args.integer("num-negative-samples", c.num_negative_samples));
   c.sparse = c.sparse || args.flag("sparse");
-  c.cnn.kernel_width = args.int_list("kernel-width", c.cnn.kernel_width, 1, 4096);
-  c.cnn.dilation = args.int_list("dilation", c.cnn.dilation, 1, 4096);
-  c.cnn.num_layers = static_cast<int>(args.integer("num-layers", c.cnn.num_layers, 1, 1024));
+  c.cnn.kernel_width = args.int_list("kernel-width", c.cnn.kernel_width);
+  c.cnn.dilation = args.int_list("dilation", c.cnn.dilation);
+  c.cnn.num_layers = static_cast<int>(args.integer("num-layers", c.cnn.num_layers));
   c.cnn.nonlinearity = args.text("nonlinearity", c.cnn.nonlinearity);
   LL_CHECK(!(args.flag("residual") && args.flag("no-residual")), "--residual and --no-residual exclude each other");
   if (args.flag("residual")) c.cnn.residual = true;
   if (args.flag("no-residual")) c.cnn.residual = false;
-  c.num_mixtures = static_cast<int>(args.integer("num-mixtures", c.num_mixtures, 1, 64));
-  c.bloom.compression_ratio = args.number("bloom-compression", c.bloom.compression_ratio, 1e-30, 1e30);
-  c.bloom.num_hash_functions = static_cast<int>(args.integer("bloom-hashes", c.bloom.num_hash_functions, 1, 24));
+  c.num_mixtures = static_cast<int>(args.integer("num-mixtures", c.num_mixtures));
+  c.bloom.compression_ratio = args.number("bloom-compression", c.bloom.compression_ratio);
+  c.bloom.num_hash_functions = static_cast<int>(args.integer("bloom-hashes", c.bloom.num_hash_functions));
   LL_CHECK(c.bloom.enabled() || !args.has("bloom-hashes"), "--bloom-hashes needs --bloom-compression");
-  c.seed = static_cast<std::uint64_t>(args.integer("seed", static_cast<std::int64_t>(c.seed), 0, INT64_MAX));
-  c.threads = static_cast<int>(args.integer("threads", 0, 0, 4096));
-  c.device = args.text("device", "cpu");
+  c.seed = static_cast<std::uint64_t>(args.integer("seed", static_cast<std::int64_t>(c.seed)));
+  c.threads = static_cast<int>(args.integer("threads"));
+  c.device = args.text("device");
   c.validate();
   return c;
 }
@@ -207,16 +214,8 @@ class ProgressBar {
 }  // namespace
 
 int run_fit(int argc, char** argv, int first) {
-  Args args("fit", fit_specs());
-  if (wants_help(argc, argv, first)) {
-    std::cout << "usage: limelight fit [options]\n\n"
-                 "Trains a sequence recommender and reports its test metrics. Data: the built-in\n"
-                 "synthetic set unless --movielens or --csv is given (with --init: the saved model's\n"
-                 "training data). --out is checked before training starts.\n\noptions:\n"
-              << args.options_help();
-    return 0;
-  }
-  args.parse_options(argc, argv, first);
+  Args args(fit_command());
+  if (!args.parse(argc, argv, first)) return 0;  // --help
   const bool as_json = args.flag("json"), save_optimizer = args.flag("save-optimizer");
   const std::string out_path = args.text("out");
   // Every output is checked before the data is read or an epoch is run.
@@ -235,16 +234,12 @@ int run_fit(int argc, char** argv, int first) {
   } else {
     source.seed = config.seed;
     source.windows = sequence_windows(args);
-    source.test_fraction = args.number("test-fraction", 0.2, 0.0, 1.0);
+    source.test_fraction = args.number("test-fraction", 0.2);
   }
   const SequenceWindows& windows = source.windows;
   const double test_fraction = source.test_fraction;
-  // Precision and recall at k score row[:-k]: k must leave an input.
-  const int k = static_cast<int>(args.integer("k", std::min(5, std::max(1, windows.max_length - 1)), 1, 1 << 20));
-  LL_CHECK(test_fraction == 0 || k < windows.max_length, "--k ", k, " must be below --max-sequence-length ",
-           windows.max_length, " (precision and recall at k score all but the last k items of each window)");
-  LL_CHECK(test_fraction == 0 || windows.max_length >= 2,
-           "evaluation needs --max-sequence-length of at least 2 (or --test-fraction 0)");
+  // k is at least 1: below the window length, it also means windows of two items or more.
+  const int k = metrics_cutoff(args, windows.max_length, test_fraction > 0);
   if (!init) source.data = load_dataset(data_spec(args, config.seed));
   const Dataset& data = source.data;
 
@@ -252,8 +247,7 @@ int run_fit(int argc, char** argv, int first) {
   Interactions all = data.interactions;
   std::vector<std::string> item_labels = all.item_labels;
   if (init) {
-    const LabelIndex ids = init->item_labels.empty() ? LabelIndex::dense(init->model.num_items())
-                                                     : LabelIndex::from_labels(init->item_labels);
+    const LabelIndex ids = item_ids(*init);
     std::size_t dropped = 0;
     all = map_to_model(data.interactions, ids, dropped);
     if (dropped > 0)

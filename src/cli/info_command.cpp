@@ -67,17 +67,15 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
 }  // namespace
 
 int run_info(int argc, char** argv, int first) {
-  Args args("info", {{"model", "FILE", "the model file (or give it as the argument)"},
-                     {"json", "", "print one JSON object"}});
-  if (wants_help(argc, argv, first)) {
-    std::cout << "usage: limelight info [--json] FILE\n\n"
-                 "Shows what a model file holds: its configuration entries (only those stored), how it\n"
-                 "was trained (device, threads, training data, optimizer state, when recorded), its\n"
-                 "item ids and parameter shapes.\n\noptions:\n"
-              << args.options_help();
-    return 0;
-  }
-  args.parse(argc, argv, first);
+  Args args({"info",
+             "usage: limelight info [--json] FILE\n\n"
+             "Shows what a model file holds: its configuration entries (only those stored), how it\n"
+             "was trained (device, threads, training data, optimizer state, when recorded), its\n"
+             "item ids and parameter shapes.\n",
+             {{"model", "FILE", opt::text(), "the model file (or give it as the argument)"},
+              {"json", "", opt::flag(), "print one JSON object"}},
+             /*takes_positionals=*/true});
+  if (!args.parse(argc, argv, first)) return 0;  // --help
   const auto& pos = args.positionals();
   LL_CHECK(pos.size() + (args.has("model") ? 1 : 0) == 1, "info needs exactly one model file");
   const std::string path = pos.empty() ? args.text("model") : pos[0];

@@ -1,11 +1,24 @@
 // Test metrics for `limelight fit` and `limelight evaluate` (see metrics.hpp).
 #include "cli/metrics.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "limelight/error.hpp"
 
 namespace limelight::cli {
+
+Option metrics_k_option() {
+  return {"k", "N", opt::integer(1, 1 << 20), "cutoff of the ranking metrics (default 5, below the window length)"};
+}
+
+int metrics_cutoff(const Args& args, int max_length, bool evaluates) {
+  // Precision and recall at k score row[:-k]: k must leave an input.
+  const int k = static_cast<int>(args.integer("k", std::min(5, std::max(1, max_length - 1))));
+  LL_CHECK(!evaluates || k < max_length, "--k ", k, " must be below --max-sequence-length ", max_length,
+           " (precision and recall at k score all but the last k items of each window)");
+  return k;
+}
 
 Metrics evaluate_test_set(const SequenceScorer& scorer, const SequenceInteractions& test, int k,
                           bool exclude_preceding) {

@@ -1,10 +1,12 @@
 // Test metrics as the CLI reports them: evaluate_sequences (MRR, precision,
-// recall, NDCG and hit rate at k), printed as text or added to a JSON object.
-// k must be below the window length, so that every metric is defined.
+// recall, NDCG and hit rate at k), printed as text or added to a JSON object;
+// and their cutoff, --k, which fit and evaluate take alike. k must be below
+// the window length, so that every metric is defined.
 #pragma once
 
 #include <string>
 
+#include "cli/args.hpp"
 #include "io/json.hpp"
 #include "limelight/evaluation.hpp"
 
@@ -13,6 +15,12 @@ namespace limelight::cli {
 struct Metrics {
   RankingMetrics ranking;
 };
+
+// --k, the cutoff of the ranking metrics.
+Option metrics_k_option();
+// --k, by default 5 or the window length minus one if smaller; when the run
+// evaluates, Error unless it is below the window length `max_length`.
+int metrics_cutoff(const Args& args, int max_length, bool evaluates);
 
 // Error naming --k and --max-sequence-length when k >= the window length.
 Metrics evaluate_test_set(const SequenceScorer& scorer, const SequenceInteractions& test, int k,

@@ -14,6 +14,7 @@
 #include "cli/commands.hpp"
 #include "cli/data_source.hpp"
 #include "cli/line_reader.hpp"
+#include "cli/model_options.hpp"
 #include "cli/sequence_input.hpp"
 #include "cli/training_data.hpp"
 #include "cli/user_history.hpp"
@@ -24,11 +25,6 @@
 namespace limelight::cli {
 
 namespace {
-
-LabelIndex label_index(const LoadedModel& loaded) {
-  return loaded.item_labels.empty() ? LabelIndex::dense(loaded.model.num_items())
-                                    : LabelIndex::from_labels(loaded.item_labels);
-}
 
 // A score as printf's %.6g writes it (std::to_chars is specified so).
 void append_score(std::string& out, float score) {
@@ -125,17 +121,61 @@ std::vector<std::optional<std::string>> item_names(const Args& args, const Label
   return out;
 }
 
-// The data options and window length that --user reads a history with.
-std::vector<OptionSpec> user_specs() {
-  std::vector<OptionSpec> specs = {
-      {"user", "ID", "score this user's latest history from the data (the data options, else the model's recorded training data)"},
-      {"max-sequence-length", "N", "--user: items of history (default: the recorded window, else 10)"}};
-  for (OptionSpec s : data_source_specs()) {
-    if (s.name == "user") s = {"user-column", "COL", "--csv: user column (default userId)"};
-    specs.push_back(s);
+// The data options and window length that --user reads a history with, and --item-names.
+std::vector<Option> user_options() {
+  std::vector<Option> options = {
+      {"user", "ID", opt::text(),
+       "score this user's latest history from the data (the data options, else the model's recorded training data)"},
+      max_sequence_length_option("--user: items of history (default: the recorded window, else 10)")};
+  for (Option o : data_source_options()) {
+    if (o.name == "user") o = {"user-column", "COL", opt::text(), "--csv: user column (default userId)"};
+    options.push_back(o);
   }
-  specs.push_back({"item-names", "PATH", "titles file (u.item, movies.csv, movies.dat, or id,name CSV) or the MovieLens folder"});
-  return specs;
+  options.push_back({"item-names", "PATH", opt::text(),
+                     "titles file (u.item, movies.csv, movies.dat, or id,name CSV) or the MovieLens folder"});
+  return options;
+}
+
+Command recommend_command() {
+  return {"recommend",
+          "usage: limelight recommend --model FILE [--k N] [--exclude-seen] [--json] < sequences\n"
+          "       limelight recommend --model FILE --user ID [data options] [--k N] [--json]\n\n"
+          "Each line of standard input is a sequence of item ids, oldest first, separated by\n"
+          "commas or spaces: the model's item ids when it has them (the data's own ids), else\n"
+          "dense ids 0..num_items-1. Each line is answered, in order, as it is read: the k best\n"
+          "next items with their scores, best first, as 'id:score' pairs or, with --json, a JSON\n"
+          "object. A bad line is reported on standard error with its line number; --on-error\n"
+          "decides whether the run goes on. With --user, the user's latest history from the\n"
+          "data is the one sequence. With --stream, lines are 'SESSION_ID ITEM' events\n"
+          "(limelight recommend --stream --help).\n",
+          join({{model_option(),
+                 top_k_option("recommendations per sequence (default 10)"),
+                 {"exclude-seen", "", opt::flag(), "never recommend an item of the input sequence"},
+                 {"on-error", "MODE", opt::choice({"stop", "skip"}),
+                  "a bad input line: stop (default) ends the run, skip goes on; either way the exit status is 1"},
+                 device_option(),
+                 {"item-table", "PRECISION", opt::choice({"f32", "int8"}),
+                  "f32 (default) | int8: scan an int8 copy of the item table, rescoring its candidates in float32 "
+                  "(the same answers; pooling, cnn, lstm on cpu)"},
+                 {"json", "", opt::flag(), "print {\"items\": [...], \"scores\": [...]} lines"}},
+                user_options()})};
+}
+
+Command predict_command() {
+  return {"predict",
+          "usage: limelight predict --model FILE --sequence 3,17,42 [--item-ids 5,9] [--json]\n"
+          "       limelight predict --model FILE --user ID [data options] [--item-ids 5,9] [--json]\n\n"
+          "Scores items as the next item of one sequence, as the reference's predict(): one score\n"
+          "per requested item, or per item id of the model (0..num_items-1 for a model without\n"
+          "item ids, padding id 0 included; every labelled item otherwise). Padding zeros may\n"
+          "appear in the sequence of a model without item ids. With --user, the sequence is the\n"
+          "user's latest history from the data.\n",
+          join({{model_option(),
+                 {"sequence", "IDS", opt::text(), "the input sequence, oldest first, comma-separated (or --user)"},
+                 {"item-ids", "IDS", opt::text(), "score only these items, in this order (default: every item)"},
+                 device_option(),
+                 {"json", "", opt::flag(), "print {\"items\": [...], \"scores\": [...]}"}},
+                user_options()})};
 }
 
 // The --user history as model ids; notes dropped items on standard error.
@@ -195,45 +235,16 @@ void append_recommendation_line(std::string& out, const Recommendation* top, std
 int run_recommend(int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i)  // session streaming: src/cli/stream_command.cpp
     if (std::string(argv[i]) == "--stream") return run_recommend_stream(argc, argv, first);
-  std::vector<OptionSpec> specs = {
-      {"model", "FILE", "the model file (required)"},
-      {"k", "N", "recommendations per sequence (default 10)"},
-      {"exclude-seen", "", "never recommend an item of the input sequence"},
-      {"on-error", "MODE", "a bad input line: stop (default) ends the run, skip goes on; either way the exit status is 1"},
-      {"device", "NAME", "cpu | cuda (default cpu): where the model computes"},
-      {"item-table", "PRECISION", "f32 (default) | int8: scan an int8 copy of the item table, rescoring its "
-                                  "candidates in float32 (the same answers; pooling, cnn, lstm on cpu)"},
-      {"json", "", "print {\"items\": [...], \"scores\": [...]} lines"}};
-  for (const OptionSpec& s : user_specs()) specs.push_back(s);
-  Args args("recommend", specs);
-  if (wants_help(argc, argv, first)) {
-    std::cout << "usage: limelight recommend --model FILE [--k N] [--exclude-seen] [--json] < sequences\n"
-                 "       limelight recommend --model FILE --user ID [data options] [--k N] [--json]\n\n"
-                 "Each line of standard input is a sequence of item ids, oldest first, separated by\n"
-                 "commas or spaces: the model's item ids when it has them (the data's own ids), else\n"
-                 "dense ids 0..num_items-1. Each line is answered, in order, as it is read: the k best\n"
-                 "next items with their scores, best first, as 'id:score' pairs or, with --json, a JSON\n"
-                 "object. A bad line is reported on standard error with its line number; --on-error\n"
-                 "decides whether the run goes on. With --user, the user's latest history from the\n"
-                 "data is the one sequence. With --stream, lines are 'SESSION_ID ITEM' events\n"
-                 "(limelight recommend --stream --help).\n\noptions:\n"
-              << args.options_help();
-    return 0;
-  }
-  args.parse_options(argc, argv, first);
-  args.require("model");
-  const int k = static_cast<int>(args.integer("k", 10, 1, 1 << 30));
+  Args args(recommend_command());
+  if (!args.parse(argc, argv, first)) return 0;  // --help
+  const int k = static_cast<int>(args.integer("k"));
   const bool exclude_seen = args.flag("exclude-seen"), as_json = args.flag("json");
-  const std::string on_error = args.text("on-error", "stop");
-  LL_CHECK(on_error == "stop" || on_error == "skip", "--on-error: ", printable(on_error),
-           " is not stop or skip");
-  const std::string item_table = args.text("item-table", "f32");
-  LL_CHECK(item_table == "f32" || item_table == "int8", "--item-table: ", printable(item_table),
-           " is not f32 or int8");
+  const std::string on_error = args.text("on-error");
+  const std::string item_table = args.text("item-table");
   const std::string model_path = args.text("model");
-  LoadedModel loaded = load_model(model_path, args.text("device", "cpu"));
+  LoadedModel loaded = load_model_named(args);
   loaded.model.set_serving_precision(parse_serving_precision(item_table));
-  const LabelIndex index = label_index(loaded);
+  const LabelIndex index = item_ids(loaded);
   const std::vector<std::optional<std::string>> names = item_names(args, index);
   // Bounds a block's results (lines x k) at 16M entries; no line gets more
   // results than the catalogue has items.
@@ -287,36 +298,13 @@ int run_recommend(int argc, char** argv, int first) {
 }
 
 int run_predict(int argc, char** argv, int first) {
-  std::vector<OptionSpec> specs = {
-      {"model", "FILE", "the model file (required)"},
-      {"sequence", "IDS", "the input sequence, oldest first, comma-separated (or --user)"},
-      {"item-ids", "IDS", "score only these items, in this order (default: every item)"},
-      {"device", "NAME", "cpu | cuda (default cpu): where the model computes"},
-      {"json", "", "print {\"items\": [...], \"scores\": [...]}"}};
-  for (const OptionSpec& s : user_specs()) specs.push_back(s);
-  Args args("predict", specs);
-  if (wants_help(argc, argv, first)) {
-    std::cout << "usage: limelight predict --model FILE --sequence 3,17,42 [--item-ids 5,9] [--json]\n"
-                 "       limelight predict --model FILE --user ID [data options] [--item-ids 5,9] [--json]\n\n"
-                 "Scores items as the next item of one sequence, as the reference's predict(): one score\n"
-                 "per requested item, or per item id of the model (0..num_items-1 for a model without\n"
-                 "item ids, padding id 0 included; every labelled item otherwise). Padding zeros may\n"
-                 "appear in the sequence of a model without item ids. With --user, the sequence is the\n"
-                 "user's latest history from the data.\n\noptions:\n"
-              << args.options_help();
-    return 0;
-  }
-  args.parse_options(argc, argv, first);
-  args.require("model");
+  Args args(predict_command());
+  if (!args.parse(argc, argv, first)) return 0;  // --help
   LL_CHECK(args.has("sequence") != args.has("user"), args.has("user") ? "--sequence and --user exclude each other"
                                                                       : "predict needs --sequence IDS or --user ID");
-  const std::string item_table = args.text("item-table", "f32");
-  LL_CHECK(item_table == "f32" || item_table == "int8", "--item-table: ", printable(item_table),
-           " is not f32 or int8");
   const std::string model_path = args.text("model");
-  LoadedModel loaded = load_model(model_path, args.text("device", "cpu"));
-  loaded.model.set_serving_precision(parse_serving_precision(item_table));
-  const LabelIndex index = label_index(loaded);
+  const LoadedModel loaded = load_model_named(args);
+  const LabelIndex index = item_ids(loaded);
   const std::vector<std::optional<std::string>> names = item_names(args, index);
   const std::vector<std::int32_t> sequence =
       args.has("user") ? history_of_user(args, loaded, index, model_path, "predict")

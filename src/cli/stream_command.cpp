@@ -12,6 +12,7 @@
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_options.hpp"
 #include "cli/sequence_input.hpp"
 #include "io/json.hpp"
 #include "limelight/error.hpp"
@@ -24,6 +25,16 @@ namespace {
 
 struct StreamReport {
   std::int64_t lines = 0, answered = 0, errors = 0, sessions_started = 0, evicted = 0, active = 0;
+
+  // The report with --json: one object of the counts.
+  json::Value to_json() const {
+    const std::pair<const char*, std::int64_t> counts[] = {
+        {"lines", lines}, {"answered", answered}, {"errors", errors},
+        {"sessions_started", sessions_started}, {"evicted", evicted}, {"active", active}};
+    json::Value obj = json::Value::object();
+    for (const auto& [key, count] : counts) obj.set(key, json::Value(count));
+    return obj;
+  }
 };
 
 // The sessions, most recently used first.
@@ -88,40 +99,41 @@ std::pair<std::string, std::string> split_event(const std::string& text) {
   return {tokens[0], tokens[1]};
 }
 
+Command stream_command() {
+  return {"recommend --stream",
+          "usage: limelight recommend --stream --model FILE [--k N] [--exclude-seen] [--max-sessions N]\n"
+          "                           [--max-events N] [--json] < events\n\n"
+          "Each line of standard input is one event, 'SESSION_ID ITEM': any session id without\n"
+          "spaces, and an item id of the model (its data's own ids when it has them, else dense\n"
+          "ids 1..num_items-1). The item advances that session's state by one step (O(1), the same\n"
+          "scores as predict on the session's whole history, or on its last --max-events events)\n"
+          "and the line is answered at once with 'SESSION_ID id:score ...', best first. A bad line\n"
+          "is answered with 'SESSION_ID error: line N: ...' (or {\"line\": N, \"error\": ...}) and\n"
+          "changes no session; the exit status is then 1. At the end a report goes to standard\n"
+          "error: lines, answers, errors, sessions started, evicted and still in memory.\n",
+          {{"stream", "", opt::flag(), "read SESSION_ID ITEM events and answer each with the session's top k"},
+           model_option(),
+           top_k_option("recommendations per event (default 10)"),
+           {"exclude-seen", "", opt::flag(), "never recommend an item the session has seen (bounded: in its window)"},
+           {"max-sessions", "N", opt::integer(1, std::int64_t{1} << 40, 100000),
+            "sessions kept in memory, least recently used evicted (default 100000)"},
+           {"max-events", "N", opt::integer(0, std::int64_t{1} << 24, 0),
+            "bound each session to its last N events (default 0: unbounded)"},
+           {"json", "", opt::flag(),
+            "answer with {\"session\", \"items\", \"scores\"} or {\"session\", \"line\", \"error\"}"}}};
+}
+
 }  // namespace
 
 int run_recommend_stream(int argc, char** argv, int first) {
-  Args args("recommend --stream",
-            {{"stream", "", "read SESSION_ID ITEM events and answer each with the session's top k"},
-             {"model", "FILE", "the model file (required)"},
-             {"k", "N", "recommendations per event (default 10)"},
-             {"exclude-seen", "", "never recommend an item the session has seen (bounded: in its window)"},
-             {"max-sessions", "N", "sessions kept in memory, least recently used evicted (default 100000)"},
-             {"max-events", "N", "bound each session to its last N events (default 0: unbounded)"},
-             {"json", "", "answer with {\"session\", \"items\", \"scores\"} or {\"session\", \"line\", \"error\"}"}});
-  if (wants_help(argc, argv, first)) {
-    std::cout << "usage: limelight recommend --stream --model FILE [--k N] [--exclude-seen] [--max-sessions N]\n"
-                 "                           [--max-events N] [--json] < events\n\n"
-                 "Each line of standard input is one event, 'SESSION_ID ITEM': any session id without\n"
-                 "spaces, and an item id of the model (its data's own ids when it has them, else dense\n"
-                 "ids 1..num_items-1). The item advances that session's state by one step (O(1), the same\n"
-                 "scores as predict on the session's whole history, or on its last --max-events events)\n"
-                 "and the line is answered at once with 'SESSION_ID id:score ...', best first. A bad line\n"
-                 "is answered with 'SESSION_ID error: line N: ...' (or {\"line\": N, \"error\": ...}) and\n"
-                 "changes no session; the exit status is then 1. At the end a report goes to standard\n"
-                 "error: lines, answers, errors, sessions started, evicted and still in memory.\n\noptions:\n"
-              << args.options_help();
-    return 0;
-  }
-  args.parse_options(argc, argv, first);
-  args.require("model");
-  const int k = static_cast<int>(args.integer("k", 10, 1, 1 << 30));
+  Args args(stream_command());
+  if (!args.parse(argc, argv, first)) return 0;  // --help
+  const int k = static_cast<int>(args.integer("k"));
   const bool exclude_seen = args.flag("exclude-seen"), as_json = args.flag("json");
-  const auto max_sessions = static_cast<std::size_t>(args.integer("max-sessions", 100000, 1, 1LL << 40));
-  const std::int64_t max_events = args.integer("max-events", 0, 0, std::int64_t{1} << 24);
-  const LoadedModel loaded = load_model(args.text("model"));
-  const LabelIndex index = loaded.item_labels.empty() ? LabelIndex::dense(loaded.model.num_items())
-                                                      : LabelIndex::from_labels(loaded.item_labels);
+  const auto max_sessions = static_cast<std::size_t>(args.integer("max-sessions"));
+  const std::int64_t max_events = args.integer("max-events");
+  const LoadedModel loaded = load_model_named(args);
+  const LabelIndex index = item_ids(loaded);
   const SessionModel serving(loaded.model);
   SessionCache sessions(serving, max_sessions, max_events);
   StreamReport report;
@@ -183,14 +195,7 @@ int run_recommend_stream(int argc, char** argv, int first) {
   LL_CHECK(!std::cin.bad(), "cannot read standard input");
   report.active = static_cast<std::int64_t>(sessions.size());
   if (as_json) {
-    json::Value obj = json::Value::object();
-    obj.set("lines", json::Value(report.lines))
-        .set("answered", json::Value(report.answered))
-        .set("errors", json::Value(report.errors))
-        .set("sessions_started", json::Value(report.sessions_started))
-        .set("evicted", json::Value(report.evicted))
-        .set("active", json::Value(report.active));
-    std::cerr << json::dump(obj) << "\n";
+    std::cerr << json::dump(report.to_json()) << "\n";
   } else {
     std::cerr << "limelight: stream: " << report.lines << " lines, " << report.answered << " answered, "
               << report.errors << " errors; sessions: " << report.sessions_started << " started, " << report.evicted

@@ -136,9 +136,9 @@ ModelData data_for_model(const Args& args, const LoadedModel& loaded, const std:
   TrainingData recorded;
   if (has_record) recorded = parse_training_data(it->second, model_path);
   const std::uint64_t model_seed = has_record ? recorded.split_seed : loaded.model.config().seed;
-  out.seed = static_cast<std::uint64_t>(args.integer("seed", static_cast<std::int64_t>(model_seed), 0, INT64_MAX));
+  out.seed = static_cast<std::uint64_t>(args.integer("seed", static_cast<std::int64_t>(model_seed)));
   out.windows = sequence_windows(args, has_record ? recorded.windows : SequenceWindows{});
-  out.test_fraction = args.number("test-fraction", has_record ? recorded.test_fraction : default_test_fraction, 0.0, 1.0);
+  out.test_fraction = args.number("test-fraction", has_record ? recorded.test_fraction : default_test_fraction);
   if (has_data_options(args)) {
     out.data = load_dataset(data_spec(args, out.seed, user_option));
     return out;

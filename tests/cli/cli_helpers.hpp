@@ -14,26 +14,15 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/shared_dir.hpp"
+#include "tests/support/temp_dir.hpp"
+
 namespace cli_test {
 
 namespace fs = std::filesystem;
 
-// A fresh, empty directory removed when the object goes out of scope.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("limelight_cli_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using test_support::shared_dir;
+using test_support::TempDir;
 
 // The tiny synthetic set of the CLI tests (a fit takes well under a second).
 inline const std::vector<std::string> kTinyData = {"--synthetic-users", "60", "--synthetic-items", "30",
@@ -53,12 +42,6 @@ inline void write_all(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
   REQUIRE(out.good());
-}
-
-inline std::string shared_dir() {
-  const char* shared = std::getenv("LIMELIGHT_SHARED");
-  REQUIRE_MESSAGE(shared != nullptr, "LIMELIGHT_SHARED is not set");
-  return shared;
 }
 
 inline std::string cli_path() {

@@ -6,42 +6,23 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <string>
 
 #include "limelight/data.hpp"
 #include "limelight/error.hpp"
+#include "tests/support/shared_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using limelight::DelimitedOptions;
+using test_support::TempDir;
 
 namespace {
 
 std::string movielens_dir() {
-  const char* shared = std::getenv("LIMELIGHT_SHARED");
-  REQUIRE_MESSAGE(shared != nullptr, "LIMELIGHT_SHARED is not set");
-  return std::string(shared) + "/data/movielens-100k";
+  return test_support::shared_dir() + "/data/movielens-100k";
 }
-
-// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("limelight_data_test_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    const fs::path p = path / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p.string();
-  }
-};
 
 }  // namespace
 

@@ -12,15 +12,14 @@
 #include "limelight/data.hpp"
 #include "limelight/error.hpp"
 #include "limelight/safetensors.hpp"
+#include "tests/support/shared_dir.hpp"
 
 using limelight::Interactions;
 
 namespace {
 
 std::string fixture_path() {
-  const char* shared = std::getenv("LIMELIGHT_SHARED");
-  REQUIRE_MESSAGE(shared != nullptr, "LIMELIGHT_SHARED is not set");
-  return std::string(shared) + "/fixtures/spotlight/dataset_synthetic.safetensors";
+  return test_support::shared_dir() + "/fixtures/spotlight/dataset_synthetic.safetensors";
 }
 
 std::vector<std::int32_t> narrow(const std::vector<std::int64_t>& v) {

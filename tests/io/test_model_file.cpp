@@ -11,18 +11,14 @@
 
 #include "limelight/model_file.hpp"
 #include "limelight/safetensors.hpp"
+#include "tests/support/small_models.hpp"
 
 using namespace limelight;
 
 namespace {
 
 ImplicitSequenceModel trained(const std::string& representation) {
-  ModelConfig c;
-  c.representation = representation;
-  c.loss = "bpr";
-  c.embedding_dim = 8;
-  c.n_iter = 2;
-  c.batch_size = 16;
+  ModelConfig c = test_support::quick_bpr_config(representation, 16);
   c.cnn.kernel_width = {3, 2};
   c.cnn.dilation = {1, 2};
   c.cnn.num_layers = 2;

@@ -12,6 +12,7 @@
 #include "limelight/error.hpp"
 #include "limelight/model_file.hpp"
 #include "limelight/safetensors.hpp"
+#include "tests/support/small_models.hpp"
 
 using namespace limelight;
 using doctest::Contains;
@@ -19,13 +20,9 @@ using doctest::Contains;
 namespace {
 
 std::string model_bytes(const std::string& representation) {
-  ModelConfig c;
-  c.representation = representation;
-  c.embedding_dim = 2;
+  ModelConfig c = test_support::config_of(representation, 2);
   c.num_mixtures = 2;
-  ImplicitSequenceModel m(c);
-  m.initialize(4);
-  return serialize_model(m);
+  return serialize_model(test_support::initialized_model(c, 4));
 }
 
 // The file re-serialized with metadata changes and one float overwritten.

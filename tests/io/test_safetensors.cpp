@@ -3,7 +3,6 @@
 // inconsistent files (truncated, bit-flipped, wrong sizes, overlaps, gaps)
 // raise an Error that names the source and the problem.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -20,41 +19,22 @@
 
 #include "limelight/error.hpp"
 #include "limelight/safetensors.hpp"
+#include "tests/support/shared_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using limelight::DType;
 using limelight::Error;
 using limelight::io::SafetensorsFile;
 using limelight::io::WriteEntry;
+using test_support::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
 
 fs::path fixtures_dir() {
-  const char* shared = std::getenv("LIMELIGHT_SHARED");
-  REQUIRE_MESSAGE(shared != nullptr, "LIMELIGHT_SHARED is not set");
-  return fs::path(shared) / "fixtures" / "spotlight";
+  return fs::path(test_support::shared_dir()) / "fixtures" / "spotlight";
 }
 
-// A fresh, empty directory removed when the object goes out of scope.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("limelight_io_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path)) out.push_back(e.path().filename().string());
-    return out;
-  }
-};
 
 std::string read_all(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -13,6 +13,7 @@
 #include "limelight/model.hpp"
 #include "limelight/model_file.hpp"
 #include "limelight/safetensors.hpp"
+#include "tests/support/shared_dir.hpp"
 
 using namespace limelight;
 using doctest::Contains;
@@ -20,9 +21,7 @@ using doctest::Contains;
 namespace {
 
 std::string bloom_fixture(const std::string& name) {
-  const char* shared = std::getenv("LIMELIGHT_SHARED");
-  REQUIRE_MESSAGE(shared != nullptr, "LIMELIGHT_SHARED is not set");
-  return std::string(shared) + "/fixtures/spotlight/bloom/" + name + ".safetensors";
+  return test_support::shared_dir() + "/fixtures/spotlight/bloom/" + name + ".safetensors";
 }
 
 const char* bloom_cases[] = {"case_bloom_pooling", "case_bloom_lstm", "case_bloom_mixture",

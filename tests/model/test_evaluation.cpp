@@ -17,6 +17,7 @@
 #include "limelight/error.hpp"
 #include "limelight/evaluation.hpp"
 #include "limelight/safetensors.hpp"
+#include "tests/support/shared_dir.hpp"
 
 using namespace limelight;
 
@@ -71,9 +72,7 @@ void check_close(const std::vector<double>& got, const std::vector<float>& want,
 }
 
 std::string fixture_path() {
-  const char* shared = std::getenv("LIMELIGHT_SHARED");
-  REQUIRE_MESSAGE(shared != nullptr, "LIMELIGHT_SHARED is not set");
-  return std::string(shared) + "/fixtures/spotlight/metrics.safetensors";
+  return test_support::shared_dir() + "/fixtures/spotlight/metrics.safetensors";
 }
 
 }  // namespace

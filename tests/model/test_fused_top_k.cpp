@@ -15,8 +15,11 @@
 #include "backend/backend.hpp"
 #include "limelight/model.hpp"
 #include "limelight/random.hpp"
+#include "tests/support/small_models.hpp"
 
 using namespace limelight;
+using test_support::config_of;
+using test_support::initialized_model;
 
 namespace {
 
@@ -58,13 +61,10 @@ TEST_CASE("fused top-k: recommend and recommend_batch match predict ranked by a 
   const std::int32_t V = 40009;  // 78 blocks of 512 and a partial one; one row of D 16 is split across threads
   const int k = 17;
   for (const std::string rep : {"pooling", "cnn", "lstm", "mixture"}) {
-    ModelConfig c;
-    c.representation = rep;
-    c.embedding_dim = 16;
+    ModelConfig c = config_of(rep, 16);
     c.num_mixtures = 3;
     c.seed = 11;
-    ImplicitSequenceModel model(c);
-    model.initialize(V);
+    ImplicitSequenceModel model = initialized_model(c, V);
     Rng rng(5);
     const std::int64_t rows = 6, length = 9;
     std::vector<std::int32_t> seqs(rows * length);
@@ -98,11 +98,7 @@ TEST_CASE("fused top-k: recommend and recommend_batch match predict ranked by a 
 }
 
 TEST_CASE("fused top-k: k beyond the catalogue returns every recommendable item") {
-  ModelConfig c;
-  c.representation = "pooling";
-  c.embedding_dim = 4;
-  ImplicitSequenceModel model(c);
-  model.initialize(6);
+  ImplicitSequenceModel model = initialized_model(config_of("pooling", 4), 6);
   const std::vector<std::int32_t> seq{0, 2, 3};
   CHECK(model.recommend(seq, 50, true).size() == 3);  // items 1, 4, 5
   std::vector<Recommendation> out(50);
@@ -116,12 +112,9 @@ TEST_CASE("fused top-k: batches with seen items excluded answer as recommend and
   // A one-row batch takes recommend's own seen mask instead of k + length
   // candidates; both must give the same items and score bits.
   for (const std::string rep : {"pooling", "lstm"}) {
-    ModelConfig c;
-    c.representation = rep;
-    c.embedding_dim = 16;
+    ModelConfig c = config_of(rep, 16);
     c.seed = 3;
-    ImplicitSequenceModel model(c);
-    model.initialize(5003);
+    ImplicitSequenceModel model = initialized_model(c, 5003);
     Rng rng(9);
     std::vector<std::int32_t> seq(40);
     for (auto& x : seq) x = static_cast<std::int32_t>(rng.uniform_int(5003));

@@ -15,15 +15,14 @@
 #include "limelight/adam.hpp"
 #include "limelight/model_file.hpp"
 #include "limelight/safetensors.hpp"
+#include "tests/support/shared_dir.hpp"
 
 using namespace limelight;
 
 namespace {
 
 std::string fixture(const std::string& name) {
-  const char* shared = std::getenv("LIMELIGHT_SHARED");
-  REQUIRE_MESSAGE(shared != nullptr, "LIMELIGHT_SHARED is not set");
-  return std::string(shared) + "/fixtures/spotlight/" + name;
+  return test_support::shared_dir() + "/fixtures/spotlight/" + name;
 }
 
 // Compares `actual` with a fixture tensor, reporting the first mismatches and the largest difference.

@@ -12,6 +12,7 @@
 
 #include "limelight/model.hpp"
 #include "limelight/model_file.hpp"
+#include "tests/support/small_models.hpp"
 
 using namespace limelight;
 
@@ -22,12 +23,7 @@ SequenceInteractions small_data(std::uint64_t seed) {
 }
 
 ModelConfig small_config(const std::string& representation, int threads) {
-  ModelConfig c;
-  c.representation = representation;
-  c.loss = "bpr";
-  c.embedding_dim = 8;
-  c.n_iter = 2;
-  c.batch_size = 32;
+  ModelConfig c = test_support::quick_bpr_config(representation, 32);
   c.num_mixtures = 2;
   c.threads = threads;
   c.seed = 7;
