@@ -9,11 +9,11 @@
 // any answer differs.
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "limelight/data.hpp"
 #include "limelight/error.hpp"
 #include "limelight/model.hpp"
@@ -22,13 +22,8 @@
 namespace {
 
 using namespace limelight;
-using Clock = std::chrono::steady_clock;
-
-bool same(const Recommendation* a, const Recommendation* b, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i)
-    if (a[i].item != b[i].item || std::memcmp(&a[i].score, &b[i].score, sizeof(float)) != 0) return false;
-  return true;
-}
+using bench::Clock;
+using bench::same_recommendations;
 
 // The data's windows in the model's dense ids (through the item labels when
 // the model has them).
@@ -99,9 +94,10 @@ int main(int argc, char** argv) {
       }
       std::int64_t one_same = 0, batch_same = 0;
       for (std::int64_t i = 0; i < 2 * N; ++i) {
-        one_same += same(one[0].data() + i * k, one[1].data() + i * k, k);
+        one_same += same_recommendations(one[0].data() + i * k, one[1].data() + i * k, k);
         batch_same += counts[0][static_cast<std::size_t>(i)] == counts[1][static_cast<std::size_t>(i)] &&
-                      same(batch[0].data() + i * k, batch[1].data() + i * k, counts[0][static_cast<std::size_t>(i)]);
+                      same_recommendations(batch[0].data() + i * k, batch[1].data() + i * k,
+                                           counts[0][static_cast<std::size_t>(i)]);
       }
       all_same &= one_same == 2 * N && batch_same == 2 * N;
       const std::string name = path.substr(path.find_last_of('/') + 1);

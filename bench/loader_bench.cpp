@@ -11,17 +11,16 @@
 // Every figure is the median of --repeats runs, A/B alternated.
 #include <algorithm>
 #include <charconv>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
-#include <functional>
-#include <limits>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "backend/backend.hpp"
+#include "bench_common.hpp"
 #include "data/delimited_reader.hpp"
 #include "limelight/data.hpp"
 #include "limelight/error.hpp"
@@ -29,7 +28,6 @@
 namespace {
 
 using namespace limelight;
-using Clock = std::chrono::steady_clock;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -103,25 +101,9 @@ bool same(const Interactions& a, const Interactions& b) {
          a.num_users == b.num_users && a.num_items == b.num_items;
 }
 
-double seconds(const std::function<void()>& fn) {
-  const auto t0 = Clock::now();
-  fn();
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 std::vector<int> parse_counts(const std::string& s) {
   std::vector<int> out;
-  std::size_t at = 0;
-  while (at <= s.size()) {
-    const std::size_t comma = std::min(s.find(',', at), s.size());
-    out.push_back(std::stoi(s.substr(at, comma - at)));
-    at = comma + 1;
-  }
+  for (const std::string& part : bench::split_list(s)) out.push_back(std::stoi(part));
   return out;
 }
 
@@ -157,21 +139,22 @@ int main(int argc, char** argv) {
     std::vector<std::vector<double>> t_new(threads.size());
     bool all_same = true;
     for (int r = 0; r < repeats; ++r) {
-      t_read.push_back(seconds([&] { volatile std::size_t n = read_file(path).size(); (void)n; }));
-      t_base.push_back(seconds([&] { reference = baseline_load(path, opt); }));
+      t_read.push_back(bench::seconds_of([&] { volatile std::size_t n = read_file(path).size(); (void)n; }));
+      t_base.push_back(bench::seconds_of([&] { reference = baseline_load(path, opt); }));
       for (std::size_t t = 0; t < threads.size(); ++t) {
         backend::get(Device::cpu).set_threads(threads[t]);
         Interactions x;
-        t_new[t].push_back(seconds([&] { x = load_delimited(path, opt); }));
+        t_new[t].push_back(bench::seconds_of([&] { x = load_delimited(path, opt); }));
         all_same = all_same && same(x, reference);
       }
     }
-    const double base = median(t_base);
+    const double base = bench::upper_median(t_base);
     std::printf("%-34s %8s %9s %9s\n", "", "seconds", "MB/s", "vs before");
-    std::printf("%-34s %8.3f %9.0f %9s\n", "read the file (ifstream)", median(t_read), mb / median(t_read), "");
+    const double read_s = bench::upper_median(t_read);
+    std::printf("%-34s %8.3f %9.0f %9s\n", "read the file (ifstream)", read_s, mb / read_s, "");
     std::printf("%-34s %8.3f %9.0f %8.2fx\n", "loader before (1 thread)", base, mb / base, 1.0);
     for (std::size_t t = 0; t < threads.size(); ++t) {
-      const double s = median(t_new[t]);
+      const double s = bench::upper_median(t_new[t]);
       std::printf("load_delimited, %d thread%s %16s %8.3f %9.0f %8.2fx\n", threads[t], threads[t] == 1 ? " " : "s",
                   "", s, mb / s, base / s);
     }

@@ -17,7 +17,6 @@
 //
 //   build/bench/limelight-line-bench build/src/cli/limelight [--lines 2000] [--repeats 5]
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +29,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench_common.hpp"
+#include "child_process.hpp"
 #include "limelight/error.hpp"
 #include "limelight/model.hpp"
 #include "limelight/model_file.hpp"
@@ -38,84 +39,49 @@
 namespace {
 
 using namespace limelight;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+// The limelight command (`limelight recommend --model FILE --k K`) or, with an
+// empty model path, `cat` (the floor), with pipes on both ends.
+bench::ChildProcess start(const std::string& cli, const std::string& model, int k) {
+  if (model.empty()) return bench::ChildProcess("cat", {"cat"}, true, "");
+  return bench::ChildProcess(cli, {cli, "recommend", "--model", model, "--k", std::to_string(k)}, true, "");
 }
 
-// A program with pipes on both ends: `limelight recommend --model FILE --k K`,
-// or, with an empty model path, `cat` (the floor).
-struct Child {
-  pid_t pid = -1;
-  int in = -1, out = -1;  // we write `in`, read `out`
-  Child(const std::string& cli, const std::string& model, int k) {
-    int to[2], from[2];
-    LL_CHECK(::pipe(to) == 0 && ::pipe(from) == 0, "pipe failed");
-    pid = ::fork();
-    LL_CHECK(pid >= 0, "fork failed");
-    if (pid == 0) {
-      ::dup2(to[0], 0);
-      ::dup2(from[1], 1);
-      ::close(to[0]), ::close(to[1]), ::close(from[0]), ::close(from[1]);
-      const std::string kk = std::to_string(k);
-      if (model.empty()) ::execlp("cat", "cat", static_cast<char*>(nullptr));
-      ::execl(cli.c_str(), cli.c_str(), "recommend", "--model", model.c_str(), "--k", kk.c_str(),
-              static_cast<char*>(nullptr));
-      std::_Exit(127);
-    }
-    ::close(to[0]), ::close(from[1]);
-    in = to[1], out = from[0];
+void write_all(int fd, const std::string& s) {
+  std::size_t at = 0;
+  while (at < s.size()) {
+    const ssize_t n = ::write(fd, s.data() + at, s.size() - at);
+    LL_CHECK(n > 0, "write to the CLI failed");
+    at += static_cast<std::size_t>(n);
   }
-  void write_all(const std::string& s) const {
-    std::size_t at = 0;
-    while (at < s.size()) {
-      const ssize_t n = ::write(in, s.data() + at, s.size() - at);
-      LL_CHECK(n > 0, "write to the CLI failed");
-      at += static_cast<std::size_t>(n);
-    }
-  }
-  void close_input() {
-    if (in >= 0) ::close(in);
-    in = -1;
-  }
-  // Reads until `lines` line breaks have come; returns the bytes read.
-  std::size_t read_lines(std::size_t lines, std::string* last_line = nullptr) const {
-    char buf[1 << 16];
-    std::size_t seen = 0, bytes = 0;
-    std::string line;
-    while (seen < lines) {
-      const ssize_t n = ::read(out, buf, sizeof buf);
-      LL_CHECK(n > 0, "the CLI ended after ", seen, " of ", lines, " answers");
-      bytes += static_cast<std::size_t>(n);
-      for (ssize_t i = 0; i < n; ++i) {
-        if (last_line) line += buf[i];
-        if (buf[i] == '\n') {
-          ++seen;
-          if (last_line && seen < lines) line.clear();
-        }
+}
+
+// Reads until `lines` line breaks have come; returns the bytes read.
+std::size_t read_lines(int fd, std::size_t lines, std::string* last_line = nullptr) {
+  char buf[1 << 16];
+  std::size_t seen = 0, bytes = 0;
+  std::string line;
+  while (seen < lines) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    LL_CHECK(n > 0, "the CLI ended after ", seen, " of ", lines, " answers");
+    bytes += static_cast<std::size_t>(n);
+    for (ssize_t i = 0; i < n; ++i) {
+      if (last_line) line += buf[i];
+      if (buf[i] == '\n') {
+        ++seen;
+        if (last_line && seen < lines) line.clear();
       }
     }
-    if (last_line) *last_line = line;
-    return bytes;
   }
-  int finish() {
-    close_input();
-    char buf[256];
-    while (::read(out, buf, sizeof buf) > 0) {
-    }
-    ::close(out);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return status;
-  }
-};
+  if (last_line) *last_line = line;
+  return bytes;
+}
 
 // Seconds for the CLI to answer `lines` copies of `line` written at once.
 double piped(const std::string& cli, const std::string& model, const std::string& line, std::size_t lines, int k) {
   const auto t0 = Clock::now();
-  Child child(cli, model, k);
+  bench::ChildProcess child = start(cli, model, k);
   std::string text;
   for (std::size_t i = 0; i < lines; ++i) text += line;
   // A CLI that dies makes both ends fail: the writer's error is kept for
@@ -123,7 +89,7 @@ double piped(const std::string& cli, const std::string& model, const std::string
   std::exception_ptr write_error;
   std::thread writer([&] {
     try {
-      child.write_all(text);
+      write_all(child.input(), text);
     } catch (...) {
       write_error = std::current_exception();
     }
@@ -131,7 +97,7 @@ double piped(const std::string& cli, const std::string& model, const std::string
   });
   std::exception_ptr read_error;
   try {
-    child.read_lines(lines);
+    read_lines(child.output(), lines);
   } catch (...) {
     read_error = std::current_exception();
   }
@@ -146,13 +112,13 @@ double piped(const std::string& cli, const std::string& model, const std::string
 // Mean seconds of a round trip (one line out, its answer back) after the first.
 double lock_step(const std::string& cli, const std::string& model, const std::string& line, std::size_t lines,
                  int k, std::string* answer) {
-  Child child(cli, model, k);
-  child.write_all(line);
-  child.read_lines(1, answer);
+  bench::ChildProcess child = start(cli, model, k);
+  write_all(child.input(), line);
+  read_lines(child.output(), 1, answer);
   const auto t0 = Clock::now();
   for (std::size_t i = 1; i < lines; ++i) {
-    child.write_all(line);
-    child.read_lines(1);
+    write_all(child.input(), line);
+    read_lines(child.output(), 1);
   }
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   LL_CHECK(child.finish() == 0, "the CLI failed");
@@ -233,8 +199,8 @@ int main(int argc, char** argv) {
       }
       LL_CHECK(answer == expected, representation, ": the CLI answered ", answer, " where recommend() gives ",
                expected);
-      const double in = median(t_in) * 1e6, pipe = median(t_pipe) * 1e6, step = median(t_step) * 1e6;
-      const double floor = median(t_floor) * 1e6;
+      const double in = bench::upper_median(t_in) * 1e6, pipe = bench::upper_median(t_pipe) * 1e6, step = bench::upper_median(t_step) * 1e6;
+      const double floor = bench::upper_median(t_floor) * 1e6;
       std::printf("%-10s %11.1f %9.1f %8.2fx %10.1f %9.2fx %8.1f %8.1f %7.2fx\n", representation, in, pipe, pipe / in,
                   step, step / in, floor, step - floor, (step - floor) / in);
       std::remove(path.c_str());
