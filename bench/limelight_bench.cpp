@@ -305,7 +305,7 @@ std::string stream_json(const StreamTimes& t) {
 
 limelight::ModelConfig bench_config(const Options& o, const std::string& representation, const std::string& loss) {
   limelight::ModelConfig config;
-  config.representation = representation;
+  config.representation = limelight::parse_representation(representation);
   config.loss = loss;
   config.embedding_dim = o.embedding_dim;
   config.batch_size = o.batch_size;

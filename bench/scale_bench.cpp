@@ -102,7 +102,7 @@ void set_threads(int n) { backend::get(Device::cpu).set_threads(n); }
 
 ModelConfig config_for(const std::string& representation, int threads, bool sparse) {
   ModelConfig c;
-  c.representation = representation;
+  c.representation = parse_representation(representation);
   c.loss = "bpr";
   c.embedding_dim = 32;
   c.batch_size = 256;

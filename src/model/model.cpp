@@ -87,7 +87,7 @@ Parameter& ImplicitSequenceModel::parameter(const std::string& name) {
   impl_->network().parameters_changed();
   Parameter* p = impl_->network().find(name);
   LL_CHECK(p != nullptr, "ImplicitSequenceModel: no parameter named '", name, "' in a ",
-           impl_->config.representation, " model");
+           representation_name(impl_->config.representation), " model");
   return *p;
 }
 

@@ -1,4 +1,6 @@
-// ModelConfig's checks, and the serving table precision's names.
+// ModelConfig's checks and the names of its enumerations: the
+// representation's and the serving table precision's, parsed where a name
+// comes in (command line, model file, Python) and written where one goes out.
 #include "limelight/model.hpp"
 
 #include <algorithm>
@@ -13,12 +15,29 @@
 
 namespace limelight {
 
+Representation parse_representation(std::string_view name) {
+  for (Representation r : {Representation::pooling, Representation::cnn, Representation::lstm, Representation::mixture})
+    if (name == representation_name(r)) return r;
+  throw Error("ImplicitSequenceModel: unknown representation '" + std::string(name) +
+              "' (expected pooling, cnn, lstm or mixture)");
+}
+
+const char* representation_name(Representation representation) {
+  switch (representation) {
+    case Representation::pooling: return "pooling";
+    case Representation::cnn: return "cnn";
+    case Representation::lstm: return "lstm";
+    case Representation::mixture: return "mixture";
+  }
+  return "unknown";  // a value cast in from outside the enumeration (validate refuses it)
+}
+
 void ModelConfig::validate() const {
-  const std::string reps[] = {"pooling", "cnn", "lstm", "mixture"};
   const std::string losses[] = {"pointwise", "bpr", "hinge", "adaptive_hinge"};
-  LL_CHECK(std::find(std::begin(reps), std::end(reps), representation) != std::end(reps),
-           "ImplicitSequenceModel: unknown representation '", representation,
-           "' (expected pooling, cnn, lstm or mixture)");
+  // Names are checked where they are parsed; this catches a cast-in value.
+  LL_CHECK(representation >= Representation::pooling && representation <= Representation::mixture,
+           "ImplicitSequenceModel: unknown representation ", static_cast<int>(representation),
+           " (expected pooling, cnn, lstm or mixture)");
   LL_CHECK(std::find(std::begin(losses), std::end(losses), loss) != std::end(losses),
            "ImplicitSequenceModel: unknown loss '", loss, "' (expected pointwise, bpr, hinge or adaptive_hinge)");
   LL_CHECK(embedding_dim >= 1, "ImplicitSequenceModel: embedding_dim must be >= 1, got ", embedding_dim);
@@ -40,7 +59,7 @@ void ModelConfig::validate() const {
              "hashing is host code); use device 'cpu'");
   }
   LL_CHECK(threads >= 0, "ImplicitSequenceModel: threads must be >= 0, got ", threads);
-  if (representation == "cnn") {
+  if (representation == Representation::cnn) {
     const auto& c = cnn;
     LL_CHECK(c.num_layers >= 1, "ImplicitSequenceModel: cnn num_layers must be >= 1, got ", c.num_layers);
     auto per_layer = [&](const std::vector<int>& v, const char* what) {
@@ -61,7 +80,7 @@ void ModelConfig::validate() const {
              "ImplicitSequenceModel: bloom num_hash_functions must be in [1, ", bloom_max_hash_functions, "], got ",
              bloom.num_hash_functions);
   }
-  if (representation == "mixture")
+  if (representation == Representation::mixture)
     LL_CHECK(num_mixtures >= 1 && num_mixtures <= 64, "ImplicitSequenceModel: num_mixtures must be in [1, 64], got ",
              num_mixtures);
 }

@@ -34,8 +34,9 @@ void ImplicitSequenceModel::set_serving_precision(ServingPrecision precision) {
   LL_CHECK(precision == ServingPrecision::f32 || precision == ServingPrecision::int8,
            "set_serving_precision: unknown precision ", static_cast<int>(precision));
   if (precision == ServingPrecision::int8) {
-    LL_CHECK(impl_->config.representation != "mixture", "set_serving_precision: the int8 item table serves ",
-             "pooling, cnn and lstm models; a mixture model's scores are not one dot product per item");
+    LL_CHECK(impl_->config.representation != Representation::mixture,
+             "set_serving_precision: the int8 item table serves pooling, cnn and lstm models; a mixture ",
+             "model's scores are not one dot product per item");
     LL_CHECK(impl_->device == Device::cpu, "set_serving_precision: the int8 item table serves on device 'cpu' ",
              "only, this model is on '", impl_->config.device, "'");
   }
@@ -88,7 +89,7 @@ void score_all(model::Network& net, Tape& tape, const float* states, std::int64_
   const Tensor& E = net.item_table();  // Bloom: the summed rows
   backend::get(E.device())
       .score_catalogue(states, rows, E.f32(), net.item_biases().value.f32(), net.num_items(), config.embedding_dim,
-                       config.representation == "mixture" ? config.num_mixtures : 0, scores, tape.arena());
+                       config.representation == Representation::mixture ? config.num_mixtures : 0, scores, tape.arena());
 }
 
 }  // namespace
@@ -144,7 +145,7 @@ void top_k_all(model::Network& net, Tape& tape, const float* states, std::int64_
                int k, backend::ScoredItem* out, std::size_t* counts, const cpu::QuantisedTable* quantised) {
   const ModelConfig& config = net.config();
   const Tensor& E = net.item_table();  // Bloom: the summed rows
-  const std::int64_t V = net.num_items(), M = config.representation == "mixture" ? config.num_mixtures : 0;
+  const std::int64_t V = net.num_items(), M = config.representation == Representation::mixture ? config.num_mixtures : 0;
   backend::Backend& be = backend::get(E.device());
   if (quantised != nullptr) {
     cpu::top_k_catalogue_int8(*quantised, states, rows, E.f32(), net.item_biases().value.f32(), excluded, k, out,

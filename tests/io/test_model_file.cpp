@@ -18,7 +18,7 @@ namespace {
 
 ImplicitSequenceModel trained(const std::string& representation) {
   ModelConfig c;
-  c.representation = representation;
+  c.representation = parse_representation(representation);
   c.loss = "bpr";
   c.embedding_dim = 8;
   c.n_iter = 2;
@@ -53,7 +53,7 @@ TEST_CASE("model file: save, load and predict round-trip bit-exactly for every r
     save_model(path, m, labels);
     LoadedModel back = load_model(path);
     CHECK(back.item_labels == labels);
-    CHECK(back.model.config().representation == rep);
+    CHECK(std::string(representation_name(back.model.config().representation)) == rep);
     auto a = m.parameters();
     auto b = back.model.parameters();
     REQUIRE(a.size() == b.size());

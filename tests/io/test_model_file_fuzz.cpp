@@ -20,7 +20,7 @@ namespace {
 
 std::string model_bytes(const std::string& representation) {
   ModelConfig c;
-  c.representation = representation;
+  c.representation = parse_representation(representation);
   c.embedding_dim = 2;
   c.num_mixtures = 2;
   ImplicitSequenceModel m(c);

@@ -59,7 +59,7 @@ TEST_CASE("fused top-k: recommend and recommend_batch match predict ranked by a 
   const int k = 17;
   for (const std::string rep : {"pooling", "cnn", "lstm", "mixture"}) {
     ModelConfig c;
-    c.representation = rep;
+    c.representation = parse_representation(rep);
     c.embedding_dim = 16;
     c.num_mixtures = 3;
     c.seed = 11;
@@ -99,7 +99,7 @@ TEST_CASE("fused top-k: recommend and recommend_batch match predict ranked by a 
 
 TEST_CASE("fused top-k: k beyond the catalogue returns every recommendable item") {
   ModelConfig c;
-  c.representation = "pooling";
+  c.representation = Representation::pooling;
   c.embedding_dim = 4;
   ImplicitSequenceModel model(c);
   model.initialize(6);
@@ -117,7 +117,7 @@ TEST_CASE("fused top-k: batches with seen items excluded answer as recommend and
   // candidates; both must give the same items and score bits.
   for (const std::string rep : {"pooling", "lstm"}) {
     ModelConfig c;
-    c.representation = rep;
+    c.representation = parse_representation(rep);
     c.embedding_dim = 16;
     c.seed = 3;
     ImplicitSequenceModel model(c);

@@ -23,7 +23,7 @@ SequenceInteractions small_data(std::uint64_t seed) {
 
 ModelConfig small_config(const std::string& representation, int threads) {
   ModelConfig c;
-  c.representation = representation;
+  c.representation = parse_representation(representation);
   c.loss = "bpr";
   c.embedding_dim = 8;
   c.n_iter = 2;
