@@ -158,7 +158,7 @@ void bench_model_serving(std::vector<Row>& rows) {
   for (const char* representation : {"pooling", "lstm"})
     for (const std::int32_t V : {1'683, 1'000'000, 10'000'000}) {
       ModelConfig config;
-      config.representation = representation;
+      config.representation = parse_representation(representation);
       config.embedding_dim = 32;
       config.seed = 42;
       config.device = "cpu";

@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
                 "ratio", "floor", "own", "ratio");
     for (const char* representation : {"lstm", "pooling"}) {
       ModelConfig config;
-      config.representation = representation;
+      config.representation = parse_representation(representation);
       ImplicitSequenceModel model(config);
       model.initialize(kItems);
       const std::string path = "/tmp/limelight-line-bench-" + std::string(representation) + ".safetensors";

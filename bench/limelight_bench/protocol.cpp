@@ -37,7 +37,7 @@ void export_sequences(const SequenceInteractions& s, const std::string& path) {
 // The protocol's CNN: 3 layers, kernel 3, dilations 1/2/4, relu, residual.
 ModelConfig model_config(const Options& o, const std::string& representation, const std::string& loss) {
   ModelConfig config = o.model;
-  config.representation = representation;
+  config.representation = limelight::parse_representation(representation);
   config.loss = loss;
   if (representation == "cnn")
     config.cnn = CnnOptions{.kernel_width = {3}, .dilation = {1, 2, 4}, .num_layers = 3, .nonlinearity = "relu",

@@ -26,7 +26,7 @@ inline void set_threads(int n) { backend::get(Device::cpu).set_threads(n); }
 
 inline ModelConfig config_for(const std::string& representation, int threads, bool sparse) {
   ModelConfig c;
-  c.representation = representation;
+  c.representation = parse_representation(representation);
   c.loss = "bpr";
   c.embedding_dim = 32;
   c.batch_size = 256;

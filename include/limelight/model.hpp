@@ -39,9 +39,16 @@ struct BloomOptions {
   bool enabled() const { return compression_ratio != 0.0; }
 };
 
+// The network that turns a user's items into their state (docs/models.md).
+// Each has one name, the one model files, the command line and Python use.
+enum class Representation { pooling, cnn, lstm, mixture };
+// "pooling", "cnn", "lstm" or "mixture"; Error listing them otherwise.
+Representation parse_representation(std::string_view name);
+const char* representation_name(Representation representation);
+
 struct ModelConfig {
-  std::string representation = "pooling";  // pooling | cnn | lstm | mixture
-  std::string loss = "pointwise";          // pointwise | bpr | hinge | adaptive_hinge
+  Representation representation = Representation::pooling;
+  std::string loss = "pointwise";  // pointwise | bpr | hinge | adaptive_hinge
   int embedding_dim = 32;
   int n_iter = 10;
   int batch_size = 256;

@@ -123,7 +123,11 @@ NB_MODULE(_limelight, m) {
 
   nb::class_<ModelConfig>(m, "ModelConfig")
       .def(nb::init<>())
-      .def_rw("representation", &ModelConfig::representation)
+      // By name, as model files and the command line spell it; a bad name is a ValueError listing them.
+      .def_prop_rw(
+          "representation",
+          [](const ModelConfig& c) { return std::string(limelight::representation_name(c.representation)); },
+          [](ModelConfig& c, const std::string& name) { c.representation = limelight::parse_representation(name); })
       .def_rw("loss", &ModelConfig::loss)
       .def_rw("embedding_dim", &ModelConfig::embedding_dim)
       .def_rw("n_iter", &ModelConfig::n_iter)

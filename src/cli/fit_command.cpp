@@ -77,7 +77,7 @@ Command fit_command() {
 // The configuration the options ask for, each option defaulting to `base`.
 ModelConfig model_config(const Args& args, const ModelConfig& base) {
   ModelConfig c = base;
-  c.representation = args.text("representation", c.representation);
+  c.representation = parse_representation(args.text("representation", representation_name(c.representation)));
   c.loss = args.text("loss", c.loss);
   c.embedding_dim = static_cast<int>(args.integer("embedding-dim", c.embedding_dim));
   c.n_iter = static_cast<int>(args.integer("n-iter", ModelConfig{}.n_iter));
@@ -126,7 +126,8 @@ void check_same_configuration(const ModelConfig& saved, const ModelConfig& asked
     }
     return s;
   };
-  if (saved.representation != asked.representation) differ("representation", saved.representation, asked.representation);
+  if (saved.representation != asked.representation)
+    differ("representation", representation_name(saved.representation), representation_name(asked.representation));
   if (saved.loss != asked.loss) differ("loss", saved.loss, asked.loss);
   if (saved.embedding_dim != asked.embedding_dim) differ("embedding-dim", saved.embedding_dim, asked.embedding_dim);
   if (saved.batch_size != asked.batch_size) differ("batch-size", saved.batch_size, asked.batch_size);
@@ -136,7 +137,7 @@ void check_same_configuration(const ModelConfig& saved, const ModelConfig& asked
     differ("num-negative-samples", saved.num_negative_samples, asked.num_negative_samples);
   if (saved.sparse != asked.sparse) differ("sparse", saved.sparse ? "on" : "off", asked.sparse ? "on" : "off");
   if (saved.seed != asked.seed) differ("seed", saved.seed, asked.seed);
-  if (saved.representation == "cnn") {
+  if (saved.representation == Representation::cnn) {
     const int layers = saved.cnn.num_layers;
     if (layers != asked.cnn.num_layers) differ("num-layers", layers, asked.cnn.num_layers);
     if (per_layer(saved.cnn.kernel_width, layers) != per_layer(asked.cnn.kernel_width, layers))
@@ -148,7 +149,7 @@ void check_same_configuration(const ModelConfig& saved, const ModelConfig& asked
     if (saved.cnn.residual != asked.cnn.residual)
       differ("residual", saved.cnn.residual ? "on" : "off", asked.cnn.residual ? "on" : "off");
   }
-  if (saved.representation == "mixture" && saved.num_mixtures != asked.num_mixtures)
+  if (saved.representation == Representation::mixture && saved.num_mixtures != asked.num_mixtures)
     differ("num-mixtures", saved.num_mixtures, asked.num_mixtures);
   if (saved.bloom.compression_ratio != asked.bloom.compression_ratio)
     differ("bloom-compression", saved.bloom.compression_ratio, asked.bloom.compression_ratio);
@@ -285,8 +286,8 @@ int run_fit(int argc, char** argv, int first) {
               << "      " << all.num_users << " users, " << all.num_items << " item ids, " << all.size()
               << " interactions; " << train.num_sequences << " train / " << test.num_sequences
               << " test sequences of length " << windows.max_length << "\n"
-              << "model: " << config.representation << ", " << config.loss << " loss, embedding_dim "
-              << config.embedding_dim << ", " << config.n_iter << " epochs";
+              << "model: " << representation_name(config.representation) << ", " << config.loss
+              << " loss, embedding_dim " << config.embedding_dim << ", " << config.n_iter << " epochs";
     if (init)
       std::cout << " from " << args.text("init") << " (" << first_epoch << " epochs trained"
                 << (init->training_state ? ", optimizer state restored" : ", fresh optimizer state") << ")";

@@ -29,7 +29,7 @@ std::map<std::string, std::string> model_metadata(const ImplicitSequenceModel& m
   const ModelConfig& c = model.config();
   std::map<std::string, std::string> md;
   md["format"] = model_format;
-  md["representation"] = c.representation;
+  md["representation"] = representation_name(c.representation);
   md["num_items"] = std::to_string(model.num_items());
   md["embedding_dim"] = std::to_string(c.embedding_dim);
   md["padding_idx"] = "0";
@@ -44,7 +44,7 @@ std::map<std::string, std::string> model_metadata(const ImplicitSequenceModel& m
   md["seed"] = std::to_string(c.seed);
   md["num_negative_samples"] = std::to_string(c.num_negative_samples);
   md["optimizer"] = c.optimizer;
-  if (c.representation == "cnn") {
+  if (c.representation == Representation::cnn) {
     std::vector<int> kw, dil;
     for (int i = 0; i < c.cnn.num_layers; ++i) {
       kw.push_back(c.cnn.kernel_width.size() == 1 ? c.cnn.kernel_width[0] : c.cnn.kernel_width[static_cast<std::size_t>(i)]);
@@ -56,7 +56,7 @@ std::map<std::string, std::string> model_metadata(const ImplicitSequenceModel& m
     md["nonlinearity"] = c.cnn.nonlinearity;
     md["residual_connections"] = c.cnn.residual ? "true" : "false";
   }
-  if (c.representation == "mixture") md["num_mixtures"] = std::to_string(c.num_mixtures);
+  if (c.representation == Representation::mixture) md["num_mixtures"] = std::to_string(c.num_mixtures);
   if (c.bloom.enabled()) {
     md["bloom_compression_ratio"] = json::dump(json::Value(c.bloom.compression_ratio));
     md["bloom_num_hash_functions"] = std::to_string(c.bloom.num_hash_functions);
@@ -141,7 +141,12 @@ struct Meta {
 
 ModelConfig config_from(const Meta& m) {
   ModelConfig c;
-  c.representation = m.text("representation");
+  const std::string& representation = m.text("representation");
+  try {
+    c.representation = parse_representation(representation);
+  } catch (const Error& e) {
+    detail::fail(m.source, ": ", e.what());
+  }
   c.embedding_dim = static_cast<int>(m.integer("embedding_dim", 1, 1 << 16));
   if (m.has("loss")) c.loss = m.text("loss");
   if (m.has("n_iter")) c.n_iter = static_cast<int>(m.integer("n_iter", 0, 1 << 30));
@@ -152,14 +157,14 @@ ModelConfig config_from(const Meta& m) {
   if (m.has("sparse")) c.sparse = m.boolean("sparse");
   if (m.has("seed")) c.seed = static_cast<std::uint64_t>(m.integer("seed", 0, INT64_MAX));
   if (m.has("num_negative_samples")) c.num_negative_samples = static_cast<int>(m.integer("num_negative_samples", 1, 5));
-  if (c.representation == "cnn") {
+  if (c.representation == Representation::cnn) {
     c.cnn.num_layers = static_cast<int>(m.integer("num_layers", 1, 1024));
     c.cnn.kernel_width = m.int_list("kernel_width");
     c.cnn.dilation = m.int_list("dilation");
     c.cnn.nonlinearity = m.text("nonlinearity");
     c.cnn.residual = m.boolean("residual_connections");
   }
-  if (c.representation == "mixture") c.num_mixtures = static_cast<int>(m.integer("num_mixtures", 1, 64));
+  if (c.representation == Representation::mixture) c.num_mixtures = static_cast<int>(m.integer("num_mixtures", 1, 64));
   if (m.has("bloom_compression_ratio")) {
     c.bloom.compression_ratio = m.number("bloom_compression_ratio");
     LL_CHECK(c.bloom.enabled(), m.source, ": metadata 'bloom_compression_ratio' is 0");
@@ -326,26 +331,27 @@ LoadedModel load_from(const io::SafetensorsFile& file, const std::string& device
     sizing.push_back({"item_embeddings.weight", {num_items, D}});
   }
   sizing.push_back({"item_biases.weight", {num_items, 1}});
-  if (config.representation == "lstm" || config.representation == "mixture")
+  if (config.representation == Representation::lstm || config.representation == Representation::mixture)
     sizing.push_back({"lstm.weight_ih_l0", {4 * D, D}});
-  if (config.representation == "mixture")
+  if (config.representation == Representation::mixture)
     sizing.push_back({"projection.weight", {2 * config.num_mixtures * D, D, 1}});
-  if (config.representation == "cnn")
+  if (config.representation == Representation::cnn)
     for (int i = 0; i < config.cnn.num_layers; ++i) {
       const std::vector<int>& k = config.cnn.kernel_width;
       sizing.push_back({"cnn_" + std::to_string(i) + ".weight",
                         {D, D, k.size() == 1 ? k[0] : k[static_cast<std::size_t>(i)], 1}});
     }
   for (const auto& [name, shape] : sizing) {
-    LL_CHECK(file.contains(name), src, ": parameter '", name, "' of a ", config.representation, " model is missing");
+    LL_CHECK(file.contains(name), src, ": parameter '", name, "' of a ", representation_name(config.representation),
+             " model is missing");
     LL_CHECK(file.info(name).shape == shape, src, ": parameter '", name, "' has shape ",
              Shape(file.info(name).shape).str(), ", expected ", Shape(shape).str(), " for this configuration");
   }
   LoadedModel out{ImplicitSequenceModel(config), {}, {}, std::nullopt};
   out.model.initialize(static_cast<std::int32_t>(num_items));
   for (Parameter* p : out.model.parameters()) {
-    LL_CHECK(file.contains(p->name), src, ": parameter '", p->name, "' of a ", config.representation,
-             " model is missing");
+    LL_CHECK(file.contains(p->name), src, ": parameter '", p->name, "' of a ",
+             representation_name(config.representation), " model is missing");
     const io::TensorInfo& info = file.info(p->name);
     LL_CHECK(info.dtype == DType::f32, src, ": parameter '", p->name, "' has dtype ", dtype_name(info.dtype),
              ", expected F32");

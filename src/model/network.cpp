@@ -92,20 +92,20 @@ Network::Network(const ModelConfig& config, std::int32_t num_items, Rng& rng)
   }
   add("item_biases.weight", Tensor::zeros({num_items, 1}), config.sparse);
   state_width_ = D;
-  const std::string& rep = config.representation;
-  if (rep == "lstm" || rep == "mixture") {
+  const Representation rep = config.representation;
+  if (rep == Representation::lstm || rep == Representation::mixture) {
     const double bound = 1.0 / std::sqrt(static_cast<double>(D));
     add("lstm.weight_ih_l0", uniform_tensor({4 * D, D}, bound, rng));
     add("lstm.weight_hh_l0", uniform_tensor({4 * D, D}, bound, rng));
     add("lstm.bias_ih_l0", uniform_tensor({4 * D}, bound, rng));
     add("lstm.bias_hh_l0", uniform_tensor({4 * D}, bound, rng));
-    if (rep == "mixture") {
+    if (rep == Representation::mixture) {
       const std::int64_t M = config.num_mixtures;
       add("projection.weight", uniform_tensor({2 * M * D, D, 1}, bound, rng));
       add("projection.bias", uniform_tensor({2 * M * D}, bound, rng));
       state_width_ = 2 * M * D;
     }
-  } else if (rep == "cnn") {
+  } else if (rep == Representation::cnn) {
     for (int i = 0; i < config.cnn.num_layers; ++i) {
       const int k = layer_value(config.cnn.kernel_width, i);
       const double bound = 1.0 / std::sqrt(static_cast<double>(D * k));
@@ -173,7 +173,7 @@ const Tensor& Network::item_table() const {
 Var Network::training_loss(Tape& tape, const Tensor& sequences, const Tensor& negatives, ops::LossKind kind) {
   if (!bloom()) {
     // Pooling's gather, running mean and scoring in one op where the backend has it.
-    if (config_.representation == "pooling" &&
+    if (config_.representation == Representation::pooling &&
         backend::get(params_[0].value.device()).supports(backend::Primitive::pooled_sequence_loss))
       return ops::pooled_sequence_loss(tape, param(tape, 0), param(tape, 1), sequences, negatives, kind);
     return loss(tape, states(tape, sequences), sequences, negatives, kind);
@@ -217,7 +217,7 @@ Var Network::training_loss(Tape& tape, const Tensor& sequences, const Tensor& ne
   Var table = embed(tape, batch_ids);                           // (U, D)
   Var bias = ops::embedding(tape, param(tape, 1), batch_ids);   // (U, 1)
   Var all = states_from_embedded(tape, ops::embedding(tape, table, local_seq));
-  const std::int64_t M = config_.representation == "mixture" ? config_.num_mixtures : 0;
+  const std::int64_t M = config_.representation == Representation::mixture ? config_.num_mixtures : 0;
   return ops::sequence_loss(tape, all, table, bias, local_seq, local_neg, kind, M);
 }
 
@@ -227,13 +227,15 @@ Var Network::states(Tape& tape, const Tensor& sequences) {
 }
 
 Var Network::states_from_embedded(Tape& tape, Var emb) {
-  const std::string& rep = config_.representation;
-  if (rep == "pooling") return ops::running_pool(tape, emb);
-  if (rep == "lstm") return lstm_states(tape, emb);
-  if (rep == "mixture") {
-    Var h = lstm_states(tape, emb);
-    // The 1x1 projection is a linear map of each step's state.
-    return ops::linear(tape, h, param(tape, 6), param(tape, 7));
+  switch (config_.representation) {
+    case Representation::pooling: return ops::running_pool(tape, emb);
+    case Representation::lstm: return lstm_states(tape, emb);
+    case Representation::mixture: {
+      Var h = lstm_states(tape, emb);
+      // The 1x1 projection is a linear map of each step's state.
+      return ops::linear(tape, h, param(tape, 6), param(tape, 7));
+    }
+    case Representation::cnn: break;
   }
   // cnn: layer 0 pads one step more than causality needs, giving the L+1
   // states; its residual is the input shifted by that step (right-aligned).
@@ -253,9 +255,9 @@ Var Network::states_from_embedded(Tape& tape, Var emb) {
 Tensor Network::final_states(Tape& tape, const Tensor& sequences) {
   LL_CHECK(sequences.rank() == 2, "predict: sequences must be (B, L), got ", sequences.shape().str());
   const std::int64_t B = sequences.dim(0), L = sequences.dim(1);
-  const std::string& rep = config_.representation;
+  const Representation rep = config_.representation;
   Tensor input = sequences;
-  if (rep == "cnn") {
+  if (rep == Representation::cnn) {
     // The last state depends on the last 1 + sum_i (k_i - 1) d_i items only;
     // earlier ones are never read, so they can be left out exactly.
     std::int64_t field = 1;
@@ -275,7 +277,7 @@ Tensor Network::final_states(Tape& tape, const Tensor& sequences) {
     }
   }
   const std::int64_t steps = input.dim(1) + 1;
-  if (rep == "mixture") {
+  if (rep == Representation::mixture) {
     Var h = lstm_states(tape, embed(tape, input));
     Var last = ops::slice(tape, h, 1, steps - 1, 1);
     return tape.value(ops::linear(tape, last, param(tape, 6), param(tape, 7))).reshape(Shape{B, state_width_});
@@ -286,7 +288,7 @@ Tensor Network::final_states(Tape& tape, const Tensor& sequences) {
 
 Var Network::loss(Tape& tape, Var states, const Tensor& targets, const Tensor& negatives, ops::LossKind kind) {
   LL_CHECK(!bloom(), "Network::loss: a Bloom network scores through training_loss");
-  const std::int64_t M = config_.representation == "mixture" ? config_.num_mixtures : 0;
+  const std::int64_t M = config_.representation == Representation::mixture ? config_.num_mixtures : 0;
   return ops::sequence_loss(tape, states, param(tape, 0), param(tape, 1), targets, negatives, kind, M);
 }
 

@@ -738,7 +738,7 @@ SessionModel::SessionModel(const ImplicitSequenceModel& model) : plan_(std::make
   p.model = &model;
   p.V = model.num_items();  // Error when the model is not initialised
   p.D = config.embedding_dim;
-  const std::string& r = config.representation;
+  const std::string r = representation_name(config.representation);
   p.rep = r == "pooling" ? Rep::pooling : r == "cnn" ? Rep::cnn : r == "lstm" ? Rep::lstm : Rep::mixture;
   p.M = p.rep == Rep::mixture ? config.num_mixtures : 0;
   p.W = p.rep == Rep::mixture ? 2 * p.M * p.D : p.D;

@@ -71,7 +71,7 @@ namespace {
 
 ImplicitSequenceModel make_model(const std::string& representation, const std::string& loss, bool sparse) {
   ModelConfig c;
-  c.representation = representation;
+  c.representation = parse_representation(representation);
   c.loss = loss;
   c.embedding_dim = 16;
   c.sparse = sparse;

@@ -28,7 +28,7 @@ constexpr std::int64_t batch_rows = 3, length = 6;
 
 ModelConfig step_config(const std::string& rep, const std::string& loss, bool sparse, const std::string& device) {
   ModelConfig c;
-  c.representation = rep;
+  c.representation = parse_representation(rep);
   c.loss = loss;
   c.sparse = sparse;
   c.device = device;

@@ -49,7 +49,7 @@ TEST_CASE("model file: save, load and predict round-trip bit-exactly for every r
     save_model(path, m, labels);
     LoadedModel back = load_model(path);
     CHECK(back.item_labels == labels);
-    CHECK(back.model.config().representation == rep);
+    CHECK(std::string(representation_name(back.model.config().representation)) == rep);
     auto a = m.parameters();
     auto b = back.model.parameters();
     REQUIRE(a.size() == b.size());

@@ -29,7 +29,7 @@ const char* bloom_cases[] = {"case_bloom_pooling", "case_bloom_lstm", "case_bloo
 
 ModelConfig bloom_config(const std::string& representation, bool sparse) {
   ModelConfig c;
-  c.representation = representation;
+  c.representation = parse_representation(representation);
   c.embedding_dim = 6;
   c.loss = "bpr";
   c.sparse = sparse;

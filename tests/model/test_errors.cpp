@@ -22,7 +22,7 @@ namespace {
 
 ModelConfig tiny(const std::string& representation = "pooling") {
   ModelConfig c;
-  c.representation = representation;
+  c.representation = parse_representation(representation);
   c.embedding_dim = 4;
   c.n_iter = 3;
   c.batch_size = 16;
@@ -92,6 +92,22 @@ TEST_CASE("errors: an id beyond the model's catalogue names the id and the catal
   const SequenceInteractions data = generate_sequential(10, 20, 200, 0.1, 2, 1).to_sequence(5);
   CHECK_THROWS_WITH_AS(small.fit(data), Contains("is outside the model's catalogue [0, 5)"), Error);
   CHECK(small.epochs_trained() == 0);
+}
+
+TEST_CASE("errors: a representation is one of four names, and only those") {
+  for (const char* name : {"pooling", "cnn", "lstm", "mixture"}) {
+    CAPTURE(name);
+    CHECK(std::string(representation_name(parse_representation(name))) == name);
+  }
+  CHECK_THROWS_WITH_AS(parse_representation("transformer"),
+                       "ImplicitSequenceModel: unknown representation 'transformer' (expected pooling, cnn, lstm or "
+                       "mixture)",
+                       Error);
+  CHECK_THROWS_WITH_AS(parse_representation("LSTM"), Contains("unknown representation 'LSTM'"), Error);
+  CHECK_THROWS_WITH_AS(parse_representation(""), Contains("unknown representation ''"), Error);
+  ModelConfig cast_in;
+  cast_in.representation = static_cast<Representation>(7);
+  CHECK_THROWS_WITH_AS(cast_in.validate(), Contains("unknown representation 7"), Error);
 }
 
 TEST_CASE("errors: an empty data set") {

@@ -242,7 +242,7 @@ TEST_CASE("int8 item table: recommend and recommend_batch answer as float32 for 
   const Int8OnSmallTables all;
   for (const std::string rep : {"pooling", "cnn", "lstm", "bloom"}) {
     ModelConfig c;
-    c.representation = rep == "bloom" ? "pooling" : rep;
+    c.representation = parse_representation(rep == "bloom" ? "pooling" : rep);
     if (rep == "bloom") c.bloom.compression_ratio = 0.5;
     c.embedding_dim = 12;
     c.seed = 4;
@@ -281,7 +281,7 @@ TEST_CASE("int8 item table: errors name the value and the reason") {
                        Contains("unknown item table precision 'bf16' (expected f32 or int8)"), Error);
   CHECK_THROWS_WITH_AS(parse_serving_precision(""), Contains("unknown item table precision ''"), Error);
   ModelConfig c;
-  c.representation = "mixture";
+  c.representation = Representation::mixture;
   ImplicitSequenceModel mixture(c);
   CHECK_THROWS_WITH_AS(mixture.set_serving_precision(ServingPrecision::int8), Contains("mixture"), Error);
   CHECK(mixture.serving_precision() == ServingPrecision::f32);

@@ -25,7 +25,7 @@ struct Case {
 
 ModelConfig make(const std::string& rep, const std::string& loss, double lr, double l2, int epochs) {
   ModelConfig c;
-  c.representation = rep;
+  c.representation = parse_representation(rep);
   c.loss = loss;
   c.learning_rate = lr;
   c.l2 = l2;

@@ -33,7 +33,7 @@ struct Case {
 
 ModelConfig base(const std::string& representation) {
   ModelConfig c;
-  c.representation = representation;
+  c.representation = parse_representation(representation);
   c.embedding_dim = 16;
   c.num_mixtures = 3;
   return c;
@@ -173,7 +173,7 @@ TEST_CASE("pushing one event at a time gives predict's scores at lengths 1, 10, 
       check_recommend(s, m, prefix, true);
     }
     // Pooling's state is predict's arithmetic in predict's order: the same bits.
-    if (c.config.representation == "pooling") {
+    if (c.config.representation == Representation::pooling) {
       Tensor batch = Tensor::empty({1, 5000}, DType::i32);
       std::copy(history.begin(), history.end(), batch.i32());
       const Tensor last = m.user_representation(batch).second;

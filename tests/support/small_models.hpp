@@ -14,7 +14,7 @@ namespace test_support {
 // ModelConfig's defaults but for the representation and embedding width.
 inline limelight::ModelConfig config_of(const std::string& representation, int embedding_dim) {
   limelight::ModelConfig c;
-  c.representation = representation;
+  c.representation = limelight::parse_representation(representation);
   c.embedding_dim = embedding_dim;
   return c;
 }

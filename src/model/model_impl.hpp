@@ -1,0 +1,74 @@
+// ImplicitSequenceModel's state, shared by the files that implement it:
+// model.cpp (construction, accessors, training state), model_training.cpp
+// (fit and the training step) and model_serving.cpp (predict, recommend,
+// batch scoring).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "backend/cpu/quantised_table.hpp"
+#include "limelight/adam.hpp"
+#include "limelight/model.hpp"
+#include "limelight/random.hpp"
+#include "limelight/tape.hpp"
+#include "model/network.hpp"
+
+namespace limelight {
+
+namespace model {
+inline Device device_of(const ModelConfig& config) { return config.device == "cuda" ? Device::cuda : Device::cpu; }
+
+// A host tensor's copy in the step arena of `tape` (the tensor itself when
+// the tape computes on the host).
+inline Tensor on_tape_device(Tape& tape, const Tensor& host) {
+  if (tape.device() == host.device()) return host;
+  Tensor t = tape.arena().tensor(host.shape(), host.dtype());
+  t.copy_from(host);
+  return t;
+}
+}  // namespace model
+
+struct ImplicitSequenceModel::Impl {
+  ModelConfig config;
+  Device device;
+  Rng rng;
+  std::unique_ptr<model::Network> net;
+  std::unique_ptr<Adam> adam;
+  Tape tape;
+  int epochs = 0;
+  ServingPrecision precision = ServingPrecision::f32;
+  // The int8 copy of the serving table and the network version it was built
+  // from; serving threads share it, and the first after a change rebuilds it.
+  mutable std::mutex quantised_mutex;
+  mutable std::shared_ptr<const cpu::QuantisedTable> quantised;
+  mutable std::uint64_t quantised_version = 0;
+
+  explicit Impl(ModelConfig c)
+      : config(std::move(c)), device(model::device_of(config)), rng(config.seed), tape(true, device) {}
+
+  model::Network& network() const {
+    LL_CHECK(net != nullptr, "ImplicitSequenceModel: the model is not initialised (call fit or initialize first)");
+    return *net;
+  }
+
+  // The int8 table to serve from, or nullptr for the float32 path (also
+  // with int8 set, for a table small enough to stay in cache).
+  std::shared_ptr<const cpu::QuantisedTable> quantised_table() const;
+
+  void check_ids(const std::int32_t* ids, std::int64_t n, const char* what) const {
+    const std::int32_t V = network().num_items();
+    for (std::int64_t i = 0; i < n; ++i)
+      LL_CHECK(ids[i] >= 0 && ids[i] < V, what, ": item id ", ids[i], " at position ", i,
+               " is outside the model's catalogue [0, ", V, ")");
+  }
+
+  // The masked loss of a batch; negatives are (B, L), or (n, B, L) for adaptive_hinge.
+  Var forward_loss(const Tensor& sequences, const Tensor& negatives);
+  // Checks the batch, then its loss with the gradients left in the parameters.
+  double gradients(const Tensor& sequences, const Tensor& negatives);
+};
+
+}  // namespace limelight

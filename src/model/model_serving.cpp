@@ -1,0 +1,312 @@
+// ImplicitSequenceModel's serving paths: predict, recommend (one row, into
+// caller memory, a batch of rows), batch scoring and user representations,
+// on a per-thread tape that does not record, and the int8 serving table.
+#include "limelight/model.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
+#include "backend/backend.hpp"
+#include "backend/cpu/quantised_table.hpp"
+#include "model/model_impl.hpp"
+
+namespace limelight {
+
+using model::on_tape_device;
+
+std::shared_ptr<const cpu::QuantisedTable> ImplicitSequenceModel::Impl::quantised_table() const {
+  if (precision != ServingPrecision::int8) return nullptr;
+  const model::Network& n = network();
+  if (!cpu::int8_table_pays(n.num_items(), config.embedding_dim)) return nullptr;
+  std::lock_guard<std::mutex> lock(quantised_mutex);
+  const std::uint64_t version = n.version();
+  if (!quantised || quantised_version != version) {
+    const Tensor& E = n.item_table();
+    quantised = std::make_shared<const cpu::QuantisedTable>(cpu::quantise_item_table(
+        E.f32(), net->item_biases().value.f32(), n.num_items(), config.embedding_dim));
+    quantised_version = version;
+  }
+  return quantised;
+}
+
+void ImplicitSequenceModel::set_serving_precision(ServingPrecision precision) {
+  LL_CHECK(precision == ServingPrecision::f32 || precision == ServingPrecision::int8,
+           "set_serving_precision: unknown precision ", static_cast<int>(precision));
+  if (precision == ServingPrecision::int8) {
+    LL_CHECK(impl_->config.representation != Representation::mixture,
+             "set_serving_precision: the int8 item table serves pooling, cnn and lstm models; a mixture ",
+             "model's scores are not one dot product per item");
+    LL_CHECK(impl_->device == Device::cpu, "set_serving_precision: the int8 item table serves on device 'cpu' ",
+             "only, this model is on '", impl_->config.device, "'");
+  }
+  std::lock_guard<std::mutex> lock(impl_->quantised_mutex);
+  impl_->precision = precision;
+  impl_->quantised.reset();
+}
+
+ServingPrecision ImplicitSequenceModel::serving_precision() const { return impl_->precision; }
+
+namespace {
+
+// Serving runs on a per-thread, non-recording tape whose arena is reused, so a
+// call allocates nothing once the thread has served a request of that size.
+Tape& serving_tape(Device device) {
+  thread_local Tape host_tape(false);
+  thread_local std::unique_ptr<Tape> device_tape;
+  Tape* tape = &host_tape;
+  if (device != Device::cpu) {
+    if (!device_tape) device_tape = std::make_unique<Tape>(false, device);
+    tape = device_tape.get();
+  }
+  tape->reset();
+  return *tape;
+}
+
+// Room for `count` values of T in the tape's arena (on its device).
+template <class T>
+T* arena_array(Tape& tape, std::int64_t count) {
+  return static_cast<T*>(tape.arena().allocate(static_cast<std::size_t>(count) * sizeof(T)));
+}
+
+// Host memory to and from the tape's device (a plain copy on the host).
+void to_tape(Tape& tape, void* dst, const void* src, std::size_t bytes) {
+  allocator_for(tape.device()).copy(dst, tape.device(), src, Device::cpu, bytes);
+}
+void from_tape(Tape& tape, void* dst, const void* src, std::size_t bytes) {
+  allocator_for(tape.device()).copy(dst, Device::cpu, src, tape.device(), bytes);
+}
+
+// The host's (rows, length) ids as a tensor the tape's ops can read.
+Tensor ids_on_tape(Tape& tape, const std::int32_t* ids, std::int64_t rows, std::int64_t length) {
+  const Tensor host = Tensor::borrow(const_cast<std::int32_t*>(ids), Shape{rows, length}, DType::i32);
+  return on_tape_device(tape, host);
+}
+
+// scores (rows, V) from final states (rows, W).
+void score_all(model::Network& net, Tape& tape, const float* states, std::int64_t rows, float* scores) {
+  const ModelConfig& config = net.config();
+  const Tensor& E = net.item_table();  // Bloom: the summed rows
+  backend::get(E.device())
+      .score_catalogue(states, rows, E.f32(), net.item_biases().value.f32(), net.num_items(), config.embedding_dim,
+                       config.representation == Representation::mixture ? config.num_mixtures : 0, scores, tape.arena());
+}
+
+}  // namespace
+
+void ImplicitSequenceModel::score_batch(const std::int32_t* sequences, std::int64_t rows, std::int64_t length,
+                                        float* scores) const {
+  model::Network& net = impl_->network();
+  LL_CHECK(length >= 1, "score_batch: sequences must have length >= 1, got ", length);
+  LL_CHECK(rows >= 0, "score_batch: negative row count ", rows);
+  if (rows == 0) return;
+  impl_->check_ids(sequences, rows * length, "score_batch");
+  Tape& tape = serving_tape(impl_->device);
+  Tensor final_states = net.final_states(tape, ids_on_tape(tape, sequences, rows, length));
+  if (tape.device() == Device::cpu) {
+    score_all(net, tape, final_states.f32(), rows, scores);
+    return;
+  }
+  const std::int64_t n = rows * net.num_items();
+  float* device_scores = arena_array<float>(tape, n);
+  score_all(net, tape, final_states.f32(), rows, device_scores);
+  from_tape(tape, scores, device_scores, static_cast<std::size_t>(n) * sizeof(float));
+}
+
+std::vector<float> ImplicitSequenceModel::predict(std::span<const std::int32_t> sequence,
+                                                  std::span<const std::int32_t> item_ids) const {
+  const std::int32_t V = num_items();
+  LL_CHECK(!sequence.empty(), "predict: the sequence is empty");
+  impl_->check_ids(item_ids.data(), static_cast<std::int64_t>(item_ids.size()), "predict: item_ids");
+  std::vector<float> all(static_cast<std::size_t>(V));
+  score_batch(sequence.data(), 1, static_cast<std::int64_t>(sequence.size()), all.data());
+  if (item_ids.empty()) return all;
+  std::vector<float> out(item_ids.size());
+  for (std::size_t i = 0; i < item_ids.size(); ++i) out[i] = all[static_cast<std::size_t>(item_ids[i])];
+  return out;
+}
+
+std::vector<Recommendation> ImplicitSequenceModel::recommend(std::span<const std::int32_t> sequence, int k,
+                                                             bool exclude_seen) const {
+  LL_CHECK(k >= 1, "recommend: k must be >= 1, got ", k);
+  std::vector<Recommendation> out(static_cast<std::size_t>(std::min<std::int64_t>(k, num_items())));
+  out.resize(recommend_into(sequence, k, exclude_seen, out));
+  return out;
+}
+
+namespace {
+
+// The fused catalogue pass: the k best of each row's final state. excluded
+// (V), out (rows, k) and counts (rows) are host memory: on a device they
+// are copied through the tape's arena.
+// With `quantised`, the int8 table's scan and float32 re-ranking (host only,
+// the same answer).
+void top_k_all(model::Network& net, Tape& tape, const float* states, std::int64_t rows, const unsigned char* excluded,
+               int k, backend::ScoredItem* out, std::size_t* counts, const cpu::QuantisedTable* quantised) {
+  const ModelConfig& config = net.config();
+  const Tensor& E = net.item_table();  // Bloom: the summed rows
+  const std::int64_t V = net.num_items(), M = config.representation == Representation::mixture ? config.num_mixtures : 0;
+  backend::Backend& be = backend::get(E.device());
+  if (quantised != nullptr) {
+    cpu::top_k_catalogue_int8(*quantised, states, rows, E.f32(), net.item_biases().value.f32(), excluded, k, out,
+                              counts, tape.arena());
+    return;
+  }
+  if (tape.device() == Device::cpu) {
+    be.top_k_catalogue(states, rows, E.f32(), net.item_biases().value.f32(), V, config.embedding_dim, M, excluded, k,
+                       out, counts, tape.arena());
+    return;
+  }
+  auto* d_excluded = arena_array<unsigned char>(tape, V);
+  auto* d_out = arena_array<backend::ScoredItem>(tape, rows * k);
+  auto* d_counts = arena_array<std::size_t>(tape, rows);
+  to_tape(tape, d_excluded, excluded, static_cast<std::size_t>(V));
+  be.top_k_catalogue(states, rows, E.f32(), net.item_biases().value.f32(), V, config.embedding_dim, M, d_excluded, k,
+                     d_out, d_counts, tape.arena());
+  from_tape(tape, out, d_out, static_cast<std::size_t>(rows * k) * sizeof(backend::ScoredItem));
+  from_tape(tape, counts, d_counts, static_cast<std::size_t>(rows) * sizeof(std::size_t));
+}
+
+// Marks padding and `ids` in a per-thread mask of V zeros for one catalogue
+// pass, and clears them again on the way out, exceptions included, so the
+// mask is all zeros for the next call.
+class SeenMask {
+ public:
+  SeenMask(std::vector<unsigned char>& mask, std::span<const std::int32_t> ids) : mask_(mask), ids_(ids) { set(1); }
+  ~SeenMask() { set(0); }
+  SeenMask(const SeenMask&) = delete;
+  SeenMask& operator=(const SeenMask&) = delete;
+
+ private:
+  void set(unsigned char value) {
+    mask_[0] = value;  // padding is never recommended
+    for (std::int32_t id : ids_) mask_[static_cast<std::size_t>(id)] = value;
+  }
+  std::vector<unsigned char>& mask_;
+  std::span<const std::int32_t> ids_;
+};
+
+// recommend_batch with seen items excluded writes the rows' scores out and
+// takes each row's top k under its own mask when the table is at most this
+// size (its scores and table then stay in cache).
+constexpr std::int64_t per_row_scan_max_table_bytes = std::int64_t{1} << 20;
+
+}  // namespace
+
+std::size_t ImplicitSequenceModel::recommend_into(std::span<const std::int32_t> sequence, int k, bool exclude_seen,
+                                                  std::span<Recommendation> out) const {
+  LL_CHECK(k >= 1, "recommend: k must be >= 1, got ", k);
+  model::Network& net = impl_->network();
+  const std::int32_t V = num_items();
+  LL_CHECK(out.size() >= static_cast<std::size_t>(std::min<std::int64_t>(k, V)), "recommend: room for ", out.size(),
+           " results, k is ", k);
+  LL_CHECK(!sequence.empty(), "recommend: the sequence is empty");
+  const auto length = static_cast<std::int64_t>(sequence.size());
+  impl_->check_ids(sequence.data(), length, "score_batch");
+  // Per-thread buffers: they grow to the largest catalogue once.
+  thread_local std::vector<unsigned char> seen;
+  thread_local std::vector<backend::ScoredItem> best;
+  seen.resize(static_cast<std::size_t>(V));
+  best.resize(static_cast<std::size_t>(k));
+  Tape& tape = serving_tape(impl_->device);
+  Tensor final_states = net.final_states(tape, ids_on_tape(tape, sequence.data(), 1, length));
+  const SeenMask mask(seen, exclude_seen ? sequence : std::span<const std::int32_t>());
+  std::size_t n = 0;
+  top_k_all(net, tape, final_states.f32(), 1, seen.data(), k, best.data(), &n, impl_->quantised_table().get());
+  for (std::size_t i = 0; i < n; ++i) out[i] = Recommendation{best[i].item, best[i].score};
+  return n;
+}
+
+void ImplicitSequenceModel::recommend_batch(const std::int32_t* sequences, std::int64_t rows, std::int64_t length,
+                                            int k, bool exclude_seen, Recommendation* out,
+                                            std::size_t* counts) const {
+  LL_CHECK(k >= 1, "recommend_batch: k must be >= 1, got ", k);
+  LL_CHECK(length >= 1, "recommend_batch: sequences must have length >= 1, got ", length);
+  LL_CHECK(rows >= 0, "recommend_batch: negative row count ", rows);
+  if (rows == 0) return;
+  model::Network& net = impl_->network();
+  const std::int32_t V = num_items();
+  impl_->check_ids(sequences, rows * length, "recommend_batch");
+  if (rows == 1 && exclude_seen) {
+    // One row (what a lock-step caller of `limelight recommend` sends): its
+    // own seen mask, so the catalogue pass keeps k candidates, not k + length
+    // (a heap of 209 for a 199-item history cost more than the scan).
+    counts[0] = recommend_into(std::span<const std::int32_t>(sequences, static_cast<std::size_t>(length)), k, true,
+                               std::span<Recommendation>(out, static_cast<std::size_t>(k)));
+    return;
+  }
+  Tape& tape = serving_tape(impl_->device);
+  Tensor final_states = net.final_states(tape, ids_on_tape(tape, sequences, rows, length));
+  const std::int64_t table_bytes =
+      static_cast<std::int64_t>(V) * net.config().embedding_dim * static_cast<std::int64_t>(sizeof(float));
+  const cpu::QuantisedTable* quantised = impl_->quantised_table().get();
+  if (exclude_seen && tape.device() == Device::cpu && quantised == nullptr &&
+      table_bytes <= per_row_scan_max_table_bytes) {
+    // A cache-sized table: the rows' scores written out (score_batch's, the
+    // same call on the same states), then each row's top k under its own
+    // seen mask. k + length candidates made the heap the larger part of the
+    // work (a 199-item history over 1,683 items: a heap of 209 per row,
+    // about 430 insertions).
+    float* scores = arena_array<float>(tape, rows * V);
+    score_all(net, tape, final_states.f32(), rows, scores);
+    thread_local std::vector<unsigned char> seen;
+    thread_local std::vector<backend::ScoredItem> best;
+    seen.resize(static_cast<std::size_t>(V));
+    best.resize(static_cast<std::size_t>(k));
+    backend::Backend& be = backend::get(Device::cpu);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::span<const std::int32_t> row(sequences + r * length, static_cast<std::size_t>(length));
+      const SeenMask mask(seen, row);
+      const std::size_t n = be.top_k(scores + r * V, V, seen.data(), k, best.data());
+      for (std::size_t i = 0; i < n; ++i)
+        out[r * k + static_cast<std::int64_t>(i)] = Recommendation{best[i].item, best[i].score};
+      counts[r] = n;
+    }
+    return;
+  }
+  // Seen items differ by row: each row's best k + length (padding excluded)
+  // hold its best k unseen ones, which are then picked out.
+  const std::int64_t wanted = exclude_seen ? k + length : k;
+  thread_local std::vector<unsigned char> padding_only;
+  thread_local std::vector<backend::ScoredItem> candidates;
+  thread_local std::vector<std::size_t> found;
+  thread_local std::vector<std::int32_t> row_seen;
+  padding_only.assign(static_cast<std::size_t>(V), 0);
+  padding_only[0] = 1;
+  candidates.resize(static_cast<std::size_t>(rows * wanted));
+  found.resize(static_cast<std::size_t>(rows));
+  top_k_all(net, tape, final_states.f32(), rows, padding_only.data(), static_cast<int>(wanted), candidates.data(),
+            found.data(), quantised);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    if (exclude_seen) {
+      row_seen.assign(sequences + r * length, sequences + (r + 1) * length);
+      std::sort(row_seen.begin(), row_seen.end());
+    }
+    std::size_t n = 0;
+    const backend::ScoredItem* cand = candidates.data() + r * wanted;
+    for (std::size_t i = 0; i < found[static_cast<std::size_t>(r)] && n < static_cast<std::size_t>(k); ++i) {
+      if (exclude_seen && std::binary_search(row_seen.begin(), row_seen.end(), cand[i].item)) continue;
+      out[r * k + static_cast<std::int64_t>(n++)] = Recommendation{cand[i].item, cand[i].score};
+    }
+    counts[r] = n;
+  }
+}
+
+std::pair<Tensor, Tensor> ImplicitSequenceModel::user_representation(const Tensor& sequences) const {
+  model::Network& net = impl_->network();
+  LL_CHECK(sequences.dtype() == DType::i32 && sequences.rank() == 2, "user_representation: sequences must be an ",
+           "i32 (B, L) tensor, got ", sequences.shape().str());
+  LL_CHECK(sequences.device() == Device::cpu, "user_representation: sequences must be a host tensor");
+  impl_->check_ids(sequences.i32(), sequences.numel(), "user_representation");
+  Tape& tape = serving_tape(impl_->device);
+  const Tensor states = tape.value(net.states(tape, on_tape_device(tape, sequences))).to(Device::cpu);
+  const std::int64_t B = sequences.dim(0), L = sequences.dim(1), W = net.state_width();
+  Tensor all = Tensor::empty({B, L, W}), last = Tensor::empty({B, W});
+  for (std::int64_t b = 0; b < B; ++b) {
+    std::memcpy(all.f32() + b * L * W, states.f32() + b * (L + 1) * W, sizeof(float) * L * W);
+    std::memcpy(last.f32() + b * W, states.f32() + (b * (L + 1) + L) * W, sizeof(float) * W);
+  }
+  return {all, last};
+}
+
+}  // namespace limelight

@@ -1,0 +1,111 @@
+// ImplicitSequenceModel's training: one step (the masked loss of a batch,
+// its gradients and Adam's update) and fit's loop over shuffled minibatches
+// with uniformly sampled negatives.
+#include "limelight/model.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "backend/backend.hpp"
+#include "limelight/ops.hpp"
+#include "model/model_impl.hpp"
+
+namespace limelight {
+
+using model::on_tape_device;
+
+Var ImplicitSequenceModel::Impl::forward_loss(const Tensor& sequences, const Tensor& negatives) {
+  model::Network& n = network();
+  const std::int64_t B = sequences.dim(0), L = sequences.dim(1);
+  const std::string& loss = config.loss;
+  const ops::LossKind kind = loss == "pointwise" ? ops::LossKind::pointwise
+                             : loss == "bpr"     ? ops::LossKind::bpr
+                             : loss == "hinge"   ? ops::LossKind::hinge
+                                                 : ops::LossKind::adaptive_hinge;
+  Tensor negs = negatives;
+  if (kind != ops::LossKind::adaptive_hinge) {
+    LL_CHECK(negatives.shape() == sequences.shape(), "train_step: negatives ", negatives.shape().str(),
+             " do not match sequences ", sequences.shape().str());
+    negs = negatives.reshape(Shape{1, B, L});
+  }
+  // The states (B, L+1, W): step t scores item t; the last is the final state.
+  return n.training_loss(tape, sequences, negs, kind);
+}
+
+double ImplicitSequenceModel::Impl::gradients(const Tensor& sequences, const Tensor& negatives) {
+  LL_CHECK(sequences.dtype() == DType::i32 && sequences.rank() == 2, "train_step: sequences must be an i32 (B, L) ",
+           "tensor, got ", dtype_name(sequences.dtype()), " ", sequences.shape().str());
+  LL_CHECK(negatives.dtype() == DType::i32, "train_step: negatives must be i32");
+  LL_CHECK(sequences.device() == Device::cpu && negatives.device() == Device::cpu,
+           "train_step: sequences and negatives must be host tensors (the model moves them to its device)");
+  check_ids(sequences.i32(), sequences.numel(), "train_step: sequences");
+  check_ids(negatives.i32(), negatives.numel(), "train_step: negatives");
+  adam->zero_grad();
+  tape.reset();
+  Var loss = forward_loss(on_tape_device(tape, sequences), on_tape_device(tape, negatives));
+  const double value = tape.value(loss).to(Device::cpu).f32()[0];
+  tape.backward(loss);
+  return value;
+}
+
+double ImplicitSequenceModel::compute_gradients(const Tensor& sequences, const Tensor& negatives) {
+  return impl_->gradients(sequences, negatives);
+}
+
+double ImplicitSequenceModel::train_step(const Tensor& sequences, const Tensor& negatives) {
+  const double loss = impl_->gradients(sequences, negatives);
+  impl_->adam->step();
+  impl_->net->parameters_changed();
+  return loss;
+}
+
+void ImplicitSequenceModel::fit(const SequenceInteractions& train, const FitCallbacks& callbacks) {
+  Impl& m = *impl_;
+  LL_CHECK(train.num_sequences > 0, "fit: the training data has no sequences");
+  LL_CHECK(train.max_sequence_length >= 1, "fit: sequences must have length >= 1");
+  LL_CHECK(static_cast<std::int64_t>(train.sequences.size()) == train.num_sequences * train.max_sequence_length,
+           "fit: ", train.sequences.size(), " sequence entries for ", train.num_sequences, " x ",
+           train.max_sequence_length);
+  if (!initialized()) initialize(train.num_items);
+  m.check_ids(train.sequences.data(), static_cast<std::int64_t>(train.sequences.size()), "fit");
+  if (m.config.threads > 0) backend::get(Device::cpu).set_threads(m.config.threads);
+
+  const std::int64_t N = train.num_sequences, L = train.max_sequence_length, B = m.config.batch_size;
+  const std::int64_t V = m.net->num_items();
+  const std::int64_t n_neg = m.config.loss == "adaptive_hinge" ? m.config.num_negative_samples : 1;
+  std::vector<std::int64_t> order(static_cast<std::size_t>(N));
+  Tensor batch = Tensor::empty({std::min(B, N), L}, DType::i32);
+  Tensor negatives = Tensor::empty({n_neg * std::min(B, N) * L}, DType::i32);
+  const std::int64_t total = (N + B - 1) / B;
+  for (int iter = 0; iter < m.config.n_iter; ++iter) {
+    const auto start = std::chrono::steady_clock::now();
+    std::iota(order.begin(), order.end(), 0);
+    m.rng.shuffle(order.begin(), order.end());
+    double epoch_loss = 0.0;
+    for (std::int64_t b = 0; b < total; ++b) {
+      const std::int64_t rows = std::min(B, N - b * B);
+      std::int32_t* dst = batch.i32();
+      for (std::int64_t r = 0; r < rows; ++r)
+        std::memcpy(dst + r * L, train.row(order[static_cast<std::size_t>(b * B + r)]), sizeof(std::int32_t) * L);
+      std::int32_t* neg = negatives.i32();
+      m.rng.fill_uniform_int(neg, n_neg * rows * L, V);
+      Tensor seq_view = Tensor::borrow(dst, Shape{rows, L}, DType::i32);
+      Tensor neg_view = n_neg > 1 || m.config.loss == "adaptive_hinge"
+                            ? Tensor::borrow(neg, Shape{n_neg, rows, L}, DType::i32)
+                            : Tensor::borrow(neg, Shape{rows, L}, DType::i32);
+      epoch_loss += train_step(seq_view, neg_view);
+      if (callbacks.on_batch) callbacks.on_batch(b + 1, total);
+    }
+    epoch_loss /= static_cast<double>(total);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const int epoch = m.epochs++;
+    LL_CHECK(std::isfinite(epoch_loss) && epoch_loss != 0.0, "fit: degenerate epoch loss ", epoch_loss, " in epoch ",
+             epoch, " (NaN, infinite or exactly zero; try a lower learning_rate)");
+    if (callbacks.on_epoch) callbacks.on_epoch(EpochReport{epoch, epoch_loss, seconds});
+  }
+}
+
+}  // namespace limelight
