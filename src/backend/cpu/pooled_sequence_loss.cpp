@@ -10,7 +10,7 @@
 // window is both the input of step l + 1 and the target of step l, so one
 // row gradient per step carries both; pooled_loss_gradients.hpp brings the
 // row gradients into the table and bias gradients. The dot products use 16
-// partial sums rather than sequential_loss's one (a different rounding, well
+// partial sums rather than sequence_loss's one (a different rounding, well
 // inside the reference's float32 tolerances): the one long dependency chain
 // per score was most of a pooling step.
 #include <algorithm>
