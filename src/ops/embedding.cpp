@@ -30,37 +30,38 @@ void embedding_backward(Tape& t, const Node& n) {
       .scatter_add_rows(t.grad(n.out).f32(), t.value(n.in[0]).dim(1), ids.i32(), ids.numel(), table_grad(t, n.in[0]));
 }
 
-// The gradient of each row's item embedding, d_entries (rows, D), scattered
-// into the table; the bias gets the score gradient itself.
-void scatter_entries(Tape& t, Backend& be, const Node& n, const float* d_entries, std::int64_t D) {
+// The backward of a scoring op (score_items, mixture_score; saved[0] =
+// ids): score_backward(be, E, ids, entries) writes the rep gradient and,
+// into entries (rows, D; null when the table wants none), the gradient of
+// each row's item embedding, which is then scattered into the table; the
+// bias gets the score gradient itself.
+template <class ScoreBackward>
+void scoring_backward(Tape& t, const Node& n, const char* op, ScoreBackward&& score_backward) {
+  Backend& be = backend_of(t, op, {n.out});
   const Tensor& ids = n.saved[0];
-  if (d_entries) be.scatter_add_rows(d_entries, D, ids.i32(), ids.numel(), table_grad(t, n.in[1]));
-  if (wants(t, n.in[2])) be.scatter_add_rows(t.grad(n.out).f32(), 1, ids.i32(), ids.numel(), table_grad(t, n.in[2]));
+  const Tensor& E = t.value(n.in[1]);
+  const std::int64_t D = E.dim(1), rows = ids.numel();
+  float* entries = wants(t, n.in[1]) ? t.arena().tensor(Shape{rows, D}).f32() : nullptr;
+  score_backward(be, E, ids, entries);
+  if (entries) be.scatter_add_rows(entries, D, ids.i32(), rows, table_grad(t, n.in[1]));
+  if (wants(t, n.in[2])) be.scatter_add_rows(t.grad(n.out).f32(), 1, ids.i32(), rows, table_grad(t, n.in[2]));
 }
 
-// saved[0] = ids.
 void score_items_backward(Tape& t, const Node& n) {
-  Backend& be = backend_of(t, "score_items backward", {n.out});
-  const Tensor& ids = n.saved[0];
-  const Tensor& E = t.value(n.in[1]);
-  const std::int64_t D = E.dim(1), rows = ids.numel();
-  float* entries = wants(t, n.in[1]) ? t.arena().tensor(Shape{rows, D}).f32() : nullptr;
-  be.score_rows_backward(t.grad(n.out).f32(), t.value(n.in[0]).f32(), E.f32(), D, ids.i32(), rows,
-                         grad_or_null(t, n.in[0]), entries);
-  scatter_entries(t, be, n, entries, D);
+  scoring_backward(t, n, "score_items backward", [&](Backend& be, const Tensor& E, const Tensor& ids, float* entries) {
+    be.score_rows_backward(t.grad(n.out).f32(), t.value(n.in[0]).f32(), E.f32(), E.dim(1), ids.i32(), ids.numel(),
+                           grad_or_null(t, n.in[0]), entries);
+  });
 }
 
-// saved[0] = ids, saved[1] = the softmax weights (rows, M).
+// saved[1] = the softmax weights (rows, M).
 void mixture_backward(Tape& t, const Node& n) {
-  Backend& be = backend_of(t, "mixture_score backward", {n.out});
-  const Tensor& ids = n.saved[0];
-  const Tensor& E = t.value(n.in[1]);
-  const std::int64_t D = E.dim(1), rows = ids.numel();
-  float* entries = wants(t, n.in[1]) ? t.arena().tensor(Shape{rows, D}).f32() : nullptr;
-  be.mixture_score_backward(t.grad(n.out).f32(), t.value(n.in[0]).f32(), E.f32(), D,
-                            n.attrs.get<MixtureAttrs>().num_mixtures, ids.i32(), rows, n.saved[1].f32(),
-                            grad_or_null(t, n.in[0]), entries);
-  scatter_entries(t, be, n, entries, D);
+  const std::int64_t M = n.attrs.get<MixtureAttrs>().num_mixtures;
+  auto mixture = [&](Backend& be, const Tensor& E, const Tensor& ids, float* entries) {
+    be.mixture_score_backward(t.grad(n.out).f32(), t.value(n.in[0]).f32(), E.f32(), E.dim(1), M, ids.i32(),
+                              ids.numel(), n.saved[1].f32(), grad_or_null(t, n.in[0]), entries);
+  };
+  scoring_backward(t, n, "mixture_score backward", mixture);
 }
 
 }  // namespace

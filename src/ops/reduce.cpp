@@ -54,19 +54,30 @@ void softmax_backward(Tape& t, const Node& n) {
       .softmax_backward(t.value(n.out).f32(), t.grad(n.out).f32(), s.outer, s.n, s.inner, t.grad(n.in[0]).f32());
 }
 
+// A backend primitive over an outer / n / inner view.
+using DimPrimitive = void (Backend::*)(const float* x, std::int64_t outer, std::int64_t n, std::int64_t inner,
+                                      float* out);
+
+// An op along dimension `dim` (sum_dim, cumsum, softmax): `forward` over the
+// input's outer / n / inner view, into an output of the input's shape or,
+// without `keeps_dim`, of that shape less `dim`; its backward gets the view.
+Var along_dim(Tape& t, Var x, int dim, const char* op, bool keeps_dim, DimPrimitive forward, BackwardFn backward) {
+  const Tensor& v = f32_input(t, x, op, "x");
+  Backend& be = backend_of(t, op, {x});
+  const Split s = split_at(v.shape(), dim, op);
+  Tensor out = new_tensor(t, keeps_dim ? v.shape() : v.shape().removed(dim));
+  (be.*forward)(v.f32(), s.outer, s.n, s.inner, out.f32());
+  return record(t, out, needs_grad(t, {x}), backward, {x},
+                [&](Node& n) { n.attrs.put(DimAttrs{s.outer, s.n, s.inner}); });
+}
+
 }  // namespace
 
 Var sum(Tape& t, Var x) { return total(t, x, false, "sum"); }
 Var mean(Tape& t, Var x) { return total(t, x, true, "mean"); }
 
 Var sum_dim(Tape& t, Var x, int dim) {
-  const Tensor& v = f32_input(t, x, "sum_dim", "x");
-  Backend& be = backend_of(t, "sum_dim", {x});
-  const Split s = split_at(v.shape(), dim, "sum_dim");
-  Tensor out = new_tensor(t, v.shape().removed(dim));
-  be.sum_dim(v.f32(), s.outer, s.n, s.inner, out.f32());
-  return record(t, out, needs_grad(t, {x}), sum_dim_backward, {x},
-                [&](Node& n) { n.attrs.put(DimAttrs{s.outer, s.n, s.inner}); });
+  return along_dim(t, x, dim, "sum_dim", false, &Backend::sum_dim, sum_dim_backward);
 }
 
 Var masked_mean(Tape& t, Var x, const Tensor& mask) {
@@ -84,23 +95,11 @@ Var masked_mean(Tape& t, Var x, const Tensor& mask) {
 }
 
 Var cumsum(Tape& t, Var x, int dim) {
-  const Tensor& v = f32_input(t, x, "cumsum", "x");
-  Backend& be = backend_of(t, "cumsum", {x});
-  const Split s = split_at(v.shape(), dim, "cumsum");
-  Tensor out = new_tensor(t, v.shape());
-  be.cumsum(v.f32(), s.outer, s.n, s.inner, out.f32());
-  return record(t, out, needs_grad(t, {x}), cumsum_backward, {x},
-                [&](Node& n) { n.attrs.put(DimAttrs{s.outer, s.n, s.inner}); });
+  return along_dim(t, x, dim, "cumsum", true, &Backend::cumsum, cumsum_backward);
 }
 
 Var softmax(Tape& t, Var x, int dim) {
-  const Tensor& v = f32_input(t, x, "softmax", "x");
-  Backend& be = backend_of(t, "softmax", {x});
-  const Split s = split_at(v.shape(), dim, "softmax");
-  Tensor out = new_tensor(t, v.shape());
-  be.softmax(v.f32(), s.outer, s.n, s.inner, out.f32());
-  return record(t, out, needs_grad(t, {x}), softmax_backward, {x},
-                [&](Node& n) { n.attrs.put(DimAttrs{s.outer, s.n, s.inner}); });
+  return along_dim(t, x, dim, "softmax", true, &Backend::softmax, softmax_backward);
 }
 
 }  // namespace limelight::ops

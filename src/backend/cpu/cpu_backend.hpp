@@ -2,8 +2,9 @@
 // backend/backend.hpp. OpenBLAS for matrix products (single-threaded inside
 // limelight's own batch chunks, see parallel.hpp), vectorisable loops for the
 // rest. Each family lives in its own file of this folder: blas.cpp,
-// elementwise.cpp, embedding.cpp (with the mixture head), loss.cpp,
-// pooling.cpp, conv.cpp, lstm.cpp, adam.cpp, scoring.cpp.
+// elementwise.cpp, embedding.cpp (with the mixture head), sequence_loss.cpp,
+// pooled_sequence_loss.cpp (with pooled_loss_gradients.cpp), pooling.cpp,
+// conv.cpp, lstm.cpp, adam.cpp, scoring.cpp.
 #pragma once
 
 #include "backend/backend.hpp"
