@@ -8,10 +8,6 @@
 // as labels. Every malformed row is reported as file:line with what was wrong.
 #include "data/delimited_load.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -23,15 +19,16 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
-#include <fstream>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <string_view>
 
 #include "backend/cpu/parallel.hpp"
+#include "data/column_spec.hpp"
 #include "data/delimited_reader.hpp"
 #include "data/id_hash.hpp"
+#include "data/id_table.hpp"
+#include "data/mapped_file.hpp"
 #include "limelight/data.hpp"
 #include "limelight/error.hpp"
 
@@ -41,232 +38,11 @@ namespace {
 
 thread_local std::size_t skipped_rows = 0;
 
-std::string read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  LL_CHECK(in.good(), path, ": cannot open file");
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  LL_CHECK(size >= 0, path, ": cannot read file size");
-  std::string text(static_cast<std::size_t>(size), '\0');
-  in.seekg(0, std::ios::beg);
-  in.read(text.data(), size);
-  LL_CHECK(in.gcount() == size, path, ": read ", in.gcount(), " of ", size, " bytes");
-  return text;
-}
-
-// A file's bytes: mapped when it is a regular file (no copy; pages are read
-// in by whichever thread parses them), read whole otherwise.
-class FileText {
- public:
-  explicit FileText(const std::string& path) {
-    std::error_code ec;
-    LL_CHECK(!std::filesystem::is_directory(path, ec), path, ": is a directory, expected a file");
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    LL_CHECK(fd >= 0, path, ": cannot open file");
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-      void* p = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p != MAP_FAILED) {
-        map_ = p;
-        size_ = static_cast<std::size_t>(st.st_size);
-        ::madvise(map_, size_, MADV_SEQUENTIAL);
-      }
-    }
-    ::close(fd);
-    if (!map_) copy_ = read_whole_file(path);
-  }
-  ~FileText() {
-    if (map_) ::munmap(map_, size_);
-  }
-  FileText(const FileText&) = delete;
-  FileText& operator=(const FileText&) = delete;
-  std::string_view text() const { return map_ ? std::string_view(static_cast<const char*>(map_), size_) : copy_; }
-
- private:
-  void* map_ = nullptr;
-  std::size_t size_ = 0;
-  std::string copy_;
-};
-
-bool is_position(const std::string& spec) {
-  if (spec.empty() || spec.size() > 9) return false;
-  for (char c : spec)
-    if (c < '0' || c > '9') return false;
-  return true;
-}
-
-std::string show_field(std::string_view field) {
-  constexpr std::size_t kMax = 40;
-  std::string s;
-  s += '\'';
-  s.append(field.substr(0, kMax));
-  if (field.size() > kMax) s.append("...");
-  s += '\'';
-  return s;
-}
-
-// "userId, movieId, rating" for a header error.
-std::string column_list(const std::vector<std::string_view>& fields) {
-  std::string out;
-  for (std::size_t i = 0; i < fields.size(); ++i) out += (i ? ", " : "") + show_field(fields[i]);
-  return out;
-}
-
-bool is_decimal(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (c < '0' || c > '9') return false;
-  return true;
-}
-
-// A column wanted by the loader: by header name, or a 0-based position.
-struct Column {
-  const char* role;
-  std::string spec;
-  std::size_t index = 0;
-  bool present() const { return !spec.empty(); }
-};
-
 using data::hash_id;
-
-// Raw ids to dense ids from `first` in order of first appearance. A
-// canonical decimal id (digits, no leading zero but in "0") below
-// kDirectLimit, what most files hold, is looked up by its value in a flat
-// array, small enough for the cache at the usual id ranges; any other id in
-// an open-addressing table probed linearly. A slot holds an id of up to 16
-// bytes itself, so that a look-up touches one cache line and not the file's
-// text at the id's first appearance; longer ids are compared through the
-// label views (into the file, or a reader's unquoted copies). A string always
-// takes the same one of the two ways, so each id is numbered once.
-class IdTable {
- public:
-  explicit IdTable(std::int32_t first) : first_(first) { rehash(1024); }
-  std::int32_t get(std::string_view raw) {
-    const std::int64_t v = direct_value(raw);
-    return v >= 0 ? get_direct(static_cast<std::uint32_t>(v), raw) : get(raw, hash_id(raw));
-  }
-  // The value of an id looked up by value, else -1.
-  static std::int64_t direct_value(std::string_view raw) {
-    if (raw.empty() || raw.size() > kDirectDigits || (raw[0] == '0' && raw.size() > 1)) return -1;
-    std::uint32_t v = 0;
-    for (const char ch : raw) {
-      const unsigned d = static_cast<unsigned>(static_cast<unsigned char>(ch)) - unsigned{'0'};
-      if (d > 9) return -1;
-      v = v * 10 + d;
-    }
-    return v < kDirectLimit ? std::int64_t{v} : -1;
-  }
-  // get() of an id whose direct_value() is v.
-  std::int32_t get_direct(std::uint32_t v, std::string_view raw) {
-    if (v >= direct_.size()) grow_direct(v);
-    std::int32_t& d = direct_[v];
-    if (d < 0) d = add_label(raw);
-    return first_ + d;
-  }
-  void prefetch_direct(std::uint32_t v) const {
-    if (v < direct_.size()) __builtin_prefetch(&direct_[v]);
-  }
-  // Starts loading the slot a look-up of hash h begins at, so that work done
-  // before get(raw, h) hides the cache miss.
-  void prefetch(std::uint64_t h) const { __builtin_prefetch(&slots_[h & mask_]); }
-  // get() of an id whose direct_value() is -1 and whose hash_id() is h.
-  std::int32_t get(std::string_view raw, std::uint64_t h) {
-    std::uint64_t key[2] = {0, 0};
-    std::memcpy(key, raw.data(), std::min<std::size_t>(raw.size(), kInline));
-    const std::uint32_t len = static_cast<std::uint32_t>(std::min<std::size_t>(raw.size(), 0xffffffffu));
-    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
-      Slot& s = slots_[i];
-      if (s.id < 0) {
-        s.hash = h;
-        s.id = add_label(raw);
-        s.len = len;
-        s.key[0] = key[0], s.key[1] = key[1];
-        const std::int32_t id = first_ + s.id;
-        if (++hashed_ * 2 > slots_.size()) rehash(slots_.size() * 2);
-        return id;
-      }
-      if (s.hash == h && s.len == len && s.key[0] == key[0] && s.key[1] == key[1] &&
-          (raw.size() <= kInline || labels_[static_cast<std::size_t>(s.id)] == raw))
-        return first_ + s.id;
-    }
-  }
-  const std::vector<std::string_view>& labels() const { return labels_; }
-  std::int32_t count() const { return first_ + static_cast<std::int32_t>(labels_.size()); }
-
- private:
-  static constexpr std::size_t kInline = 16;
-  static constexpr std::size_t kDirectDigits = 7;
-  static constexpr std::uint32_t kDirectLimit = std::uint32_t{1} << 22;  // a 16 MB array at most
-  struct Slot {
-    std::uint64_t hash = 0;
-    std::int32_t id = -1;  // index into labels_; -1 for an empty slot
-    std::uint32_t len = 0;
-    std::uint64_t key[2] = {0, 0};  // the id's first 16 bytes, zero-padded
-  };
-  std::int32_t add_label(std::string_view raw) {
-    LL_CHECK(labels_.size() < static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max() - first_),
-             "too many distinct ids");
-    labels_.push_back(raw);
-    return static_cast<std::int32_t>(labels_.size() - 1);
-  }
-  void grow_direct(std::uint32_t v) {
-    std::size_t n = std::max<std::size_t>(direct_.size(), 1024);
-    while (n <= v) n *= 2;
-    direct_.resize(std::min<std::size_t>(n, kDirectLimit), -1);
-  }
-  void rehash(std::size_t n) {
-    std::vector<Slot> old(n);
-    old.swap(slots_);
-    mask_ = n - 1;
-    for (const Slot& s : old) {
-      if (s.id < 0) continue;
-      std::size_t i = s.hash & mask_;
-      while (slots_[i].id >= 0) i = (i + 1) & mask_;
-      slots_[i] = s;
-    }
-  }
-  std::int32_t first_;
-  std::vector<std::int32_t> direct_;  // by value: index into labels_, -1 for an id not seen
-  std::vector<Slot> slots_;
-  std::size_t mask_ = 0, hashed_ = 0;
-  std::vector<std::string_view> labels_;
-};
-
-// What a data row must hold: the columns' positions, the column count, the
-// options' checks.
-struct RowLayout {
-  std::size_t expected = 0;
-  const Column *user, *item, *time, *rating;
-  const DelimitedOptions* opt;
-
-  // Empty when the row is good (ts and value then hold its timestamp and
-  // rating), else what is wrong with it.
-  std::string problem(const std::vector<std::string_view>& fields, std::int64_t& ts, float& value) const {
-    if (fields.size() != expected)
-      return "expected " + std::to_string(expected) + " columns, found " + std::to_string(fields.size());
-    if (fields[user->index].empty()) return "empty user id";
-    if (fields[item->index].empty()) return "empty item id";
-    if (opt->numeric_ids && !is_decimal(fields[user->index]))
-      return "user id " + show_field(fields[user->index]) +
-             " is not a non-negative integer (this format's ids are numeric)";
-    if (opt->numeric_ids && !is_decimal(fields[item->index]))
-      return "item id " + show_field(fields[item->index]) +
-             " is not a non-negative integer (this format's ids are numeric)";
-    if (time->present()) {
-      const std::string_view f = fields[time->index];
-      const auto [end, ec] = std::from_chars(f.data(), f.data() + f.size(), ts);
-      if (ec != std::errc() || end != f.data() + f.size() || f.empty())
-        return "timestamp " + show_field(f) + " is not an integer";
-    }
-    if (rating->present()) {
-      const std::string_view f = fields[rating->index];
-      const auto [end, ec] = std::from_chars(f.data(), f.data() + f.size(), value);
-      if (ec != std::errc() || end != f.data() + f.size() || f.empty() || !std::isfinite(value))
-        return "rating " + show_field(f) + " is not a finite number";
-    }
-    return {};
-  }
-};
+using data::IdTable;
+using data::is_decimal;
+using data::RowLayout;
+using data::show_field;
 
 // The records that start in [begin, end) of the text, parsed apart from the
 // rest: lines numbered from 1 at `begin`, ids dense within the chunk but
@@ -568,50 +344,12 @@ Interactions parse_delimited(const std::string& path, std::string_view delim, co
   LL_CHECK(!delim.empty(), path, ": empty delimiter");
   LL_CHECK(delim != " " && delim != "\r" && delim != "\n" && delim != "\"", path, ": delimiter ", show_field(delim),
            " is not supported (fields are trimmed of spaces; quotes quote fields)");
-  const FileText file(path);
+  const MappedFile file(path);
   const std::string_view text = file.text();
-  Column user{"user", opt.user_column}, item{"item", opt.item_column},
-      time{"timestamp", opt.timestamp_column}, rating{"rating", opt.rating_column};
-  LL_CHECK(user.present(), path, ": no user column given");
-  LL_CHECK(item.present(), path, ": no item column given");
-  Column* columns[] = {&user, &item, &time, &rating};
-
-  // The header and the first data row, read here: they fix the columns.
-  DelimitedReader reader(text, delim, path);
-  std::vector<std::string_view> fields;
-  std::size_t expected = 0;  // columns per row, from the header or the first row
-  std::size_t rows_begin = reader.position(), rows_line = reader.current_line();
-  bool have_row = reader.next(fields);
-  LL_CHECK(have_row, path, ":", reader.current_line(), ": empty file, no interactions");
-  if (opt.header) {
-    expected = fields.size();
-    for (Column* c : columns) {
-      if (!c->present()) continue;
-      bool found = false;
-      for (std::size_t i = 0; i < fields.size() && !found; ++i)
-        if (fields[i] == c->spec) c->index = i, found = true;
-      if (!found && is_position(c->spec)) c->index = std::stoul(c->spec), found = true;
-      LL_CHECK(found, path, ":", reader.line(), ": header has no ", c->role, " column ", show_field(c->spec),
-               " (the header's columns: ", column_list(fields), ")");
-      LL_CHECK(c->index < expected, path, ":", reader.line(), ": ", c->role, " column ", c->spec,
-               " is past the header's ", expected, " columns");
-    }
-    rows_begin = reader.position(), rows_line = reader.current_line();
-    have_row = reader.next(fields);
-    LL_CHECK(have_row, path, ":", reader.current_line(), ": no data rows after the header");
-  } else {
-    for (Column* c : columns) {
-      if (!c->present()) continue;
-      LL_CHECK(is_position(c->spec), path, ":", reader.line(), ": ", c->role, " column ", show_field(c->spec),
-               " is a name but the file has no header; give a 0-based position");
-      c->index = std::stoul(c->spec);
-    }
-    expected = fields.size();
-    for (Column* c : columns)
-      LL_CHECK(!c->present() || c->index < expected, path, ":", reader.line(), ": ", c->role, " column ", c->spec,
-               " is past the row's ", expected, " columns");
-  }
-  const RowLayout layout{expected, &user, &item, &time, &rating, &opt};
+  // The header and the first data row fix the columns.
+  const ColumnSpec spec = read_column_spec(text, delim, path, opt);
+  const std::size_t rows_begin = spec.rows_begin, rows_line = spec.rows_line;
+  const RowLayout layout = spec.layout(opt);
 
   // The data rows (the first one again), in chunks on all threads. The rows
   // per byte of the first 64 KB, with a margin, size each chunk's arrays once;
@@ -675,8 +413,8 @@ Interactions parse_delimited(const std::string& path, std::string_view delim, co
   out.ratings = std::move(chunks[0].ratings);
   out.user_ids.resize(rows);
   out.item_ids.resize(rows);
-  if (time.present()) out.timestamps.resize(rows);
-  if (rating.present()) out.ratings.resize(rows);
+  if (spec.time.present()) out.timestamps.resize(rows);
+  if (spec.rating.present()) out.ratings.resize(rows);
   struct Piece {
     std::size_t chunk, begin, end;  // rows [begin, end) of the chunk
   };
