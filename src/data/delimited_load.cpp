@@ -1,17 +1,17 @@
-// Loaders for delimited interaction files and the MovieLens datasets
-// (include/limelight/data.hpp). A file is memory-mapped and parsed in place,
-// in chunks split at line starts and parsed on all threads
-// (src/data/delimited_load.hpp): plain lines by one scan over byte classes
-// with ids and numbers read in place (FastRows), any other line by
-// DelimitedReader and std::from_chars. Raw ids become dense ids in order of
-// first appearance (users from 0, items from 1, 0 being padding) and are kept
-// as labels. Every malformed row is reported as file:line with what was wrong.
+// The chunked parse of a delimited file (delimited_load.hpp). The file is
+// mapped (mapped_file.hpp) and its columns fixed by the first record
+// (column_spec.hpp); the data rows are cut into chunks at line starts and
+// parsed on all threads, plain lines by the fast scan (row_parser.hpp), any
+// other line by DelimitedReader and RowLayout::problem. Each chunk numbers
+// its ids in an IdTable of its own; the merge maps them, in file order, into
+// the first chunk's, so ids are dense in order of first appearance (users
+// from 0, items from 1, 0 being padding) and the raw ids are kept as labels.
+// Every malformed row is reported as file:line with what was wrong.
 #include "data/delimited_load.hpp"
 
 #include <algorithm>
 #include <cstring>
 #include <exception>
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -25,16 +25,9 @@
 #include "limelight/data.hpp"
 #include "limelight/error.hpp"
 
-namespace limelight {
+namespace limelight::data {
 
 namespace {
-
-thread_local std::size_t skipped_rows = 0;
-
-using data::FastRows;
-using data::IdTable;
-using data::RowLayout;
-using data::show_field;
 
 // The records that start in [begin, end) of the text, parsed apart from the
 // rest: lines numbered from 1 at `begin`, ids dense within the chunk but
@@ -42,11 +35,11 @@ using data::show_field;
 // chunk's ids are already the file's. A chunk that begins at a guessed line
 // start (see split_chunks) is only kept when the chunk before it stopped
 // exactly there.
-struct Chunk : data::ParsedRows {
+struct Chunk : ParsedRows {
   std::size_t begin = 0, end = 0;
   std::size_t stop = 0;   // where the parse stood after the chunk's last record
   std::size_t lines = 0;  // the lines it read (the next chunk's first line, less one)
-  std::unique_ptr<data::DelimitedReader> reader;  // owns the unquoted copies the labels may view
+  std::unique_ptr<DelimitedReader> reader;  // owns the unquoted copies the labels may view
   std::size_t skipped = 0;
   // The first error, on the chunk's own line `error_line` (a row problem or
   // a RecordError's detail), or an error of another kind.
@@ -68,13 +61,13 @@ struct Chunk : data::ParsedRows {
 void parse_chunk(Chunk& c, std::string_view text, std::string_view delim, const std::string& path,
                  const RowLayout& layout, std::size_t reserve_rows, bool fast) {
   c.clear();
-  c.reader = std::make_unique<data::DelimitedReader>(text, delim, path, c.begin, 1);
+  c.reader = std::make_unique<DelimitedReader>(text, delim, path, c.begin, 1);
   try {
     c.user_ids.reserve(reserve_rows);
     c.item_ids.reserve(reserve_rows);
     if (layout.time->present()) c.timestamps.reserve(reserve_rows);
     if (layout.rating->present()) c.ratings.reserve(reserve_rows);
-    data::DelimitedReader& reader = *c.reader;
+    DelimitedReader& reader = *c.reader;
     std::optional<FastRows> rows;
     if (fast && delim.size() == 1) rows.emplace(delim[0], layout);
     std::vector<std::string_view> fields;
@@ -114,7 +107,7 @@ void parse_chunk(Chunk& c, std::string_view text, std::string_view delim, const 
     }
     c.stop = pos;
     c.lines = line - 1;
-  } catch (const data::RecordError& e) {
+  } catch (const RecordError& e) {
     c.error = e.detail;
     c.error_line = e.line;
   } catch (...) {
@@ -147,10 +140,8 @@ std::vector<Chunk> split_chunks(std::string_view text, std::size_t begin, std::s
 
 }  // namespace
 
-namespace data {
-
 Interactions parse_delimited(const std::string& path, std::string_view delim, const DelimitedOptions& opt,
-                             std::size_t chunk_bytes, bool reader_only) {
+                             std::size_t& skipped_rows, std::size_t chunk_bytes, bool reader_only) {
   skipped_rows = 0;
   LL_CHECK(!delim.empty(), path, ": empty delimiter");
   LL_CHECK(delim != " " && delim != "\r" && delim != "\n" && delim != "\"", path, ": delimiter ", show_field(delim),
@@ -263,46 +254,4 @@ Interactions parse_delimited(const std::string& path, std::string_view delim, co
   return out;
 }
 
-}  // namespace data
-
-namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
-
-std::size_t last_skipped_rows() { return skipped_rows; }
-
-Interactions load_delimited(const std::string& path, const DelimitedOptions& options) {
-  return data::parse_delimited(path, std::string_view(&options.delimiter, 1), options);
-}
-
-std::string movielens_ratings_file(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  LL_CHECK(fs::exists(path, ec), "load_movielens: ", path, " does not exist");
-  if (!fs::is_directory(path, ec)) return path;
-  for (const char* name : {"u.data", "ratings.dat", "ratings.csv"}) {
-    const fs::path candidate = fs::path(path) / name;
-    if (fs::is_regular_file(candidate, ec)) return candidate.string();
-  }
-  detail::fail("load_movielens: ", path, " holds none of u.data (100K), ratings.dat (1M/10M), ratings.csv (latest)");
-}
-
-Interactions load_movielens(const std::string& path) {
-  const std::string file = movielens_ratings_file(path);
-  // MovieLens 100K, 1M and 10M: user item rating timestamp, no header.
-  const DelimitedOptions positional{'\t', false, "0", "1", "3", "2", false, true};
-  if (ends_with(file, ".data")) return load_delimited(file, positional);
-  if (ends_with(file, ".dat")) return data::parse_delimited(file, "::", positional);
-  LL_CHECK(ends_with(file, ".csv"), "load_movielens: ", file,
-           " is not a MovieLens ratings file (u.data, ratings.dat or ratings.csv)");
-  DelimitedOptions opt;
-  opt.rating_column = "rating";
-  opt.numeric_ids = true;
-  return load_delimited(file, opt);
-}
-
-}  // namespace limelight
+}  // namespace limelight::data
