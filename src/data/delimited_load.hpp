@@ -22,8 +22,14 @@ inline constexpr std::size_t kMinChunkBytes = std::size_t{1} << 20;
 // (tests cut small files into many chunks with it). Rows are read by a fast
 // scan of each line where the delimiter is one byte, and any line that scan
 // is unsure of by DelimitedReader; `reader_only` sends every line to the
-// reader (tests compare the two ways with it).
+// reader (tests compare the two ways with it). `skipped_rows` is set to 0,
+// then counts the rows skipped as malformed (skip_malformed); a load that
+// fails leaves the count it had reached.
 Interactions parse_delimited(const std::string& path, std::string_view delimiter, const DelimitedOptions& options,
-                             std::size_t chunk_bytes = 0, bool reader_only = false);
+                             std::size_t& skipped_rows, std::size_t chunk_bytes = 0, bool reader_only = false);
+
+// parse_delimited into the calling thread's count that last_skipped_rows()
+// reports: load_delimited and load_movielens load through it.
+Interactions load_delimited_file(const std::string& path, std::string_view delimiter, const DelimitedOptions& options);
 
 }  // namespace limelight::data

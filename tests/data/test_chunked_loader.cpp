@@ -49,11 +49,10 @@ Outcome parse(const std::string& path, const DelimitedOptions& opt, std::size_t 
               bool reader_only = false) {
   Outcome o;
   try {
-    o.x = parse_delimited(path, std::string_view(&opt.delimiter, 1), opt, chunk_bytes, reader_only);
+    o.x = parse_delimited(path, std::string_view(&opt.delimiter, 1), opt, o.skipped, chunk_bytes, reader_only);
   } catch (const limelight::Error& e) {
     o.error = e.what();
   }
-  o.skipped = limelight::last_skipped_rows();
   return o;
 }
 
