@@ -3,7 +3,8 @@
 // limelight's own batch chunks, see parallel.hpp), vectorisable loops for the
 // rest. Each family lives in its own file of this folder: blas.cpp,
 // elementwise.cpp, embedding.cpp (with the mixture head), loss.cpp,
-// pooling.cpp, conv.cpp, lstm.cpp, adam.cpp, scoring.cpp.
+// pooling.cpp, conv.cpp, lstm.cpp, adam.cpp, scoring.cpp (the int8 item
+// table beside it in quantised_table.cpp).
 #pragma once
 
 #include "backend/backend.hpp"
