@@ -1,9 +1,11 @@
-// Scores of the whole catalogue from a session's state, and its top-k.
+// Scores of the whole catalogue from a session's state, and its top-k, kept
+// in the CPU backend's bounded heap (the catalogue top-k's order, ties included).
 #include <algorithm>
 #include <cstring>
 #include <span>
 #include <vector>
 
+#include "backend/cpu/top_k_heap.hpp"
 #include "limelight/error.hpp"
 #include "limelight/session.hpp"
 #include "model/session/kernels.hpp"
@@ -30,34 +32,24 @@ void SessionPlan::score_all(const Session& s, float* out) const {
 
 std::size_t SessionPlan::top_k(const Session& s, const float* scores, int k, bool exclude_seen,
                                 Recommendation* out) const {
-  auto better = [](const Recommendation& a, const Recommendation& b) {
-    return a.score > b.score || (a.score == b.score && a.item < b.item);
-  };
-  const std::size_t cap = static_cast<std::size_t>(std::min<std::int64_t>(k, V));
-  std::size_t n = 0;
+  cpu::BoundedHeap<Recommendation> heap(out, 0, static_cast<std::size_t>(std::min<std::int64_t>(k, V)));
   auto offer = [&](std::int32_t v) {
     const Recommendation r{v, scores[v]};
-    if (n == cap && !better(r, out[0])) return;
+    // A full heap turns most items away before the seen set is looked up.
+    if (heap.full() && !cpu::better(r, heap.items[0])) return;
     if (exclude_seen && seen_set::has(s.seen_, v)) return;
-    if (n < cap) {
-      out[n++] = r;
-      std::push_heap(out, out + n, better);
-    } else {
-      std::pop_heap(out, out + n, better);
-      out[n - 1] = r;
-      std::push_heap(out, out + n, better);
-    }
+    heap.offer(r);
   };
   // Once the heap is full, most blocks of 16 hold no score above its worst
   // (an equal score cannot win: earlier ids are lower), and are skipped.
   std::int64_t v = 1;  // the padding id is never recommended
   while (v < V) {
-    if (n == cap) v = skip_blocks(scores, v, V, out[0].score);
+    if (heap.full()) v = skip_blocks(scores, v, V, heap.items[0].score);
     const std::int64_t end = std::min<std::int64_t>(V, v + kBlock);
     for (; v < end; ++v) offer(static_cast<std::int32_t>(v));
   }
-  std::sort_heap(out, out + n, better);
-  return n;
+  heap.sort();
+  return heap.size;
 }
 
 }  // namespace detail
