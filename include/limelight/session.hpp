@@ -113,7 +113,7 @@ class Session {
   const detail::SessionPlan* plan_ = nullptr;
   std::int64_t max_events_ = 0;
   std::int64_t events_ = 0;
-  std::vector<float> floats_;         // the representation's state; layout in session.cpp
+  std::vector<float> floats_;         // the representation's state; layout in src/model/session/plan.hpp
   std::vector<double> sums_;          // a bounded pooling session's window sums
   std::vector<std::int32_t> window_;  // bounded sessions: the last max_events items, a ring
   std::vector<std::int32_t> seen_;    // open-addressing set: (item + 1, count) pairs, 0 = empty

@@ -4,7 +4,8 @@
 // rest. Each family lives in its own file of this folder: blas.cpp,
 // elementwise.cpp, embedding.cpp (with the mixture head), sequence_loss.cpp,
 // pooled_sequence_loss.cpp (with pooled_loss_gradients.cpp), pooling.cpp,
-// conv.cpp, lstm.cpp, adam.cpp, scoring.cpp.
+// conv.cpp, lstm.cpp, adam.cpp, scoring.cpp (the int8 item table beside it in
+// quantised_table.cpp).
 #pragma once
 
 #include "backend/backend.hpp"
