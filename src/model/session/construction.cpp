@@ -59,7 +59,8 @@ SessionModel::SessionModel(const ImplicitSequenceModel& model) : plan_(std::make
   p.model = &model;
   p.V = model.num_items();  // Error when the model is not initialised
   p.D = config.embedding_dim;
-  p.rep = session_rep(config.representation);
+  const std::string r = representation_name(config.representation);
+  p.rep = detail::session_rep(config.representation);
   p.M = p.rep == Rep::mixture ? config.num_mixtures : 0;
   p.W = p.rep == Rep::mixture ? 2 * p.M * p.D : p.D;
   p.trained_steps = model.optimizer_steps();
