@@ -7,6 +7,7 @@
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "cli/training_data.hpp"
 #include "io/json.hpp"
 #include "limelight/error.hpp"
 #include "limelight/model_file.hpp"
@@ -50,8 +51,9 @@ std::string training_data_text(const json::Value& r) {
     out << "synthetic (" << value_text(r.at("users")) << " users, " << value_text(r.at("items")) << " items, "
         << value_text(r.at("interactions")) << " interactions, seed " << value_text(r.at("seed")) << ")";
   } else {
-    out << loader << " " << r.at("path").as_string() << " (" << value_text(r.at("size")) << " bytes, fnv1a64 "
-        << r.at("fnv1a64").as_string() << ")";
+    const std::string hash = recorded_hash_key(r);
+    out << loader << " " << r.at("path").as_string() << " (" << value_text(r.at("size")) << " bytes, " << hash << " "
+        << r.at(hash).as_string() << ")";
   }
   out << "; windows " << value_text(r.at("max_sequence_length")) << ", test fraction "
       << value_text(r.at("test_fraction")) << ", split seed " << value_text(r.at("split_seed"));

@@ -3,6 +3,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
+
+#include <xxhash.h>
 
 #include "io/json.hpp"
 #include "limelight/error.hpp"
@@ -11,22 +14,52 @@ namespace limelight::cli {
 
 namespace fs = std::filesystem;
 
-std::string file_fnv1a64(const std::string& path, std::uintmax_t& size) {
+namespace {
+
+// Feeds `consume` the file's bytes a megabyte at a time; returns the size.
+template <class Consume>
+std::uintmax_t read_file_bytes(const std::string& path, Consume&& consume) {
   std::ifstream in(path, std::ios::binary);
   LL_CHECK(in.good(), path, ": cannot open file");
-  std::uint64_t h = 0xcbf29ce484222325ull;
   std::vector<char> buf(1 << 20);
-  size = 0;
+  std::uintmax_t size = 0;
   while (in) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    const std::streamsize n = in.gcount();
-    for (std::streamsize i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(buf[static_cast<std::size_t>(i)])) * 0x100000001b3ull;
-    size += static_cast<std::uintmax_t>(n);
+    const auto n = static_cast<std::size_t>(in.gcount());
+    consume(buf.data(), n);
+    size += n;
   }
   LL_CHECK(!in.bad(), path, ": read error");
+  return size;
+}
+
+std::string hex16(std::uint64_t h) {
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
   return hex;
+}
+
+}  // namespace
+
+std::string recorded_hash_key(const json::Value& record) {
+  for (const char* key : {xxh3_64_key, fnv1a64_key})
+    if (record.find(key) != nullptr) return key;
+  ::limelight::detail::fail("the training-data record has no file hash (", xxh3_64_key, " or ", fnv1a64_key, ")");
+}
+
+std::string file_hash(const std::string& path, const std::string& algorithm, std::uintmax_t& size) {
+  if (algorithm == fnv1a64_key) {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    size = read_file_bytes(path, [&](const char* p, std::size_t n) {
+      for (std::size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(p[i])) * 0x100000001b3ull;
+    });
+    return hex16(h);
+  }
+  LL_CHECK(algorithm == xxh3_64_key, "unknown file hash '", algorithm, "'");
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(), &XXH3_freeState);
+  LL_CHECK(state && XXH3_64bits_reset(state.get()) == XXH_OK, "cannot set up the XXH3 hash state");
+  size = read_file_bytes(path, [&](const char* p, std::size_t n) { XXH3_64bits_update(state.get(), p, n); });
+  return hex16(XXH3_64bits_digest(state.get()));
 }
 
 std::string training_data_json(const TrainingData& data) {
@@ -42,13 +75,13 @@ std::string training_data_json(const TrainingData& data) {
         .set("seed", json::Value(s.seed));
   } else {
     std::uintmax_t size = 0;
-    const std::string hash = file_fnv1a64(s.path, size);
+    const std::string hash = file_hash(s.path, xxh3_64_key, size);
     std::error_code ec;
     const fs::path absolute = fs::absolute(s.path, ec);
     o.set("file", json::Value(fs::path(s.path).filename().string()))
         .set("path", json::Value(ec ? s.path : absolute.lexically_normal().string()))
         .set("size", json::Value(static_cast<std::uint64_t>(size)))
-        .set("fnv1a64", json::Value(hash));
+        .set(xxh3_64_key, json::Value(hash));
     if (s.loader == "delimited") {
       const DelimitedOptions& d = s.delimited;
       o.set("user", json::Value(d.user_column))
@@ -117,12 +150,14 @@ void check_unchanged(const std::string& record_text, const TrainingData& t, cons
   std::error_code ec;
   LL_CHECK(fs::is_regular_file(path, ec), command, ": ", model_path, " was trained on ", path,
            ", which is not there any more; give the data: ", data_options_hint);
+  const std::string algorithm = recorded_hash_key(o);
+  const std::string& recorded_hash = o.at(algorithm).as_string();
   std::uintmax_t size = 0;
-  const std::string hash = file_fnv1a64(path, size);
+  const std::string hash = file_hash(path, algorithm, size);
   const auto recorded_size = static_cast<std::uintmax_t>(o.at("size").as_int());
-  LL_CHECK(size == recorded_size && hash == o.at("fnv1a64").as_string(), command, ": ", model_path,
+  LL_CHECK(size == recorded_size && hash == recorded_hash, command, ": ", model_path,
            " was trained on ", path, ", which has changed since (", size, " bytes, hash ", hash, "; recorded ",
-           recorded_size, " bytes, hash ", o.at("fnv1a64").as_string(), "); give the data: ", data_options_hint);
+           recorded_size, " bytes, hash ", recorded_hash, "); give the data: ", data_options_hint);
 }
 
 }  // namespace

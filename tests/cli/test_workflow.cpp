@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <xxhash.h>
+
 #include "cli_helpers.hpp"
 #include "io/json.hpp"
 #include "limelight/model_file.hpp"
@@ -332,7 +334,10 @@ TEST_CASE("model files record their training data; evaluate uses it unchanged, e
   CHECK(record.at("file").as_string() == "data.csv");
   CHECK(record.at("path").as_string() == fs::absolute(dir.file("data.csv")).lexically_normal().string());
   CHECK(record.at("size").as_int() == static_cast<std::int64_t>(csv.size()));
-  CHECK(record.at("fnv1a64").as_string().size() == 16);
+  char xxh3[17];  // the recorded hash is xxHash's XXH3 64 of the file's bytes
+  std::snprintf(xxh3, sizeof xxh3, "%016llx", static_cast<unsigned long long>(XXH3_64bits(csv.data(), csv.size())));
+  CHECK(record.at("xxh3_64").as_string() == xxh3);
+  CHECK(!record.contains("fnv1a64"));
   CHECK(record.at("user").as_string() == "user");
   CHECK(record.at("timestamp").as_string() == "ts");
   CHECK(record.at("test_fraction").as_double() == 0.3);
@@ -347,11 +352,32 @@ TEST_CASE("model files record their training data; evaluate uses it unchanged, e
   for (const char* key : {"mrr", "precision_at_k", "recall_at_k", "ndcg_at_k", "hit_rate_at_k"})
     CHECK(metrics.at(key).as_double() == summary.at(key).as_double());
 
+  // A model of 0.1.0 records the file's FNV-1a 64 instead; it is still checked.
+  json::Value old_record = json::Value::object();
+  for (const auto& [key, value] : record.as_object())
+    if (key != "xxh3_64") old_record.set(key, value);
+  std::uint64_t fnv = 0xcbf29ce484222325ull;
+  for (const char c : csv) fnv = (fnv ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  char fnv_hex[17];
+  std::snprintf(fnv_hex, sizeof fnv_hex, "%016llx", static_cast<unsigned long long>(fnv));
+  old_record.set("fnv1a64", json::Value(std::string(fnv_hex)));
+  limelight::SaveOptions old_options;
+  old_options.item_labels = loaded.item_labels;
+  old_options.metadata = {{"training_data", json::dump(old_record)}};
+  const std::string old_model_path = dir.file("old.safetensors");
+  limelight::save_model(old_model_path, loaded.model, old_options);
+  const Result old_eval = run({"evaluate", "--model", old_model_path, "--json"});
+  REQUIRE_MESSAGE(old_eval.status == 0, old_eval.err);
+  CHECK(json::parse(old_eval.out).at("mrr").as_double() == summary.at("mrr").as_double());
+  CHECK(contains(run({"info", old_model_path}).out, std::string("fnv1a64 ") + fnv_hex));
+  CHECK(contains(run({"info", model_path}).out, std::string("xxh3_64 ") + xxh3));
+
   write_all(dir.path / "data.csv", csv + "7,i3,99\n");
   const Result changed = run({"evaluate", "--model", model_path});
   CHECK(changed.status == 1);
   CHECK(contains(changed.err, "has changed since"));
   CHECK(contains(changed.err, "--csv PATH"));
+  CHECK(contains(run({"evaluate", "--model", old_model_path}).err, "has changed since"));
   fs::remove(dir.path / "data.csv");
   CHECK(contains(run({"evaluate", "--model", model_path}).err, "not there any more; give the data: --movielens PATH"));
   const Result foreign = run({"evaluate", "--model", fixture("case_pooling.safetensors")});
