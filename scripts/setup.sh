@@ -14,4 +14,6 @@ else
   meson setup "$build" --buildtype=release "$@" >/dev/null
 fi
 # Quiet unless the build fails: then its last lines say why.
+begin=$SECONDS
 ninja -C "$build" >"$build/setup-build.log" 2>&1 || { tail -n 40 "$build/setup-build.log" >&2; exit 1; }
+echo "setup: built in $((SECONDS - begin)) s" >&2

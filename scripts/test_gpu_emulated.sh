@@ -32,8 +32,10 @@ if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" "${options[@]}" >/dev/null
 fi
 # Only what the GPU suite needs: the backend, its tests and the CLI.
+begin=$SECONDS
 ninja -C "$build" ${LIMELIGHT_NINJA_JOBS:+-j"$LIMELIGHT_NINJA_JOBS"} tests/gpu/test_gpu src/cli/limelight \
   >"$build/gpu-build.log" 2>&1 || { tail -n 40 "$build/gpu-build.log"; exit 1; }
+echo "gpu: built in $((SECONDS - begin)) s"
 status=0
 meson test -C "$build" --no-rebuild --print-errorlogs --suite gpu "$@" || status=1
 python3 scripts/count_tests.py "$build/meson-logs/testlog.json"
