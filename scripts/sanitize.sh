@@ -8,6 +8,7 @@
 # Any sanitizer report fails the run: UBSan halts on its first error and
 # ASan's leak check is on. Extra arguments go to `meson test`.
 #   scripts/sanitize.sh [MESON_TEST_ARGS...]
+#   scripts/sanitize.sh --build-only
 # Env: LIMELIGHT_ASAN_BUILD_DIR (default build-asan), LIMELIGHT_NINJA_JOBS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ begin=$SECONDS
 ninja -C "$build" ${LIMELIGHT_NINJA_JOBS:+-j"$LIMELIGHT_NINJA_JOBS"} >"$build/sanitize-build.log" 2>&1 ||
   { tail -n 40 "$build/sanitize-build.log"; exit 1; }
 echo "sanitize: built in $((SECONDS - begin)) s"
+if [ "${1:-}" = "--build-only" ]; then exit 0; fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
