@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install_packages.sh meson ninja-build g++ pkg-config libopenblas-dev zlib1g-dev libxxhash-dev doctest-dev libbenchmark-dev
+scripts/install_packages.sh meson ninja-build g++ pkg-config libopenblas-dev zlib1g-dev libxxhash-dev libopenmpi-dev openmpi-bin doctest-dev libbenchmark-dev
 
 build=${LIMELIGHT_BUILD_DIR:-build}
 if [ -f "$build/build.ninja" ]; then

@@ -23,6 +23,10 @@
 
 namespace limelight {
 
+namespace distributed {
+class Communicator;
+}
+
 struct CnnOptions {
   std::vector<int> kernel_width{3};  // one per layer (a single value applies to all layers)
   std::vector<int> dilation{1};      // one per layer (a single value applies to all layers)
@@ -122,6 +126,14 @@ class ImplicitSequenceModel : public SequenceScorer {
   // Trains for config().n_iter epochs; calling it again resumes training.
   // Error if an epoch's loss is NaN or exactly 0, naming the epoch.
   void fit(const SequenceInteractions& train, const FitCallbacks& callbacks = {});
+  // The same training on every rank of `comm` (include/limelight/
+  // distributed.hpp), data-parallel: every rank holds the same model and
+  // data and draws the same shuffles and negatives as one process; each
+  // computes the gradients of its slice of every global minibatch, the
+  // gradients are summed across ranks and every rank takes the same Adam
+  // step. The result is the one-process fit's up to float32 summation order.
+  // Every rank calls it with the same arguments; callbacks run on every rank.
+  void fit(const SequenceInteractions& train, const FitCallbacks& callbacks, distributed::Communicator& comm);
 
   // Scores for one sequence (any length >= 1, padding allowed): one score per
   // id in item_ids, or per id 0..num_items-1 when item_ids is empty.

@@ -194,8 +194,10 @@ class Tape {
   // The gradient of v, created zeroed on first use (for a parameter: its dense grad).
   const Tensor& grad(Var v);
 
-  // Seeds d(loss)/d(loss) = 1 for a one-element loss and runs every node in reverse.
-  void backward(Var loss);
+  // Seeds d(loss)/d(loss) = seed (1: the loss's own gradients; a data-
+  // parallel rank seeds its share of the global batch's mean) for a
+  // one-element loss and runs every node in reverse.
+  void backward(Var loss, float seed = 1.0f);
   // Forgets every value and node; keeps all capacity.
   void reset();
 

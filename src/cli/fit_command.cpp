@@ -22,6 +22,7 @@
 #include "cli/output_file.hpp"
 #include "cli/training_data.hpp"
 #include "io/json.hpp"
+#include "limelight/distributed.hpp"
 #include "limelight/error.hpp"
 #include "limelight/model.hpp"
 #include "limelight/model_file.hpp"
@@ -212,96 +213,189 @@ class ProgressBar {
   std::chrono::steady_clock::time_point epoch_start_{}, last_draw_{};
 };
 
-}  // namespace
-
-int run_fit(int argc, char** argv, int first) {
-  Args args(fit_command());
-  if (!args.parse(argc, argv, first)) return 0;  // --help
-  const bool as_json = args.flag("json"), save_optimizer = args.flag("save-optimizer");
-  const std::string out_path = args.text("out");
-  // Every output is checked before the data is read or an epoch is run.
-  if (args.has("out")) check_output_path(out_path, "--out");
-  LL_CHECK(!save_optimizer || args.has("out"), "--save-optimizer needs --out FILE");
-
+// Everything fit needs before its first epoch: the options, the data and
+// the model (fresh, or continued from --init).
+struct FitSetup {
+  bool as_json = false, save_optimizer = false;
+  std::string out_path;
   std::optional<LoadedModel> init;
-  if (args.has("init")) init.emplace(load_model(args.text("init")));
-  const ModelConfig config = model_config(args, init ? init->model.config() : ModelConfig{});
-  if (init) check_same_configuration(init->model.config(), config, args.text("init"));
+  ModelConfig config;
+  ModelData source;
+  int k = 1;
+  Interactions all;
+  std::vector<std::string> item_labels;
+  SequenceInteractions train, test;
+  std::optional<ImplicitSequenceModel> model;
+  int first_epoch = 0;
+};
+
+// Reads the options and the data and builds the model. `writes` is false
+// on the ranks of a distributed run that do not write the output (rank 0
+// alone checks --out and saves).
+void prepare_fit(const Args& args, bool writes, FitSetup& s) {
+  s.as_json = args.flag("json");
+  s.save_optimizer = args.flag("save-optimizer");
+  s.out_path = args.text("out");
+  // Every output is checked before the data is read or an epoch is run.
+  if (args.has("out") && writes) check_output_path(s.out_path, "--out");
+  LL_CHECK(!s.save_optimizer || args.has("out"), "--save-optimizer needs --out FILE");
+
+  if (args.has("init")) s.init.emplace(load_model(args.text("init")));
+  s.config = model_config(args, s.init ? s.init->model.config() : ModelConfig{});
+  if (s.init) check_same_configuration(s.init->model.config(), s.config, args.text("init"));
 
   // The data: the options, or for --init without them the saved model's record.
-  ModelData source;
-  if (init) {
-    source = data_for_model(args, *init, args.text("init"), "fit --init", 0.2);
+  ModelData& source = s.source;
+  if (s.init) {
+    source = data_for_model(args, *s.init, args.text("init"), "fit --init", 0.2);
   } else {
-    source.seed = config.seed;
+    source.seed = s.config.seed;
     source.windows = sequence_windows(args);
     source.test_fraction = args.number("test-fraction", 0.2);
   }
   const SequenceWindows& windows = source.windows;
   const double test_fraction = source.test_fraction;
   // k is at least 1: below the window length, it also means windows of two items or more.
-  const int k = metrics_cutoff(args, windows.max_length, test_fraction > 0);
-  if (!init) source.data = load_dataset(data_spec(args, config.seed));
+  s.k = metrics_cutoff(args, windows.max_length, test_fraction > 0);
+  if (!s.init) source.data = load_dataset(data_spec(args, s.config.seed));
   const Dataset& data = source.data;
 
   // With --init the data's items are the saved model's ids (unknown ones dropped).
-  Interactions all = data.interactions;
-  std::vector<std::string> item_labels = all.item_labels;
-  if (init) {
-    const LabelIndex ids = item_ids(*init);
+  s.all = data.interactions;
+  s.item_labels = s.all.item_labels;
+  if (s.init) {
+    const LabelIndex ids = item_ids(*s.init);
     std::size_t dropped = 0;
-    all = map_to_model(data.interactions, ids, dropped);
-    if (dropped > 0)
+    s.all = map_to_model(data.interactions, ids, dropped);
+    if (dropped > 0 && writes)
       std::cerr << "limelight: note: dropped " << dropped << " of " << data.interactions.size()
                 << " interactions whose item is not in the model " << args.text("init") << "\n";
-    item_labels = init->item_labels;
+    s.item_labels = s.init->item_labels;
   }
   Interactions train_part, test_part;
   if (test_fraction > 0) {
-    std::tie(train_part, test_part) = user_based_train_test_split(all, test_fraction, source.seed);
+    std::tie(train_part, test_part) = user_based_train_test_split(s.all, test_fraction, source.seed);
     LL_CHECK(train_part.size() > 0, "--test-fraction ", test_fraction, " leaves no training users");
   }
-  const Interactions& train_data = test_fraction > 0 ? train_part : all;
-  const SequenceInteractions train = to_sequences(train_data, windows);
-  LL_CHECK(train.num_sequences > 0, "no training sequences (lower --min-sequence-length)");
-  SequenceInteractions test;
-  if (test_fraction > 0 && test_part.size() > 0) test = to_sequences(test_part, windows);
-  LL_CHECK(test_fraction == 0 || test.num_sequences > 0, "the test split has no sequences (",
-           test_part.size(), " test interactions); raise --test-fraction, or use --test-fraction 0 to skip evaluation");
+  const Interactions& train_data = test_fraction > 0 ? train_part : s.all;
+  s.train = to_sequences(train_data, windows);
+  LL_CHECK(s.train.num_sequences > 0, "no training sequences (lower --min-sequence-length)");
+  if (test_fraction > 0 && test_part.size() > 0) s.test = to_sequences(test_part, windows);
+  LL_CHECK(test_fraction == 0 || s.test.num_sequences > 0, "the test split has no sequences (", test_part.size(),
+           " test interactions); raise --test-fraction, or use --test-fraction 0 to skip evaluation");
 
-  ImplicitSequenceModel model(config);
-  int first_epoch = 0;
-  if (init) {
-    model.initialize(init->model.num_items());
-    const std::vector<const Parameter*> saved = std::as_const(init->model).parameters();
+  ImplicitSequenceModel& model = s.model.emplace(s.config);
+  if (s.init) {
+    model.initialize(s.init->model.num_items());
+    const std::vector<const Parameter*> saved = std::as_const(s.init->model).parameters();
     const std::vector<Parameter*> params = model.parameters();
     for (std::size_t i = 0; i < params.size(); ++i)
       params[i]->value.copy_from(saved[i]->value);
-    if (init->training_state) model.restore_training_state(*init->training_state);
-    else model.set_epochs_trained(saved_epochs(*init));
-    first_epoch = model.epochs_trained();
+    if (s.init->training_state) model.restore_training_state(*s.init->training_state);
+    else model.set_epochs_trained(saved_epochs(*s.init));
+    s.first_epoch = model.epochs_trained();
   }
-  if (!as_json) {
-    std::cout << "data: " << data.description << (source.recorded ? " (recorded in the model)" : "") << "\n"
-              << "      " << all.num_users << " users, " << all.num_items << " item ids, " << all.size()
+}
+
+// After training: saves the model (with the record of its training data),
+// evaluates it on the test split and prints the summary. Returns the exit
+// status: 1 when the model could not be saved where asked.
+int finish_fit(const FitSetup& s, const Dataset& data, const SequenceWindows& windows,
+               double test_fraction, int world_size) {
+  const ImplicitSequenceModel& model = *s.model;
+  SaveOutcome saved;
+  if (!s.out_path.empty()) {
+    SaveOptions save;
+    save.item_labels = s.item_labels;
+    save.training_state = s.save_optimizer;
+    save.metadata[training_data_key] =
+        training_data_json(TrainingData{data.spec, windows, test_fraction, s.source.seed});
+    // Where it was trained: results differ between thread counts in the last bits.
+    save.metadata["device"] = s.config.device;
+    save.metadata["threads"] = std::to_string(s.config.threads);
+    if (world_size > 1) save.metadata["ranks"] = std::to_string(world_size);
+    saved = save_with_fallback(s.out_path, [&](const std::string& p) { save_model(p, model, save); });
+  }
+
+  json::Value summary = json::Value::object();
+  summary.set("num_users", json::Value(s.all.num_users))
+      .set("num_items", json::Value(s.all.num_items))
+      .set("num_interactions", json::Value(s.all.size()))
+      .set("train_sequences", json::Value(s.train.num_sequences))
+      .set("test_sequences", json::Value(s.test.num_sequences))
+      .set("world_size", json::Value(world_size));
+  std::string text;
+  if (test_fraction > 0) {
+    const Metrics metrics = evaluate_test_set(model, s.test, s.k, false);
+    add_metrics(summary, metrics);
+    text = "test metrics (" + std::to_string(s.test.num_sequences) + " sequences):\n" + metrics_text(metrics);
+  } else {
+    text = "no test split (--test-fraction 0): evaluation skipped\n";
+  }
+  if (!saved.written_to.empty()) summary.set("model", json::Value(saved.written_to));
+  if (s.as_json) {
+    std::cout << json::dump(summary) << "\n";
+  } else {
+    std::cout << text;
+    if (!saved.written_to.empty()) std::cout << "saved model to " << saved.written_to << "\n";
+  }
+  std::cout.flush();
+  if (!saved.error.empty()) {
+    std::cerr << "limelight: error: cannot save the model to " << s.out_path << ": " << saved.error << "; "
+              << (saved.written_to.empty() ? "it could not be written anywhere else either"
+                                           : "the model was written to " + saved.written_to + " instead")
+              << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int run_fit(int argc, char** argv, int first) {
+  Args args(fit_command());
+  if (!args.parse(argc, argv, first)) return 0;  // --help
+  // Under mpirun every rank runs this; rank 0 alone prints and writes.
+  distributed::Communicator& comm = distributed::world();
+  const bool speaks = comm.rank() == 0;
+  FitSetup s;
+  distributed::agree(comm, [&] { prepare_fit(args, speaks, s); });
+  const ModelConfig& config = s.config;
+  const SequenceInteractions& train = s.train;
+  const SequenceInteractions& test = s.test;
+  const Dataset& data = s.source.data;
+  const SequenceWindows& windows = s.source.windows;
+  const double test_fraction = s.source.test_fraction;
+  const bool as_json = s.as_json;
+  ImplicitSequenceModel& model = *s.model;
+  const int first_epoch = s.first_epoch;
+
+  if (!as_json && speaks) {
+    std::cout << "data: " << data.description << (s.source.recorded ? " (recorded in the model)" : "") << "\n"
+              << "      " << s.all.num_users << " users, " << s.all.num_items << " item ids, " << s.all.size()
               << " interactions; " << train.num_sequences << " train / " << test.num_sequences
               << " test sequences of length " << windows.max_length << "\n"
               << "model: " << representation_name(config.representation) << ", " << config.loss
               << " loss, embedding_dim " << config.embedding_dim << ", " << config.n_iter << " epochs";
-    if (init)
+    if (s.init)
       std::cout << " from " << args.text("init") << " (" << first_epoch << " epochs trained"
-                << (init->training_state ? ", optimizer state restored" : ", fresh optimizer state") << ")";
+                << (s.init->training_state ? ", optimizer state restored" : ", fresh optimizer state") << ")";
     std::cout << "\n";
+    if (comm.size() > 1)
+      std::cout << "ranks: " << comm.size() << " (" << comm.runtime() << "), each with "
+                << (config.threads > 0 ? std::to_string(config.threads) : std::string("OpenMP's default"))
+                << " threads; the batch of " << config.batch_size << " is split across them\n";
     std::cout.flush();
   }
 
-  const bool tty = isatty(STDERR_FILENO) == 1;
+  const bool tty = speaks && isatty(STDERR_FILENO) == 1;
   const int last_epoch = first_epoch + config.n_iter;
   ProgressBar bar(config.n_iter, train.num_sequences, config.batch_size);
   int current_epoch = 0;
   FitCallbacks callbacks;
   if (tty) callbacks.on_batch = [&](std::int64_t done, std::int64_t total) { bar.batch(current_epoch, done, total); };
   callbacks.on_epoch = [&](const EpochReport& r) {
+    if (!speaks) return;
     if (tty) bar.clear();
     bar.start_epoch();
     current_epoch = r.epoch + 1 - first_epoch;
@@ -318,51 +412,14 @@ int run_fit(int argc, char** argv, int first) {
     std::cout.flush();
   };
   bar.start_epoch();
-  model.fit(train, callbacks);
+  model.fit(train, callbacks, comm);
 
-  SaveOutcome saved;
-  if (!out_path.empty()) {
-    SaveOptions save;
-    save.item_labels = item_labels;
-    save.training_state = save_optimizer;
-    save.metadata[training_data_key] =
-        training_data_json(TrainingData{data.spec, windows, test_fraction, source.seed});
-    // Where it was trained: results differ between thread counts in the last bits.
-    save.metadata["device"] = config.device;
-    save.metadata["threads"] = std::to_string(config.threads);
-    saved = save_with_fallback(out_path, [&](const std::string& p) { save_model(p, model, save); });
-  }
-
-  json::Value summary = json::Value::object();
-  summary.set("num_users", json::Value(all.num_users))
-      .set("num_items", json::Value(all.num_items))
-      .set("num_interactions", json::Value(all.size()))
-      .set("train_sequences", json::Value(train.num_sequences))
-      .set("test_sequences", json::Value(test.num_sequences));
-  std::string text;
-  if (test_fraction > 0) {
-    const Metrics metrics = evaluate_test_set(model, test, k, false);
-    add_metrics(summary, metrics);
-    text = "test metrics (" + std::to_string(test.num_sequences) + " sequences):\n" + metrics_text(metrics);
-  } else {
-    text = "no test split (--test-fraction 0): evaluation skipped\n";
-  }
-  if (!saved.written_to.empty()) summary.set("model", json::Value(saved.written_to));
-  if (as_json) {
-    std::cout << json::dump(summary) << "\n";
-  } else {
-    std::cout << text;
-    if (!saved.written_to.empty()) std::cout << "saved model to " << saved.written_to << "\n";
-  }
-  std::cout.flush();
-  if (!saved.error.empty()) {
-    std::cerr << "limelight: error: cannot save the model to " << out_path << ": " << saved.error << "; "
-              << (saved.written_to.empty() ? "it could not be written anywhere else either"
-                                           : "the model was written to " + saved.written_to + " instead")
-              << "\n";
-    return 1;
-  }
-  return 0;
+  // Rank 0 writes the model (every rank holds the same one) and evaluates;
+  // the others wait for its outcome, so that every rank ends alike.
+  int status = 0;
+  if (speaks) status = finish_fit(s, data, windows, test_fraction, comm.size());
+  const std::int64_t worst = comm.all_reduce_max(status);
+  return static_cast<int>(worst);
 }
 
 }  // namespace limelight::cli

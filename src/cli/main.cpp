@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "cli/commands.hpp"
+#include "limelight/distributed.hpp"
 #include "limelight/error.hpp"
 
 namespace {
@@ -81,6 +82,29 @@ void rerun_with_passive_threads(int argc, char** argv) {
   ::execv(self, argv);
 }
 
+// The error line of a failure. On a rank of a distributed run that failed
+// alone, the other ranks cannot know: it names its rank and ends the whole
+// job (mpirun's status 1), rather than leave them waiting in a collective.
+// An error every rank agreed on (distributed::AgreedError) is printed by
+// rank 0 alone, and every rank ends normally.
+int fail_with(const std::string& message, bool agreed) {
+  namespace dist = limelight::distributed;
+  std::cout.flush();
+  const bool several = dist::world_is_mpi() && dist::world().size() > 1;
+  if (!several) {
+    std::cerr << "limelight: error: " << one_line(message) << "\n";
+    return 1;
+  }
+  dist::Communicator& comm = dist::world();
+  if (agreed) {
+    if (comm.rank() == 0) std::cerr << "limelight: error: " << one_line(message) << "\n";
+    return 1;
+  }
+  std::cerr << "limelight: error: rank " << comm.rank() << " of " << comm.size() << ": " << one_line(message)
+            << " (ending every rank)\n";
+  comm.abort(1);
+}
+
 }  // namespace
 
 std::string limelight::cli::version() { return LIMELIGHT_VERSION; }
@@ -89,15 +113,13 @@ int main(int argc, char** argv) {
   rerun_with_passive_threads(argc, argv);
   try {
     return run(argc, argv);
-  } catch (const limelight::Error& e) {
-    std::cout.flush();
-    std::cerr << "limelight: error: " << one_line(e.what()) << "\n";
+  } catch (const limelight::distributed::AgreedError& e) {
+    return fail_with(e.what(), true);
   } catch (const std::bad_alloc&) {
-    std::cerr << "limelight: error: out of memory\n";
+    return fail_with("out of memory", false);
   } catch (const std::exception& e) {
-    std::cerr << "limelight: error: " << one_line(e.what()) << "\n";
+    return fail_with(e.what(), false);
   } catch (...) {
-    std::cerr << "limelight: error: unknown failure\n";
+    return fail_with("unknown failure", false);
   }
-  return 1;
 }

@@ -126,14 +126,13 @@ void Tape::push(const Node& node) {
   if (record_) nodes_.push_back(node);
 }
 
-void Tape::backward(Var loss) {
+void Tape::backward(Var loss, float seed_value) {
   LL_CHECK(record_, "Tape::backward: this tape does not record");
   const Tensor& l = value(loss);
   LL_CHECK(l.numel() == 1, "Tape::backward: the loss must have one element, got shape ", l.shape().str());
   LL_CHECK(requires_grad(loss), "Tape::backward: the loss does not depend on any parameter");
-  const float one = 1.0f;
   const Tensor& seed = grad(loss);
-  allocator_for(seed.device()).copy(seed.raw(), seed.device(), &one, Device::cpu, sizeof one);
+  allocator_for(seed.device()).copy(seed.raw(), seed.device(), &seed_value, Device::cpu, sizeof seed_value);
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
     // A node whose output received no gradient contributes nothing.
     const Slot& out = slots_[static_cast<std::size_t>(it->out.id)];

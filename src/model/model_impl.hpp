@@ -16,6 +16,10 @@
 #include "limelight/tape.hpp"
 #include "model/network.hpp"
 
+namespace limelight::distributed {
+class GradientExchange;
+}
+
 namespace limelight {
 
 namespace model {
@@ -67,8 +71,17 @@ struct ImplicitSequenceModel::Impl {
 
   // The masked loss of a batch; negatives are (B, L), or (n, B, L) for adaptive_hinge.
   Var forward_loss(const Tensor& sequences, const Tensor& negatives);
-  // Checks the batch, then its loss with the gradients left in the parameters.
-  double gradients(const Tensor& sequences, const Tensor& negatives);
+  // Checks the batch, then its loss with the gradients left in the
+  // parameters: of the loss times `seed` (a rank's share of a global batch).
+  double gradients(const Tensor& sequences, const Tensor& negatives, float seed = 1.0f);
+  // One step of a data-parallel fit on rank `rank` of `ranks`: this rank's
+  // slice of the global batch (rows `batch_order` of train, the whole
+  // batch's negatives), the gradients summed across ranks, Adam's step.
+  // Returns the global batch's loss.
+  double distributed_step(const SequenceInteractions& train, const std::int64_t* batch_order, std::int64_t rows,
+                          const std::int32_t* negatives, std::int64_t n_neg, int rank, int ranks, Tensor& batch,
+                          Tensor& slice_negatives, distributed::GradientExchange& exchange,
+                          const std::vector<Parameter*>& params);
 };
 
 }  // namespace limelight

@@ -10,6 +10,8 @@
 #include <numeric>
 
 #include "backend/backend.hpp"
+#include "distributed/data_parallel.hpp"
+#include "limelight/distributed.hpp"
 #include "limelight/ops.hpp"
 #include "model/model_impl.hpp"
 
@@ -35,7 +37,7 @@ Var ImplicitSequenceModel::Impl::forward_loss(const Tensor& sequences, const Ten
   return n.training_loss(tape, sequences, negs, kind);
 }
 
-double ImplicitSequenceModel::Impl::gradients(const Tensor& sequences, const Tensor& negatives) {
+double ImplicitSequenceModel::Impl::gradients(const Tensor& sequences, const Tensor& negatives, float seed) {
   LL_CHECK(sequences.dtype() == DType::i32 && sequences.rank() == 2, "train_step: sequences must be an i32 (B, L) ",
            "tensor, got ", dtype_name(sequences.dtype()), " ", sequences.shape().str());
   LL_CHECK(negatives.dtype() == DType::i32, "train_step: negatives must be i32");
@@ -47,7 +49,7 @@ double ImplicitSequenceModel::Impl::gradients(const Tensor& sequences, const Ten
   tape.reset();
   Var loss = forward_loss(on_tape_device(tape, sequences), on_tape_device(tape, negatives));
   const double value = tape.value(loss).to(Device::cpu).f32()[0];
-  tape.backward(loss);
+  tape.backward(loss, seed);
   return value;
 }
 
@@ -63,6 +65,24 @@ double ImplicitSequenceModel::train_step(const Tensor& sequences, const Tensor& 
 }
 
 void ImplicitSequenceModel::fit(const SequenceInteractions& train, const FitCallbacks& callbacks) {
+  const std::unique_ptr<distributed::Communicator> one_process = distributed::local_communicator();
+  fit(train, callbacks, *one_process);
+}
+
+namespace {
+
+// The number of positions of `rows` rows of length L whose item is not
+// padding: the count the loss's mean divides by.
+std::int64_t targets_in(const std::int32_t* rows, std::int64_t n) {
+  std::int64_t count = 0;
+  for (std::int64_t i = 0; i < n; ++i) count += rows[i] != 0;
+  return count;
+}
+
+}  // namespace
+
+void ImplicitSequenceModel::fit(const SequenceInteractions& train, const FitCallbacks& callbacks,
+                                distributed::Communicator& comm) {
   Impl& m = *impl_;
   LL_CHECK(train.num_sequences > 0, "fit: the training data has no sequences");
   LL_CHECK(train.max_sequence_length >= 1, "fit: sequences must have length >= 1");
@@ -80,6 +100,10 @@ void ImplicitSequenceModel::fit(const SequenceInteractions& train, const FitCall
   Tensor batch = Tensor::empty({std::min(B, N), L}, DType::i32);
   Tensor negatives = Tensor::empty({n_neg * std::min(B, N) * L}, DType::i32);
   const std::int64_t total = (N + B - 1) / B;
+  const int ranks = comm.size(), rank = comm.rank();
+  distributed::GradientExchange exchange(comm);
+  const std::vector<Parameter*> params = parameters();
+  Tensor slice_negatives = ranks > 1 ? Tensor::empty({n_neg * std::min(B, N) * L}, DType::i32) : Tensor{};
   for (int iter = 0; iter < m.config.n_iter; ++iter) {
     const auto start = std::chrono::steady_clock::now();
     std::iota(order.begin(), order.end(), 0);
@@ -87,16 +111,24 @@ void ImplicitSequenceModel::fit(const SequenceInteractions& train, const FitCall
     double epoch_loss = 0.0;
     for (std::int64_t b = 0; b < total; ++b) {
       const std::int64_t rows = std::min(B, N - b * B);
-      std::int32_t* dst = batch.i32();
-      for (std::int64_t r = 0; r < rows; ++r)
-        std::memcpy(dst + r * L, train.row(order[static_cast<std::size_t>(b * B + r)]), sizeof(std::int32_t) * L);
+      // Every rank draws the whole batch's negatives, so that the stream
+      // (and every later batch) is the one-process run's at any world size.
       std::int32_t* neg = negatives.i32();
       m.rng.fill_uniform_int(neg, n_neg * rows * L, V);
-      Tensor seq_view = Tensor::borrow(dst, Shape{rows, L}, DType::i32);
-      Tensor neg_view = n_neg > 1 || m.config.loss == "adaptive_hinge"
-                            ? Tensor::borrow(neg, Shape{n_neg, rows, L}, DType::i32)
-                            : Tensor::borrow(neg, Shape{rows, L}, DType::i32);
-      epoch_loss += train_step(seq_view, neg_view);
+      const std::int64_t* batch_order = order.data() + b * B;
+      if (ranks == 1) {
+        std::int32_t* dst = batch.i32();
+        for (std::int64_t r = 0; r < rows; ++r)
+          std::memcpy(dst + r * L, train.row(batch_order[r]), sizeof(std::int32_t) * L);
+        Tensor seq_view = Tensor::borrow(dst, Shape{rows, L}, DType::i32);
+        Tensor neg_view = n_neg > 1 || m.config.loss == "adaptive_hinge"
+                              ? Tensor::borrow(neg, Shape{n_neg, rows, L}, DType::i32)
+                              : Tensor::borrow(neg, Shape{rows, L}, DType::i32);
+        epoch_loss += train_step(seq_view, neg_view);
+      } else {
+        epoch_loss += m.distributed_step(train, batch_order, rows, neg, n_neg, rank, ranks, batch, slice_negatives,
+                                         exchange, params);
+      }
       if (callbacks.on_batch) callbacks.on_batch(b + 1, total);
     }
     epoch_loss /= static_cast<double>(total);
@@ -106,6 +138,50 @@ void ImplicitSequenceModel::fit(const SequenceInteractions& train, const FitCall
              epoch, " (NaN, infinite or exactly zero; try a lower learning_rate)");
     if (callbacks.on_epoch) callbacks.on_epoch(EpochReport{epoch, epoch_loss, seconds});
   }
+}
+
+double ImplicitSequenceModel::Impl::distributed_step(const SequenceInteractions& train,
+                                                     const std::int64_t* batch_order, std::int64_t rows,
+                                                     const std::int32_t* negatives, std::int64_t n_neg, int rank,
+                                                     int ranks, Tensor& batch, Tensor& slice_negatives,
+                                                     distributed::GradientExchange& exchange,
+                                                     const std::vector<Parameter*>& params) {
+  const std::int64_t L = train.max_sequence_length;
+  const distributed::Slice mine = distributed::batch_slice(rows, rank, ranks);
+  // The global batch's mean divides by all its targets: each rank's loss is
+  // the mean over its own, so it seeds its backward with its share.
+  std::int64_t all_targets = 0, my_targets = 0;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t n = targets_in(train.row(batch_order[r]), L);
+    all_targets += n;
+    if (r >= mine.begin && r < mine.end) my_targets += n;
+  }
+  float loss_share = 0.0f;
+  if (my_targets > 0) {
+    std::int32_t* dst = batch.i32();
+    for (std::int64_t r = 0; r < mine.size(); ++r)
+      std::memcpy(dst + r * L, train.row(batch_order[mine.begin + r]), sizeof(std::int32_t) * L);
+    // The slice's negatives: for each of the n_neg draws, its rows.
+    std::int32_t* neg = slice_negatives.i32();
+    for (std::int64_t k = 0; k < n_neg; ++k)
+      std::memcpy(neg + k * mine.size() * L, negatives + (k * rows + mine.begin) * L,
+                  sizeof(std::int32_t) * mine.size() * L);
+    const double share = static_cast<double>(my_targets) / static_cast<double>(all_targets);
+    Tensor seq_view = Tensor::borrow(dst, Shape{mine.size(), L}, DType::i32);
+    Tensor neg_view = n_neg > 1 || config.loss == "adaptive_hinge"
+                          ? Tensor::borrow(neg, Shape{n_neg, mine.size(), L}, DType::i32)
+                          : Tensor::borrow(neg, Shape{mine.size(), L}, DType::i32);
+    loss_share = static_cast<float>(gradients(seq_view, neg_view, static_cast<float>(share)) * share);
+  } else {
+    // No targets here (an empty slice of a short batch): zero gradients,
+    // and the collectives all the same.
+    LL_CHECK(all_targets > 0, "train_step: every target in the batch is padding (id 0); nothing to learn from");
+    adam->zero_grad();
+  }
+  exchange.sum(params, &loss_share, 1);
+  adam->step();
+  net->parameters_changed();
+  return loss_share;
 }
 
 }  // namespace limelight

@@ -1,0 +1,140 @@
+// The gradient exchange of data-parallel training: see data_parallel.hpp.
+#include "distributed/data_parallel.hpp"
+
+#include <cstring>
+
+#include "limelight/error.hpp"
+
+namespace limelight::distributed {
+
+Slice batch_slice(std::int64_t rows, int rank, int size) {
+  return {rows * rank / size, rows * (rank + 1) / size};
+}
+
+void GradientExchange::sum(const std::vector<Parameter*>& params, float* extra, std::int64_t n_extra) {
+  bytes_ = {};
+  if (comm_.size() == 1) return;
+  // The dense gradients, staged through one host buffer (device gradients
+  // are copied down and back: the collectives read host memory).
+  std::int64_t total = n_extra;
+  for (const Parameter* p : params)
+    if (!p->sparse) total += p->grad.numel();
+  dense_.resize(static_cast<std::size_t>(total));
+  std::int64_t at = 0;
+  for (const Parameter* p : params) {
+    if (p->sparse || p->grad.numel() == 0) continue;
+    const std::size_t bytes = sizeof(float) * static_cast<std::size_t>(p->grad.numel());
+    allocator_for(p->grad.device()).copy(dense_.data() + at, Device::cpu, p->grad.raw(), p->grad.device(), bytes);
+    at += p->grad.numel();
+  }
+  std::memcpy(dense_.data() + at, extra, sizeof(float) * static_cast<std::size_t>(n_extra));
+  comm_.all_reduce_sum(dense_.data(), total);
+  const int N = comm_.size();
+  bytes_.dense = 2 * static_cast<std::int64_t>(sizeof(float)) * (total - total / N);
+  at = 0;
+  for (Parameter* p : params) {
+    if (p->sparse || p->grad.numel() == 0) continue;
+    const std::size_t bytes = sizeof(float) * static_cast<std::size_t>(p->grad.numel());
+    allocator_for(p->grad.device()).copy(p->grad.raw(), p->grad.device(), dense_.data() + at, Device::cpu, bytes);
+    at += p->grad.numel();
+  }
+  std::memcpy(extra, dense_.data() + at, sizeof(float) * static_cast<std::size_t>(n_extra));
+  for (Parameter* p : params)
+    if (p->sparse) sum_sparse(*p);
+}
+
+void GradientExchange::sum_sparse(Parameter& p) {
+  LL_CHECK(p.value.device() == Device::cpu, "distributed training: the row-sparse gradient of '", p.name,
+           "' is on the device; --sparse with --device cuda trains in one process only");
+  const int N = comm_.size(), me = comm_.rank();
+  SparseRows& g = p.sparse_grad;
+  const std::int64_t D = g.row_size();
+  const std::vector<std::int32_t>& rows = g.rows();
+  const std::int64_t n = static_cast<std::int64_t>(rows.size());
+
+  // Each row to its owner, grouped by owner in the order the rows are held.
+  std::vector<std::int64_t> send_counts(N, 0), send_offsets(N), recv_counts(N), recv_offsets(N);
+  for (std::int32_t id : rows) ++send_counts[id % N];
+  for (int q = 0, sum = 0; q < N; ++q) {
+    send_offsets[q] = sum;
+    sum += static_cast<int>(send_counts[q]);
+  }
+  send_ids_.resize(static_cast<std::size_t>(n));
+  send_values_.resize(static_cast<std::size_t>(n * D));
+  {
+    std::vector<std::int64_t> next(send_offsets);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t slot = next[rows[i] % N]++;
+      send_ids_[slot] = rows[i];
+      std::memcpy(send_values_.data() + slot * D, g.values() + i * D, sizeof(float) * D);
+    }
+  }
+  // How many rows each rank sends to each: one element per pair.
+  {
+    std::vector<std::int64_t> ones(N, 1), offs(N);
+    for (int q = 0; q < N; ++q) offs[q] = q;
+    comm_.all_to_all_v(Element::i64, send_counts.data(), ones.data(), offs.data(), recv_counts.data(), ones.data(),
+                       offs.data());
+  }
+  std::int64_t received = 0;
+  for (int q = 0; q < N; ++q) {
+    recv_offsets[q] = received;
+    received += recv_counts[q];
+  }
+  recv_ids_.resize(static_cast<std::size_t>(received));
+  recv_values_.resize(static_cast<std::size_t>(received * D));
+  comm_.all_to_all_v(Element::i32, send_ids_.data(), send_counts.data(), send_offsets.data(), recv_ids_.data(),
+                     recv_counts.data(), recv_offsets.data());
+  std::vector<std::int64_t> sc(N), so(N), rc(N), ro(N);
+  for (int q = 0; q < N; ++q) {
+    sc[q] = send_counts[q] * D;
+    so[q] = send_offsets[q] * D;
+    rc[q] = recv_counts[q] * D;
+    ro[q] = recv_offsets[q] * D;
+  }
+  comm_.all_to_all_v(Element::f32, send_values_.data(), sc.data(), so.data(), recv_values_.data(), rc.data(),
+                     ro.data());
+  bytes_.sparse += (n - send_counts[me]) * static_cast<std::int64_t>(sizeof(std::int32_t) + sizeof(float) * D);
+
+  // The owner's sums: rank 0's rows first, then rank 1's, ... (the receive
+  // buffer is in rank order), each id's sum in that order.
+  const std::int64_t V = p.value.dim(0), local_rows = (V + N - 1) / N;
+  if (static_cast<std::int64_t>(slot_of_.size()) < local_rows) slot_of_.assign(static_cast<std::size_t>(local_rows), -1);
+  merged_ids_.clear();
+  merged_values_.clear();
+  for (std::int64_t i = 0; i < received; ++i) {
+    const std::int32_t id = recv_ids_[i];
+    std::int32_t& slot = slot_of_[static_cast<std::size_t>(id / N)];
+    const float* src = recv_values_.data() + i * D;
+    if (slot < 0) {
+      slot = static_cast<std::int32_t>(merged_ids_.size());
+      merged_ids_.push_back(id);
+      merged_values_.insert(merged_values_.end(), src, src + D);
+    } else {
+      float* dst = merged_values_.data() + static_cast<std::int64_t>(slot) * D;
+      for (std::int64_t j = 0; j < D; ++j) dst[j] += src[j];
+    }
+  }
+  for (std::int32_t id : merged_ids_) slot_of_[static_cast<std::size_t>(id / N)] = -1;
+
+  // Every owner's merged rows to every rank.
+  const std::int64_t mine = static_cast<std::int64_t>(merged_ids_.size());
+  const std::vector<std::int64_t> counts = comm_.all_gather(mine);
+  std::int64_t union_rows = 0;
+  for (int q = 0; q < N; ++q) {
+    ro[q] = union_rows;
+    union_rows += counts[q];
+  }
+  all_ids_.resize(static_cast<std::size_t>(union_rows));
+  comm_.all_gather_v(Element::i32, merged_ids_.data(), mine, all_ids_.data(), counts.data(), ro.data());
+  g.clear();
+  float* values = g.assign_rows_unset(all_ids_.data(), union_rows);
+  for (int q = 0; q < N; ++q) {
+    rc[q] = counts[q] * D;
+    ro[q] *= D;
+  }
+  comm_.all_gather_v(Element::f32, merged_values_.data(), mine * D, values, rc.data(), ro.data());
+  bytes_.sparse += (N - 1) * mine * static_cast<std::int64_t>(sizeof(std::int32_t) + sizeof(float) * D);
+}
+
+}  // namespace limelight::distributed
