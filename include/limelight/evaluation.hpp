@@ -11,6 +11,10 @@
 
 namespace limelight {
 
+namespace distributed {
+class Communicator;
+}
+
 // Anything that scores every item for a batch of sequences (the model implements it).
 class SequenceScorer {
  public:
@@ -68,5 +72,10 @@ struct RankingMetrics {
 // metric it returns is defined.
 RankingMetrics evaluate_sequences(const SequenceScorer& scorer, const SequenceInteractions& test,
                                   int k = 10, bool exclude_preceding = false);
+// The same on every rank of `comm`, each scoring a contiguous share of the
+// rows and the sums added across ranks: one process's metrics up to the
+// order of the double sums. Every rank calls it with the same arguments.
+RankingMetrics evaluate_sequences(const SequenceScorer& scorer, const SequenceInteractions& test, int k,
+                                  bool exclude_preceding, distributed::Communicator& comm);
 
 }  // namespace limelight

@@ -4,6 +4,7 @@
 // Without data options it uses the training data the model file records,
 // when that data is unchanged, and refuses otherwise.
 #include <iostream>
+#include <optional>
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
@@ -13,6 +14,7 @@
 #include "cli/sequence_input.hpp"
 #include "cli/training_data.hpp"
 #include "io/json.hpp"
+#include "limelight/distributed.hpp"
 #include "limelight/error.hpp"
 #include "limelight/model_file.hpp"
 
@@ -48,24 +50,35 @@ int run_evaluate(int argc, char** argv, int first) {
   const std::string path = args.text("model");
   const bool as_json = args.flag("json");
 
-  LoadedModel loaded = load_model_named(args);
-  const ModelData source = data_for_model(args, loaded, path, "evaluate", 0.2);
-  const double test_fraction = source.test_fraction;
-  LL_CHECK(test_fraction > 0, "--test-fraction 0 leaves nothing to evaluate (use 1 for every user)");
-  const int k = metrics_cutoff(args, source.windows.max_length, true);
-  const LabelIndex ids = item_ids(loaded);
-  const Interactions& all = source.data.interactions;
-  const Interactions part =
-      test_fraction < 1 ? user_based_train_test_split(all, test_fraction, source.seed).second : all;
-  LL_CHECK(part.size() > 0, "the test split is empty (", all.num_users, " users, --test-fraction ", test_fraction,
-           ")");
+  // Under mpirun every rank loads the model and scores its share of the
+  // test sequences; rank 0 prints.
+  distributed::Communicator& comm = distributed::world();
+  std::optional<LoadedModel> loaded_model;
+  ModelData source;
+  Interactions part, mapped;
   std::size_t dropped = 0;
-  const Interactions mapped = map_to_model(part, ids, dropped);
-  if (dropped > 0)
+  int k = 1;
+  distributed::agree(comm, [&] {
+    loaded_model.emplace(load_model_named(args));
+    source = data_for_model(args, *loaded_model, path, "evaluate", 0.2);
+    LL_CHECK(source.test_fraction > 0, "--test-fraction 0 leaves nothing to evaluate (use 1 for every user)");
+    k = metrics_cutoff(args, source.windows.max_length, true);
+    const Interactions& all = source.data.interactions;
+    part = source.test_fraction < 1 ? user_based_train_test_split(all, source.test_fraction, source.seed).second
+                                    : all;
+    LL_CHECK(part.size() > 0, "the test split is empty (", all.num_users, " users, --test-fraction ",
+             source.test_fraction, ")");
+    mapped = map_to_model(part, item_ids(*loaded_model), dropped);
+  });
+  LoadedModel& loaded = *loaded_model;
+  const Interactions& all = source.data.interactions;
+  const bool speaks = comm.rank() == 0;
+  if (dropped > 0 && speaks)
     std::cerr << "limelight: note: dropped " << dropped << " of " << part.size()
               << " test interactions whose item is not in the model\n";
   const SequenceInteractions test = to_sequences(mapped, source.windows);
-  const Metrics metrics = evaluate_test_set(loaded.model, test, k, args.flag("exclude-preceding"));
+  const Metrics metrics = evaluate_test_set(loaded.model, test, k, args.flag("exclude-preceding"), comm);
+  if (!speaks) return 0;
 
   if (as_json) {
     json::Value out = json::Value::object();

@@ -61,6 +61,10 @@ Command fit_command() {
       {"save-optimizer", "", opt::flag(),
        "also save Adam's moments and step count and the random state, so --init resumes exactly"},
       {"out", "FILE", opt::text(), "save the trained model (safetensors) to FILE"},
+      {"checkpoint", "FILE", opt::text(),
+       "every --checkpoint-every epochs, save the model with its optimizer state to FILE (atomically), "
+       "for fit --init to resume from"},
+      {"checkpoint-every", "N", opt::integer(1, 1 << 30), "epochs between checkpoints (default 1; needs --checkpoint)"},
       metrics_k_option(),
       {"json", "", opt::flag(), "print JSON lines on standard output"},
   };
@@ -217,7 +221,8 @@ class ProgressBar {
 // the model (fresh, or continued from --init).
 struct FitSetup {
   bool as_json = false, save_optimizer = false;
-  std::string out_path;
+  std::string out_path, checkpoint_path;
+  int checkpoint_every = 0;
   std::optional<LoadedModel> init;
   ModelConfig config;
   ModelData source;
@@ -239,6 +244,14 @@ void prepare_fit(const Args& args, bool writes, FitSetup& s) {
   // Every output is checked before the data is read or an epoch is run.
   if (args.has("out") && writes) check_output_path(s.out_path, "--out");
   LL_CHECK(!s.save_optimizer || args.has("out"), "--save-optimizer needs --out FILE");
+  LL_CHECK(!args.has("checkpoint-every") || args.has("checkpoint"), "--checkpoint-every needs --checkpoint FILE");
+  if (args.has("checkpoint")) {
+    s.checkpoint_path = args.text("checkpoint");
+    s.checkpoint_every = static_cast<int>(args.integer("checkpoint-every", 1));
+    LL_CHECK(s.checkpoint_path != s.out_path, "--checkpoint and --out name the same file ", s.out_path,
+             "; a checkpoint is written while the job runs, --out when it ends");
+    if (writes) check_output_path(s.checkpoint_path, "--checkpoint");
+  }
 
   if (args.has("init")) s.init.emplace(load_model(args.text("init")));
   s.config = model_config(args, s.init ? s.init->model.config() : ModelConfig{});
@@ -297,23 +310,34 @@ void prepare_fit(const Args& args, bool writes, FitSetup& s) {
   }
 }
 
+// What a saved model records beside its parameters: the item labels, the
+// training data (so that fit --init and evaluate find it), where it was
+// trained, and the optimizer state when asked.
+SaveOptions save_options(const FitSetup& s, bool training_state, int world_size) {
+  SaveOptions save;
+  save.item_labels = s.item_labels;
+  save.training_state = training_state;
+  save.metadata[training_data_key] = training_data_json(
+      TrainingData{s.source.data.spec, s.source.windows, s.source.test_fraction, s.source.seed});
+  // Where it was trained: results differ between thread counts in the last bits.
+  save.metadata["device"] = s.config.device;
+  save.metadata["threads"] = std::to_string(s.config.threads);
+  if (world_size > 1) save.metadata["ranks"] = std::to_string(world_size);
+  return save;
+}
+
 // After training: saves the model (with the record of its training data),
 // evaluates it on the test split and prints the summary. Returns the exit
-// status: 1 when the model could not be saved where asked.
-int finish_fit(const FitSetup& s, const Dataset& data, const SequenceWindows& windows,
-               double test_fraction, int world_size) {
+// status: 1 when the model could not be saved where asked. Under mpirun
+// every rank evaluates its share; rank 0 alone saves and prints.
+int finish_fit(const FitSetup& s, distributed::Communicator& comm) {
   const ImplicitSequenceModel& model = *s.model;
+  const int world_size = comm.size();
+  const bool speaks = comm.rank() == 0;
+  const double test_fraction = s.source.test_fraction;
   SaveOutcome saved;
-  if (!s.out_path.empty()) {
-    SaveOptions save;
-    save.item_labels = s.item_labels;
-    save.training_state = s.save_optimizer;
-    save.metadata[training_data_key] =
-        training_data_json(TrainingData{data.spec, windows, test_fraction, s.source.seed});
-    // Where it was trained: results differ between thread counts in the last bits.
-    save.metadata["device"] = s.config.device;
-    save.metadata["threads"] = std::to_string(s.config.threads);
-    if (world_size > 1) save.metadata["ranks"] = std::to_string(world_size);
+  if (!s.out_path.empty() && speaks) {
+    const SaveOptions save = save_options(s, s.save_optimizer, world_size);
     saved = save_with_fallback(s.out_path, [&](const std::string& p) { save_model(p, model, save); });
   }
 
@@ -326,13 +350,14 @@ int finish_fit(const FitSetup& s, const Dataset& data, const SequenceWindows& wi
       .set("world_size", json::Value(world_size));
   std::string text;
   if (test_fraction > 0) {
-    const Metrics metrics = evaluate_test_set(model, s.test, s.k, false);
+    const Metrics metrics = evaluate_test_set(model, s.test, s.k, false, comm);
     add_metrics(summary, metrics);
     text = "test metrics (" + std::to_string(s.test.num_sequences) + " sequences):\n" + metrics_text(metrics);
   } else {
     text = "no test split (--test-fraction 0): evaluation skipped\n";
   }
   if (!saved.written_to.empty()) summary.set("model", json::Value(saved.written_to));
+  if (!speaks) return 0;
   if (s.as_json) {
     std::cout << json::dump(summary) << "\n";
   } else {
@@ -365,7 +390,6 @@ int run_fit(int argc, char** argv, int first) {
   const SequenceInteractions& test = s.test;
   const Dataset& data = s.source.data;
   const SequenceWindows& windows = s.source.windows;
-  const double test_fraction = s.source.test_fraction;
   const bool as_json = s.as_json;
   ImplicitSequenceModel& model = *s.model;
   const int first_epoch = s.first_epoch;
@@ -394,14 +418,21 @@ int run_fit(int argc, char** argv, int first) {
   int current_epoch = 0;
   FitCallbacks callbacks;
   if (tty) callbacks.on_batch = [&](std::int64_t done, std::int64_t total) { bar.batch(current_epoch, done, total); };
+  const std::optional<SaveOptions> checkpoint =
+      s.checkpoint_every > 0 ? std::optional<SaveOptions>(save_options(s, true, comm.size())) : std::nullopt;
   callbacks.on_epoch = [&](const EpochReport& r) {
     if (!speaks) return;
+    // Rank 0 writes it (every rank holds the same model): a new file in
+    // place of the old in one rename, so a job that dies keeps the last.
+    const bool checkpoints = checkpoint && (r.epoch + 1 - first_epoch) % s.checkpoint_every == 0;
+    if (checkpoints) save_model(s.checkpoint_path, model, *checkpoint);
     if (tty) bar.clear();
     bar.start_epoch();
     current_epoch = r.epoch + 1 - first_epoch;
     if (as_json) {
       json::Value line = json::Value::object();
       line.set("epoch", json::Value(r.epoch)).set("loss", json::Value(r.loss)).set("seconds", json::Value(r.seconds));
+      if (checkpoints) line.set("checkpoint", json::Value(s.checkpoint_path));
       std::cout << json::dump(line) << "\n";
     } else {
       char buf[128];
@@ -414,10 +445,9 @@ int run_fit(int argc, char** argv, int first) {
   bar.start_epoch();
   model.fit(train, callbacks, comm);
 
-  // Rank 0 writes the model (every rank holds the same one) and evaluates;
-  // the others wait for its outcome, so that every rank ends alike.
-  int status = 0;
-  if (speaks) status = finish_fit(s, data, windows, test_fraction, comm.size());
+  // Rank 0 writes the model (every rank holds the same one); every rank
+  // ends with the worst status, so that mpirun's is the run's.
+  const int status = finish_fit(s, comm);
   const std::int64_t worst = comm.all_reduce_max(status);
   return static_cast<int>(worst);
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "limelight/distributed.hpp"
 #include "limelight/error.hpp"
 
 namespace limelight::cli {
@@ -21,7 +22,7 @@ int metrics_cutoff(const Args& args, int max_length, bool evaluates) {
 }
 
 Metrics evaluate_test_set(const SequenceScorer& scorer, const SequenceInteractions& test, int k,
-                          bool exclude_preceding) {
+                          bool exclude_preceding, distributed::Communicator& comm) {
   LL_CHECK(test.num_sequences > 0, "the test set has no sequences (too few test users; raise --test-fraction ",
            "or lower --min-sequence-length)");
   LL_CHECK(test.max_sequence_length >= 2, "evaluation needs --max-sequence-length of at least 2, got ",
@@ -29,7 +30,7 @@ Metrics evaluate_test_set(const SequenceScorer& scorer, const SequenceInteractio
   LL_CHECK(k < test.max_sequence_length, "--k ", k, " must be below --max-sequence-length ",
            test.max_sequence_length, " (precision and recall at k score all but the last k items of each window)");
   Metrics out;
-  out.ranking = evaluate_sequences(scorer, test, k, exclude_preceding);
+  out.ranking = evaluate_sequences(scorer, test, k, exclude_preceding, comm);
   return out;
 }
 

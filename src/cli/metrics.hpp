@@ -10,6 +10,10 @@
 #include "io/json.hpp"
 #include "limelight/evaluation.hpp"
 
+namespace limelight::distributed {
+class Communicator;
+}
+
 namespace limelight::cli {
 
 struct Metrics {
@@ -23,8 +27,9 @@ Option metrics_k_option();
 int metrics_cutoff(const Args& args, int max_length, bool evaluates);
 
 // Error naming --k and --max-sequence-length when k >= the window length.
+// Under mpirun every rank calls it and scores its share of the sequences.
 Metrics evaluate_test_set(const SequenceScorer& scorer, const SequenceInteractions& test, int k,
-                          bool exclude_preceding);
+                          bool exclude_preceding, distributed::Communicator& comm);
 
 // Adds mrr, precision_at_k, recall_at_k, ndcg_at_k, hit_rate_at_k and k.
 void add_metrics(json::Value& object, const Metrics& metrics);

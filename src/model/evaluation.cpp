@@ -5,11 +5,13 @@
 #include "limelight/evaluation.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <limits>
 #include <numeric>
 
+#include "limelight/distributed.hpp"
 #include "limelight/error.hpp"
 
 namespace limelight {
@@ -182,12 +184,6 @@ PrecisionRecall precision_recall_pass(const SequenceScorer& scorer, const Sequen
   return out;
 }
 
-double mean(const std::vector<double>& values) {
-  double sum = 0;
-  for (double v : values) sum += v;
-  return sum / static_cast<double>(values.size());
-}
-
 }  // namespace
 
 std::vector<double> sequence_mrr_score(const SequenceScorer& scorer, const SequenceInteractions& test,
@@ -210,31 +206,69 @@ PrecisionRecall sequence_precision_recall_score(const SequenceScorer& scorer,
   return precision_recall_pass(scorer, test, k, exclude_preceding, op);
 }
 
+namespace {
+
+// The sums behind RankingMetrics over test's rows: reciprocal ranks, NDCG,
+// hits, precisions and recalls, in that order.
+std::array<double, 5> ranking_sums(const SequenceScorer& scorer, const SequenceInteractions& test, int k,
+                                   bool exclude_preceding, const char* op) {
+  std::array<double, 5> sums{};
+  if (test.num_sequences == 0) return sums;
+  next_item_pass(scorer, test, exclude_preceding, op, [&](const NextItemRank& rank) {
+    sums[0] += reciprocal_rank(rank);
+    const std::int64_t strict_rank = rank.smaller + 1;
+    if (strict_rank <= k) {
+      sums[1] += 1.0 / std::log2(1.0 + static_cast<double>(strict_rank));
+      sums[2] += 1.0;
+    }
+  });
+  const PrecisionRecall pr = precision_recall_pass(scorer, test, k, exclude_preceding, op);
+  for (double v : pr.precision) sums[3] += v;
+  for (double v : pr.recall) sums[4] += v;
+  return sums;
+}
+
+RankingMetrics from_sums(const std::array<double, 5>& sums, std::int64_t num_sequences, int k) {
+  RankingMetrics m;
+  m.k = k;
+  m.num_sequences = num_sequences;
+  const auto count = static_cast<double>(num_sequences);
+  m.mrr = sums[0] / count;
+  m.ndcg_at_k = sums[1] / count;
+  m.hit_rate_at_k = sums[2] / count;
+  m.precision_at_k = sums[3] / count;
+  m.recall_at_k = sums[4] / count;
+  return m;
+}
+
+}  // namespace
+
 RankingMetrics evaluate_sequences(const SequenceScorer& scorer, const SequenceInteractions& test, int k,
                                   bool exclude_preceding) {
   const char* op = "evaluate_sequences";
   check_test_set(scorer, test, op);
   check_k(test, k, op);
-  RankingMetrics m;
-  m.k = k;
-  m.num_sequences = test.num_sequences;
-  double rr_sum = 0, ndcg_sum = 0, hit_sum = 0;
-  next_item_pass(scorer, test, exclude_preceding, op, [&](const NextItemRank& rank) {
-    rr_sum += reciprocal_rank(rank);
-    const std::int64_t strict_rank = rank.smaller + 1;
-    if (strict_rank <= k) {
-      ndcg_sum += 1.0 / std::log2(1.0 + static_cast<double>(strict_rank));
-      hit_sum += 1.0;
-    }
-  });
-  const auto count = static_cast<double>(test.num_sequences);
-  m.mrr = rr_sum / count;
-  m.ndcg_at_k = ndcg_sum / count;
-  m.hit_rate_at_k = hit_sum / count;
-  const PrecisionRecall pr = precision_recall_pass(scorer, test, k, exclude_preceding, op);
-  m.precision_at_k = mean(pr.precision);
-  m.recall_at_k = mean(pr.recall);
-  return m;
+  return from_sums(ranking_sums(scorer, test, k, exclude_preceding, op), test.num_sequences, k);
+}
+
+RankingMetrics evaluate_sequences(const SequenceScorer& scorer, const SequenceInteractions& test, int k,
+                                  bool exclude_preceding, distributed::Communicator& comm) {
+  const char* op = "evaluate_sequences";
+  check_test_set(scorer, test, op);
+  check_k(test, k, op);
+  if (comm.size() == 1) return evaluate_sequences(scorer, test, k, exclude_preceding);
+  // This rank's rows, a contiguous share; the sums then added in rank order.
+  const std::int64_t n = test.num_sequences, L = test.max_sequence_length;
+  const std::int64_t begin = n * comm.rank() / comm.size(), end = n * (comm.rank() + 1) / comm.size();
+  SequenceInteractions mine;
+  mine.max_sequence_length = test.max_sequence_length;
+  mine.num_items = test.num_items;
+  mine.num_sequences = end - begin;
+  mine.sequences.assign(test.sequences.begin() + begin * L, test.sequences.begin() + end * L);
+  if (!test.user_ids.empty()) mine.user_ids.assign(test.user_ids.begin() + begin, test.user_ids.begin() + end);
+  std::array<double, 5> sums = ranking_sums(scorer, mine, k, exclude_preceding, op);
+  comm.all_reduce_sum(sums.data(), static_cast<std::int64_t>(sums.size()));
+  return from_sums(sums, n, k);
 }
 
 }  // namespace limelight
