@@ -79,6 +79,10 @@ std::unique_ptr<Communicator> local_communicator();
 // another PMI launcher), from the environment the launcher sets.
 bool under_launcher();
 
+// This process's rank as the launcher's environment gives it (0 when not
+// under a launcher), readable before MPI starts.
+int launcher_rank();
+
 // The communicator of this job: under a launcher the MPI one (loading
 // liblimelight_mpi.so and initialising MPI on first use), else the local
 // one. Error naming the library when it is missing or fails to start.

@@ -121,7 +121,18 @@ class ImplicitSequenceModel : public SequenceScorer {
   // Builds the network for a catalogue of num_items ids (0 included) with the
   // seeded initialisation. fit() calls it on first use.
   void initialize(std::int32_t num_items);
+  // The same with the item table sharded across the ranks of `comm` (every
+  // rank calls it): this rank builds only its contiguous block of the item
+  // embeddings and biases (their values those of the one-process model),
+  // and Adam keeps moments only for those rows. fit(train, callbacks, comm)
+  // then trains it, fetching the rows each step needs from their owners.
+  // A sharded model does not serve (predict and recommend raise); the
+  // ranks together write an ordinary model file (save_model_gathered in
+  // <limelight/model_file.hpp>), which one process serves.
+  void initialize(std::int32_t num_items, distributed::Communicator& comm);
   bool initialized() const;
+  // Whether this rank holds only its block of the item table.
+  bool items_sharded() const;
 
   // Trains for config().n_iter epochs; calling it again resumes training.
   // Error if an epoch's loss is NaN or exactly 0, naming the epoch.

@@ -21,6 +21,7 @@
 #include "cli/model_options.hpp"
 #include "cli/output_file.hpp"
 #include "cli/training_data.hpp"
+#include "distributed/sharded_table.hpp"
 #include "io/json.hpp"
 #include "limelight/distributed.hpp"
 #include "limelight/error.hpp"
@@ -43,6 +44,8 @@ Command fit_command() {
       {"learning-rate", "X", opt::number(1e-30, 1e30), "Adam learning rate (default 0.01)"},
       {"num-negative-samples", "N", opt::integer(1, 5), "adaptive_hinge: negatives per positive, 1..5 (default 5)"},
       {"sparse", "", opt::flag(), "row-sparse embedding gradients and lazy Adam"},
+      {"shard-items", "", opt::flag(),
+       "under mpirun: split the item embeddings, biases and their Adam moments by row across the ranks"},
       {"kernel-width", "LIST", opt::int_list(1, 4096), "cnn: kernel width per layer, comma-separated (default 3)"},
       {"dilation", "LIST", opt::int_list(1, 4096), "cnn: dilation per layer, comma-separated (default 1)"},
       {"num-layers", "N", opt::integer(1, 1024), "cnn: number of layers (default 1)"},
@@ -237,7 +240,16 @@ struct FitSetup {
 // Reads the options and the data and builds the model. `writes` is false
 // on the ranks of a distributed run that do not write the output (rank 0
 // alone checks --out and saves).
-void prepare_fit(const Args& args, bool writes, FitSetup& s) {
+// Rows [begin, begin + rows) of a saved (items, width) table: a rank's block
+// of a sharded table.
+Tensor block_of(const Tensor& full, std::int64_t begin, std::int64_t rows) {
+  const std::int64_t width = full.numel() / full.dim(0);
+  Tensor out = Tensor::empty(Shape{rows, width});
+  std::copy_n(full.f32() + begin * width, rows * width, out.f32());
+  return out;
+}
+
+void prepare_fit(const Args& args, bool writes, distributed::Communicator& comm, FitSetup& s) {
   s.as_json = args.flag("json");
   s.save_optimizer = args.flag("save-optimizer");
   s.out_path = args.text("out");
@@ -298,14 +310,31 @@ void prepare_fit(const Args& args, bool writes, FitSetup& s) {
            " test interactions); raise --test-fraction, or use --test-fraction 0 to skip evaluation");
 
   ImplicitSequenceModel& model = s.model.emplace(s.config);
+  const bool shard = args.flag("shard-items");
+  if (shard) model.initialize(s.init ? s.init->model.num_items() : s.train.num_items, comm);
   if (s.init) {
-    model.initialize(s.init->model.num_items());
+    if (!shard) model.initialize(s.init->model.num_items());
+    // A sharded table takes this rank's block of the saved rows (and of
+    // their moments): a file of any world size resumes at any other.
+    const distributed::RowBlock block =
+        distributed::owned_rows(s.init->model.num_items(), comm.rank(), model.items_sharded() ? comm.size() : 1);
     const std::vector<const Parameter*> saved = std::as_const(s.init->model).parameters();
     const std::vector<Parameter*> params = model.parameters();
+    auto restored = [&](const Tensor& full, const Parameter& p) {
+      return p.value.shape() == full.shape() ? full : block_of(full, block.begin, block.end - block.begin);
+    };
     for (std::size_t i = 0; i < params.size(); ++i)
-      params[i]->value.copy_from(saved[i]->value);
-    if (s.init->training_state) model.restore_training_state(*s.init->training_state);
-    else model.set_epochs_trained(saved_epochs(*s.init));
+      params[i]->value.copy_from(restored(saved[i]->value, *params[i]));
+    if (s.init->training_state) {
+      TrainingState state = *s.init->training_state;
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        state.exp_avg[i] = restored(state.exp_avg[i], *params[i]);
+        state.exp_avg_sq[i] = restored(state.exp_avg_sq[i], *params[i]);
+      }
+      model.restore_training_state(state);
+    } else {
+      model.set_epochs_trained(saved_epochs(*s.init));
+    }
     s.first_epoch = model.epochs_trained();
   }
 }
@@ -384,7 +413,7 @@ int run_fit(int argc, char** argv, int first) {
   distributed::Communicator& comm = distributed::world();
   const bool speaks = comm.rank() == 0;
   FitSetup s;
-  distributed::agree(comm, [&] { prepare_fit(args, speaks, s); });
+  distributed::agree(comm, [&] { prepare_fit(args, speaks, comm, s); });
   const ModelConfig& config = s.config;
   const SequenceInteractions& train = s.train;
   const SequenceInteractions& test = s.test;

@@ -92,7 +92,9 @@ int fail_with(const std::string& message, bool agreed) {
   std::cout.flush();
   const bool several = dist::world_is_mpi() && dist::world().size() > 1;
   if (!several) {
-    std::cerr << "limelight: error: " << one_line(message) << "\n";
+    // Before MPI starts (a bad option), every rank fails alike: rank 0 says so.
+    if (dist::world_is_mpi() || dist::launcher_rank() == 0)
+      std::cerr << "limelight: error: " << one_line(message) << "\n";
     return 1;
   }
   dist::Communicator& comm = dist::world();
@@ -103,6 +105,7 @@ int fail_with(const std::string& message, bool agreed) {
   std::cerr << "limelight: error: rank " << comm.rank() << " of " << comm.size() << ": " << one_line(message)
             << " (ending every rank)\n";
   comm.abort(1);
+  return 1;  // not reached: abort ends the job
 }
 
 }  // namespace

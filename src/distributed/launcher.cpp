@@ -62,6 +62,13 @@ bool under_launcher() {
   return false;
 }
 
+int launcher_rank() {
+  if (!under_launcher()) return 0;
+  for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
+    if (const char* v = std::getenv(var); v && *v) return std::atoi(v);
+  return 0;
+}
+
 Communicator& world() {
   std::lock_guard<std::mutex> lock(world_mutex);
   if (!world_comm) {

@@ -3,6 +3,7 @@
 #include "limelight/model.hpp"
 
 #include "backend/backend.hpp"
+#include "distributed/sharded_table.hpp"
 #include "model/model_impl.hpp"
 
 namespace limelight {
@@ -16,9 +17,32 @@ ImplicitSequenceModel::ImplicitSequenceModel(ImplicitSequenceModel&&) noexcept =
 ImplicitSequenceModel& ImplicitSequenceModel::operator=(ImplicitSequenceModel&&) noexcept = default;
 
 void ImplicitSequenceModel::initialize(std::int32_t num_items) {
+  impl_->build(num_items, nullptr);
+}
+
+void ImplicitSequenceModel::initialize(std::int32_t num_items, distributed::Communicator& comm) {
+  impl_->build(num_items, &comm);
+}
+
+bool ImplicitSequenceModel::items_sharded() const { return impl_->sharded_table != nullptr; }
+
+void ImplicitSequenceModel::Impl::build(std::int32_t num_items, distributed::Communicator* comm) {
+  Impl* impl_ = this;
   // The configured thread count already applies to building the tables.
   if (impl_->config.threads > 0) backend::get(Device::cpu).set_threads(impl_->config.threads);
-  impl_->net = std::make_unique<model::Network>(impl_->config, num_items, impl_->rng);
+  model::ItemRows rows;
+  if (comm != nullptr && comm->size() > 1) {
+    LL_CHECK(device == Device::cpu, "--shard-items: a sharded item table trains on the CPU only in this version");
+    const distributed::RowBlock block = distributed::owned_rows(num_items, comm->rank(), comm->size());
+    rows = {block.begin, block.end};
+  }
+  sharded_table.reset();
+  impl_->net = std::make_unique<model::Network>(impl_->config, num_items, impl_->rng, rows);
+  if (impl_->net->sharded()) {
+    shard_comm = comm;
+    sharded_table = std::make_unique<distributed::ShardedTable>(*comm, num_items, net->item_embeddings(),
+                                                                 net->item_biases());
+  }
   // Built on the host (the same values for a seed on every device), then moved.
   if (impl_->device != Device::cpu) {
     backend::get(impl_->device);  // loads the backend, which provides the device's memory

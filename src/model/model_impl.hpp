@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "backend/cpu/quantised_table.hpp"
+#include "distributed/sharded_table.hpp"
 #include "limelight/adam.hpp"
 #include "limelight/model.hpp"
 #include "limelight/random.hpp"
@@ -44,6 +45,12 @@ struct ImplicitSequenceModel::Impl {
   Tape tape;
   int epochs = 0;
   ServingPrecision precision = ServingPrecision::f32;
+  // With the item table sharded across ranks: the communicator and the row
+  // exchange; null otherwise.
+  distributed::Communicator* shard_comm = nullptr;
+  std::unique_ptr<distributed::ShardedTable> sharded_table;
+  // A sharded step's fetched rows (U, D) and biases (U, 1), leaves of its tape.
+  Parameter batch_rows, batch_biases;
   // The int8 copy of the serving table and the network version it was built
   // from; serving threads share it, and the first after a change rebuilds it.
   mutable std::mutex quantised_mutex;
@@ -52,6 +59,14 @@ struct ImplicitSequenceModel::Impl {
 
   explicit Impl(ModelConfig c)
       : config(std::move(c)), device(model::device_of(config)), rng(config.seed), tape(true, device) {}
+
+  // Builds the network and its optimizer; with `comm` of more than one
+  // rank, only this rank's block of the item table.
+  void build(std::int32_t num_items, distributed::Communicator* comm);
+  // A sharded step's loss and gradients on this rank's slice: the slice's
+  // items' rows fetched from their owners, the loss on them (times `seed`),
+  // their gradients sent back. Returns the slice's loss (0 when empty).
+  double sharded_gradients(const Tensor& sequences, const Tensor& negatives, bool has_targets, float seed);
 
   model::Network& network() const {
     LL_CHECK(net != nullptr, "ImplicitSequenceModel: the model is not initialised (call fit or initialize first)");
@@ -69,6 +84,7 @@ struct ImplicitSequenceModel::Impl {
                " is outside the model's catalogue [0, ", V, ")");
   }
 
+  ops::LossKind loss_kind() const;
   // The masked loss of a batch; negatives are (B, L), or (n, B, L) for adaptive_hinge.
   Var forward_loss(const Tensor& sequences, const Tensor& negatives);
   // Checks the batch, then its loss with the gradients left in the

@@ -19,14 +19,18 @@ namespace limelight {
 
 using model::on_tape_device;
 
+ops::LossKind ImplicitSequenceModel::Impl::loss_kind() const {
+  const std::string& loss = config.loss;
+  return loss == "pointwise" ? ops::LossKind::pointwise
+         : loss == "bpr"     ? ops::LossKind::bpr
+         : loss == "hinge"   ? ops::LossKind::hinge
+                             : ops::LossKind::adaptive_hinge;
+}
+
 Var ImplicitSequenceModel::Impl::forward_loss(const Tensor& sequences, const Tensor& negatives) {
   model::Network& n = network();
   const std::int64_t B = sequences.dim(0), L = sequences.dim(1);
-  const std::string& loss = config.loss;
-  const ops::LossKind kind = loss == "pointwise" ? ops::LossKind::pointwise
-                             : loss == "bpr"     ? ops::LossKind::bpr
-                             : loss == "hinge"   ? ops::LossKind::hinge
-                                                 : ops::LossKind::adaptive_hinge;
+  const ops::LossKind kind = loss_kind();
   Tensor negs = negatives;
   if (kind != ops::LossKind::adaptive_hinge) {
     LL_CHECK(negatives.shape() == sequences.shape(), "train_step: negatives ", negatives.shape().str(),
@@ -102,7 +106,13 @@ void ImplicitSequenceModel::fit(const SequenceInteractions& train, const FitCall
   const std::int64_t total = (N + B - 1) / B;
   const int ranks = comm.size(), rank = comm.rank();
   distributed::GradientExchange exchange(comm);
-  const std::vector<Parameter*> params = parameters();
+  // The parameters every rank holds whole (with a sharded table, all but
+  // the item rows, whose gradients go to their owners instead).
+  std::vector<Parameter*> params = parameters();
+  if (m.sharded_table) {
+    LL_CHECK(m.shard_comm == &comm, "fit: the model's item table is sharded across another communicator");
+    std::erase_if(params, [&](Parameter* p) { return p == &m.net->item_embeddings() || p == &m.net->item_biases(); });
+  }
   Tensor slice_negatives = ranks > 1 ? Tensor::empty({n_neg * std::min(B, N) * L}, DType::i32) : Tensor{};
   for (int iter = 0; iter < m.config.n_iter; ++iter) {
     const auto start = std::chrono::steady_clock::now();
@@ -140,6 +150,47 @@ void ImplicitSequenceModel::fit(const SequenceInteractions& train, const FitCall
   }
 }
 
+double ImplicitSequenceModel::Impl::sharded_gradients(const Tensor& sequences, const Tensor& negatives,
+                                                      bool has_targets, float seed) {
+  adam->zero_grad();
+  if (!has_targets) {
+    // Nothing to score, but the owners' exchanges need every rank.
+    sharded_table->fetch(nullptr, 0, nullptr, nullptr);
+    sharded_table->push_gradients(nullptr, nullptr);
+    return 0.0;
+  }
+  check_ids(sequences.i32(), sequences.numel(), "train_step: sequences");
+  check_ids(negatives.i32(), negatives.numel(), "train_step: negatives");
+  // The slice's distinct items, the padding id first (so that local id 0
+  // is still padding), and the slice renumbered into them.
+  std::vector<std::int32_t> ids(sequences.i32(), sequences.i32() + sequences.numel());
+  ids.insert(ids.end(), negatives.i32(), negatives.i32() + negatives.numel());
+  ids.push_back(0);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  const std::int64_t U = static_cast<std::int64_t>(ids.size()), D = config.embedding_dim;
+  auto renumber = [&](const Tensor& in, Tensor& out) {
+    for (std::int64_t i = 0; i < in.numel(); ++i)
+      out.i32()[i] = static_cast<std::int32_t>(std::lower_bound(ids.begin(), ids.end(), in.i32()[i]) - ids.begin());
+  };
+  tape.reset();
+  Tensor local_seq = tape.arena().tensor(sequences.shape(), DType::i32);
+  Tensor local_neg = tape.arena().tensor(negatives.shape(), DType::i32);
+  renumber(sequences, local_seq);
+  renumber(negatives, local_neg);
+  batch_rows = Parameter("item_embeddings.rows", Tensor::empty({U, D}));
+  batch_biases = Parameter("item_biases.rows", Tensor::empty({U, 1}));
+  sharded_table->fetch(ids.data(), U, batch_rows.value.f32(), batch_biases.value.f32());
+  const ops::LossKind kind = loss_kind();
+  if (kind != ops::LossKind::adaptive_hinge) local_neg = local_neg.reshape(Shape{1, sequences.dim(0), sequences.dim(1)});
+  Var loss = net->training_loss_on_rows(tape, tape.parameter(batch_rows), tape.parameter(batch_biases), local_seq,
+                                        local_neg, kind);
+  const double value = tape.value(loss).f32()[0];
+  tape.backward(loss, seed);
+  sharded_table->push_gradients(batch_rows.grad.f32(), batch_biases.grad.f32());
+  return value;
+}
+
 double ImplicitSequenceModel::Impl::distributed_step(const SequenceInteractions& train,
                                                      const std::int64_t* batch_order, std::int64_t rows,
                                                      const std::int32_t* negatives, std::int64_t n_neg, int rank,
@@ -156,26 +207,29 @@ double ImplicitSequenceModel::Impl::distributed_step(const SequenceInteractions&
     all_targets += n;
     if (r >= mine.begin && r < mine.end) my_targets += n;
   }
+  std::int32_t* dst = batch.i32();
+  for (std::int64_t r = 0; r < mine.size(); ++r)
+    std::memcpy(dst + r * L, train.row(batch_order[mine.begin + r]), sizeof(std::int32_t) * L);
+  // The slice's negatives: for each of the n_neg draws, its rows.
+  std::int32_t* neg = slice_negatives.i32();
+  for (std::int64_t k = 0; k < n_neg; ++k)
+    std::memcpy(neg + k * mine.size() * L, negatives + (k * rows + mine.begin) * L,
+                sizeof(std::int32_t) * mine.size() * L);
+  LL_CHECK(all_targets > 0, "train_step: every target in the batch is padding (id 0); nothing to learn from");
+  const double share = static_cast<double>(my_targets) / static_cast<double>(all_targets);
+  Tensor seq_view = Tensor::borrow(dst, Shape{mine.size(), L}, DType::i32);
+  Tensor neg_view = n_neg > 1 || config.loss == "adaptive_hinge"
+                        ? Tensor::borrow(neg, Shape{n_neg, mine.size(), L}, DType::i32)
+                        : Tensor::borrow(neg, Shape{mine.size(), L}, DType::i32);
   float loss_share = 0.0f;
-  if (my_targets > 0) {
-    std::int32_t* dst = batch.i32();
-    for (std::int64_t r = 0; r < mine.size(); ++r)
-      std::memcpy(dst + r * L, train.row(batch_order[mine.begin + r]), sizeof(std::int32_t) * L);
-    // The slice's negatives: for each of the n_neg draws, its rows.
-    std::int32_t* neg = slice_negatives.i32();
-    for (std::int64_t k = 0; k < n_neg; ++k)
-      std::memcpy(neg + k * mine.size() * L, negatives + (k * rows + mine.begin) * L,
-                  sizeof(std::int32_t) * mine.size() * L);
-    const double share = static_cast<double>(my_targets) / static_cast<double>(all_targets);
-    Tensor seq_view = Tensor::borrow(dst, Shape{mine.size(), L}, DType::i32);
-    Tensor neg_view = n_neg > 1 || config.loss == "adaptive_hinge"
-                          ? Tensor::borrow(neg, Shape{n_neg, mine.size(), L}, DType::i32)
-                          : Tensor::borrow(neg, Shape{mine.size(), L}, DType::i32);
+  if (sharded_table) {
+    loss_share = static_cast<float>(
+        sharded_gradients(seq_view, neg_view, my_targets > 0, static_cast<float>(share)) * share);
+  } else if (my_targets > 0) {
     loss_share = static_cast<float>(gradients(seq_view, neg_view, static_cast<float>(share)) * share);
   } else {
     // No targets here (an empty slice of a short batch): zero gradients,
     // and the collectives all the same.
-    LL_CHECK(all_targets > 0, "train_step: every target in the batch is padding (id 0); nothing to learn from");
     adam->zero_grad();
   }
   exchange.sum(params, &loss_share, 1);

@@ -52,6 +52,33 @@ Tensor normal_tensor(const Shape& shape, double stddev, Rng& rng) {
   return t;
 }
 
+// Rows [begin, end) of normal_tensor({rows, D}): the same values, drawing
+// only the blocks that hold them, so that a rank's shard of a sharded table
+// is its rows of the one-process table without the whole table in memory.
+Tensor normal_rows(std::int64_t D, std::int64_t begin, std::int64_t end, double stddev, Rng& rng) {
+  Tensor t = Tensor::empty({end - begin, D});
+  const Rng streams(rng.next_u64());
+  const std::int64_t first = begin * D, last = end * D;  // flat positions [first, last)
+  const std::int64_t b0 = first / normal_block, b1 = (last + normal_block - 1) / normal_block;
+  float* out = t.f32();
+  const int threads = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(cpu::num_threads(), b1 - b0)));
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    std::vector<float> block_values(static_cast<std::size_t>(normal_block));
+#pragma omp for schedule(static)
+    for (std::int64_t b = b0; b < b1; ++b) {
+      Rng block = streams.fork(static_cast<std::uint64_t>(b));
+      const std::int64_t block_begin = b * normal_block, lo = std::max(first, block_begin);
+      const std::int64_t hi = std::min(last, block_begin + normal_block);
+      // The block is drawn from its start (the polar method's pairs), up to what is kept.
+      fill_normal_block(block, block_values.data(), hi - block_begin, stddev);
+      std::copy(block_values.data() + (lo - block_begin), block_values.data() + (hi - block_begin),
+                out + (lo - first));
+    }
+  }
+  return t;
+}
+
 // PyTorch's default for LSTM and convolution weights: U(-bound, bound).
 Tensor uniform_tensor(const Shape& shape, double bound, Rng& rng) {
   Tensor t = Tensor::empty(shape);
@@ -70,11 +97,15 @@ Parameter& Network::add(const std::string& name, Tensor value, bool sparse) {
   return params_.back();
 }
 
-Network::Network(const ModelConfig& config, std::int32_t num_items, Rng& rng)
-    : config_(config), num_items_(num_items) {
+Network::Network(const ModelConfig& config, std::int32_t num_items, Rng& rng, ItemRows rows)
+    : config_(config), num_items_(num_items), rows_(rows) {
   config_.validate();
   LL_CHECK(num_items >= 2, "ImplicitSequenceModel: num_items must be at least 2 (padding and one item), got ",
            num_items);
+  if (rows_.end < 0) rows_ = {0, num_items};
+  LL_CHECK(rows_.begin >= 0 && rows_.begin <= rows_.end && rows_.end <= num_items, "Network: item rows [",
+           rows_.begin, ", ", rows_.end, ") outside the catalogue of ", num_items);
+  LL_CHECK(!sharded() || !bloom(), "--shard-items: Bloom item embeddings train replicated only in this version");
   const std::int64_t D = config.embedding_dim;
   // Item embeddings ~ N(0, (1/D)^2) with the padding row zero; biases zero.
   // A Bloom table has the compressed row count and the reference's nested name.
@@ -85,12 +116,17 @@ Network::Network(const ModelConfig& config, std::int32_t num_items, Rng& rng)
     Tensor emb = normal_tensor({rows, D}, 1.0 / static_cast<double>(D), rng);
     for (std::int64_t d = 0; d < D; ++d) emb.f32()[d] = 0.0f;
     add("item_embeddings.embeddings.weight", emb, config.sparse);
+  } else if (sharded()) {
+    Tensor emb = normal_rows(D, rows_.begin, rows_.end, 1.0 / static_cast<double>(D), rng);
+    if (rows_.begin == 0 && rows_.end > 0)
+      for (std::int64_t d = 0; d < D; ++d) emb.f32()[d] = 0.0f;
+    add("item_embeddings.weight", emb, config.sparse);
   } else {
     Tensor emb = normal_tensor({num_items, D}, 1.0 / static_cast<double>(D), rng);
     for (std::int64_t d = 0; d < D; ++d) emb.f32()[d] = 0.0f;
     add("item_embeddings.weight", emb, config.sparse);
   }
-  add("item_biases.weight", Tensor::zeros({num_items, 1}), config.sparse);
+  add("item_biases.weight", Tensor::zeros({rows_.end - rows_.begin, 1}), config.sparse);
   state_width_ = D;
   const Representation rep = config.representation;
   if (rep == Representation::lstm || rep == Representation::mixture) {
@@ -133,6 +169,8 @@ Var Network::lstm_states(Tape& tape, Var embedded) {
 }
 
 Var Network::embed(Tape& tape, const Tensor& ids) {
+  LL_CHECK(!sharded(), "this rank holds item rows [", rows_.begin, ", ", rows_.end, ") of a table sharded across ",
+           "ranks; it embeds only the rows a step fetches from their owners");
   if (!bloom()) return ops::embedding(tape, param(tape, 0), ids);
   if (!tape.recording()) return ops::embedding(tape, tape.constant(item_table()), ids);
   // Sum over the hash axis of the compressed rows each id hashes to.
@@ -148,6 +186,8 @@ Var Network::embed(Tape& tape, const Tensor& ids) {
 }
 
 const Tensor& Network::item_table() const {
+  LL_CHECK(!sharded(), "this model's item table is sharded across ranks (this rank holds rows [", rows_.begin, ", ",
+           rows_.end, ") of ", num_items_, "): serve it from the saved model file, which holds them all");
   if (!bloom()) return params_[0].value;
   if (item_table_valid_.load(std::memory_order_acquire)) return item_table_;
   std::lock_guard<std::mutex> lock(item_table_mutex_);
@@ -171,6 +211,8 @@ const Tensor& Network::item_table() const {
 }
 
 Var Network::training_loss(Tape& tape, const Tensor& sequences, const Tensor& negatives, ops::LossKind kind) {
+  LL_CHECK(!sharded(), "training_loss: this rank holds item rows [", rows_.begin, ", ", rows_.end,
+           ") of a sharded table; a sharded step scores through training_loss_on_rows");
   if (!bloom()) {
     // Pooling's gather, running mean and scoring in one op where the backend has it.
     if (config_.representation == Representation::pooling &&
@@ -216,9 +258,14 @@ Var Network::training_loss(Tape& tape, const Tensor& sequences, const Tensor& ne
   const Tensor batch_ids = Tensor::borrow(ids.raw(), Shape{count}, DType::i32);
   Var table = embed(tape, batch_ids);                           // (U, D)
   Var bias = ops::embedding(tape, param(tape, 1), batch_ids);   // (U, 1)
-  Var all = states_from_embedded(tape, ops::embedding(tape, table, local_seq));
+  return training_loss_on_rows(tape, table, bias, local_seq, local_neg, kind);
+}
+
+Var Network::training_loss_on_rows(Tape& tape, Var table, Var bias, const Tensor& sequences,
+                                   const Tensor& negatives, ops::LossKind kind) {
+  Var all = states_from_embedded(tape, ops::embedding(tape, table, sequences));
   const std::int64_t M = config_.representation == Representation::mixture ? config_.num_mixtures : 0;
-  return ops::sequence_loss(tape, all, table, bias, local_seq, local_neg, kind, M);
+  return ops::sequence_loss(tape, all, table, bias, sequences, negatives, kind, M);
 }
 
 Var Network::states(Tape& tape, const Tensor& sequences) {

@@ -15,9 +15,16 @@
 
 namespace limelight::model {
 
+// The item rows a network holds: all of them, or with a table sharded across
+// ranks this rank's contiguous block [begin, end) of the ids (the item
+// embeddings and biases only; every other parameter is whole).
+struct ItemRows {
+  std::int64_t begin = 0, end = -1;  // end -1: the whole catalogue
+};
+
 class Network {
  public:
-  Network(const ModelConfig& config, std::int32_t num_items, Rng& rng);
+  Network(const ModelConfig& config, std::int32_t num_items, Rng& rng, ItemRows rows = {});
 
   // Every state for a batch of sequences (B, L) i32: (B, L+1, W); state t has
   // seen items 0..t-1.
@@ -32,6 +39,15 @@ class Network {
   // states() then loss(), or, with Bloom embeddings, the same on the batch's
   // own items (see training_loss in network.cpp).
   Var training_loss(Tape& tape, const Tensor& sequences, const Tensor& negatives, ops::LossKind kind);
+  // The same on a batch's own rows: `table` (U, D) and `bias` (U, 1) hold the
+  // embeddings and biases of the batch's U distinct items, and sequences and
+  // negatives number them 0..U-1 (0 the padding id). Bloom's step and a
+  // sharded table's step (whose rows come from their owners) score so.
+  Var training_loss_on_rows(Tape& tape, Var table, Var bias, const Tensor& sequences, const Tensor& negatives,
+                            ops::LossKind kind);
+  // Whether this network holds only some of the catalogue's item rows, and which.
+  bool sharded() const { return rows_.begin != 0 || rows_.end != num_items_; }
+  ItemRows item_rows() const { return rows_; }
 
   // The (num_items, D) item embeddings serving reads: the table itself, or,
   // with Bloom embeddings, the sums of hashed rows, built on first use after
@@ -74,6 +90,7 @@ class Network {
 
   ModelConfig config_;
   std::int32_t num_items_;
+  ItemRows rows_;
   std::int64_t state_width_;
   std::deque<Parameter> params_;  // a deque keeps addresses stable as it grows
   Tensor bloom_hashes_;
