@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "limelight/data.hpp"
@@ -72,6 +73,28 @@ struct RankingMetrics {
 // metric it returns is defined.
 RankingMetrics evaluate_sequences(const SequenceScorer& scorer, const SequenceInteractions& test,
                                   int k = 10, bool exclude_preceding = false);
+// A scorer of one block of the catalogue, as each rank of a model whose item
+// table is sharded across ranks is (ImplicitSequenceModel::score_own_items).
+class BlockScorer {
+ public:
+  virtual ~BlockScorer() = default;
+  virtual std::int32_t num_items() const = 0;  // the whole catalogue
+  // The ids [first, second) that score_block scores.
+  virtual std::pair<std::int64_t, std::int64_t> block() const = 0;
+  // scores: rows x (block size). Every rank calls it in step.
+  virtual void score_block(const std::int32_t* sequences, std::int64_t rows, std::int64_t length,
+                           float* scores) const = 0;
+};
+
+// evaluate_sequences over a catalogue sharded across the ranks of `comm`:
+// every rank scores every test row against its own block; for MRR, NDCG
+// and the hit rate the counts of items ranked before and tied with the
+// target are summed across ranks (the reference's average rank for ties),
+// and precision and recall at k merge the ranks' own top k. The one-process
+// metrics, on every rank.
+RankingMetrics evaluate_sequences(const BlockScorer& scorer, const SequenceInteractions& test, int k,
+                                  bool exclude_preceding, distributed::Communicator& comm);
+
 // The same on every rank of `comm`, each scoring a contiguous share of the
 // rows and the sums added across ranks: one process's metrics up to the
 // order of the double sums. Every rank calls it with the same arguments.

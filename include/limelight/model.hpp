@@ -133,6 +133,13 @@ class ImplicitSequenceModel : public SequenceScorer {
   bool initialized() const;
   // Whether this rank holds only its block of the item table.
   bool items_sharded() const;
+  // Scores (rows, this rank's items) of the final states of `sequences`
+  // (rows, length): with a sharded table, of the items of this rank's block
+  // (every rank calls it with its own rows, in step: the sequences' items
+  // come from their owners); otherwise score_batch's.
+  void score_own_items(const std::int32_t* sequences, std::int64_t rows, std::int64_t length, float* scores) const;
+  // The ids [begin, end) score_own_items scores.
+  std::pair<std::int64_t, std::int64_t> own_items() const;
 
   // Trains for config().n_iter epochs; calling it again resumes training.
   // Error if an epoch's loss is NaN or exactly 0, naming the epoch.

@@ -44,6 +44,13 @@ struct SaveOptions {
 void save_model(const std::string& path, const ImplicitSequenceModel& model, const SaveOptions& options);
 void save_model(const std::string& path, const ImplicitSequenceModel& model,
                 const std::vector<std::string>& item_labels = {});
+// save_model on every rank of `comm` together: rank 0 writes the file. For a
+// model whose item table is sharded across the ranks, the file is the
+// ordinary one (which one process loads and serves), its rows gathered
+// from their owners piece by piece as rank 0 writes them; otherwise rank 0
+// saves its copy. A failure on rank 0 throws there alone.
+void save_model_gathered(const std::string& path, const ImplicitSequenceModel& model, const SaveOptions& options,
+                         distributed::Communicator& comm);
 // The exact bytes save_model writes.
 std::string serialize_model(const ImplicitSequenceModel& model, const SaveOptions& options);
 std::string serialize_model(const ImplicitSequenceModel& model, const std::vector<std::string>& item_labels = {});

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -66,6 +67,24 @@ struct WriteEntry {
 // `path` is untouched. DType::i32 is written as I32, i64 as I64, f32 as F32.
 void write_safetensors(const std::string& path, const std::vector<WriteEntry>& tensors,
                        const std::map<std::string, std::string>& metadata);
+// A file's header (the length, the JSON, its padding) and its tensors' order
+// and byte sizes, for writing their data separately. `streamed` allows
+// entries without data (write_safetensors_streamed supplies it).
+struct SafetensorsLayout {
+  std::string header;
+  std::vector<std::size_t> order;  // indices into the entries, in file order
+  std::vector<std::size_t> sizes;  // bytes of each entry
+};
+SafetensorsLayout safetensors_layout(const std::vector<WriteEntry>& tensors,
+                                     const std::map<std::string, std::string>& metadata, bool streamed);
+using ByteSink = std::function<void(const void* bytes, std::size_t n)>;
+// write_safetensors with each tensor's bytes given in pieces by `data`,
+// called once per tensor in file order with a sink that takes exactly
+// layout.sizes[tensor] bytes in all: a file larger than the memory of the
+// process that writes it (the gathered shards of a sharded table). Atomic as
+// write_safetensors; an exception from `data` removes the temporary.
+void write_safetensors_streamed(const std::string& path, const SafetensorsLayout& layout,
+                                const std::function<void(std::size_t tensor, const ByteSink& sink)>& data);
 // The bytes write_safetensors writes.
 std::string serialize_safetensors(const std::vector<WriteEntry>& tensors,
                                   const std::map<std::string, std::string>& metadata);

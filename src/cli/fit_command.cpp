@@ -365,7 +365,12 @@ int finish_fit(const FitSetup& s, distributed::Communicator& comm) {
   const bool speaks = comm.rank() == 0;
   const double test_fraction = s.source.test_fraction;
   SaveOutcome saved;
-  if (!s.out_path.empty() && speaks) {
+  if (!s.out_path.empty() && model.items_sharded()) {
+    // Every rank sends its rows as rank 0 writes; a failure there ends the
+    // job (the others are mid-gather), leaving no file and any old one intact.
+    save_model_gathered(s.out_path, model, save_options(s, s.save_optimizer, world_size), comm);
+    saved.written_to = s.out_path;
+  } else if (!s.out_path.empty() && speaks) {
     const SaveOptions save = save_options(s, s.save_optimizer, world_size);
     saved = save_with_fallback(s.out_path, [&](const std::string& p) { save_model(p, model, save); });
   }
@@ -450,11 +455,12 @@ int run_fit(int argc, char** argv, int first) {
   const std::optional<SaveOptions> checkpoint =
       s.checkpoint_every > 0 ? std::optional<SaveOptions>(save_options(s, true, comm.size())) : std::nullopt;
   callbacks.on_epoch = [&](const EpochReport& r) {
-    if (!speaks) return;
-    // Rank 0 writes it (every rank holds the same model): a new file in
-    // place of the old in one rename, so a job that dies keeps the last.
+    // Rank 0 writes it (gathering a sharded table's rows from every rank):
+    // a new file in place of the old in one rename, so a job that dies
+    // keeps the last.
     const bool checkpoints = checkpoint && (r.epoch + 1 - first_epoch) % s.checkpoint_every == 0;
-    if (checkpoints) save_model(s.checkpoint_path, model, *checkpoint);
+    if (checkpoints) save_model_gathered(s.checkpoint_path, model, *checkpoint, comm);
+    if (!speaks) return;
     if (tty) bar.clear();
     bar.start_epoch();
     current_epoch = r.epoch + 1 - first_epoch;

@@ -12,6 +12,7 @@
 
 #include "io/json.hpp"
 #include "limelight/bloom.hpp"
+#include "io/model_file_parts.hpp"
 #include "limelight/safetensors.hpp"
 
 namespace limelight {
@@ -181,9 +182,8 @@ ModelConfig config_from(const Meta& m) {
 
 }  // namespace
 
-namespace {
+namespace io::model_file_parts {
 
-constexpr const char* checksum_key = "limelight_crc32";
 
 // zlib's CRC-32 (IEEE 802.3) of the parameters' bytes in parameter order,
 // then of every metadata entry but the checksum itself (sorted, key and value
@@ -195,6 +195,12 @@ std::uint32_t model_crc32(const std::vector<const Tensor*>& params, const std::v
   auto add = [&](const void* data, std::size_t n) { crc = crc32_z(crc, static_cast<const Bytef*>(data), n); };
   for (const Tensor* p : params) add(p->raw(), p->nbytes());
   for (const Tensor* t : extra) add(t->raw(), t->nbytes());
+  return metadata_crc32(static_cast<std::uint32_t>(crc), md);
+}
+
+std::uint32_t metadata_crc32(std::uint32_t start, const std::map<std::string, std::string>& md) {
+  uLong crc = start;
+  auto add = [&](const void* data, std::size_t n) { crc = crc32_z(crc, static_cast<const Bytef*>(data), n); };
   for (const auto& [key, value] : md) {
     if (key == checksum_key) continue;
     add(key.c_str(), key.size() + 1);
@@ -203,22 +209,12 @@ std::uint32_t model_crc32(const std::vector<const Tensor*>& params, const std::v
   return static_cast<std::uint32_t>(crc);
 }
 
-constexpr const char* exp_avg_prefix = "optimizer.exp_avg.";
-constexpr const char* exp_avg_sq_prefix = "optimizer.exp_avg_sq.";
 
 std::string hex64(std::uint64_t v) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
   return buf;
 }
-
-// Everything one file holds: tensors (pointing into the model and `state`)
-// and metadata with its checksum.
-struct FileContents {
-  std::vector<io::WriteEntry> entries;
-  std::map<std::string, std::string> metadata;
-  std::vector<Tensor> host_copies;  // of device tensors; entries point into them
-};
 
 // The tensor itself on the host; else its host copy, kept in `keep`.
 const Tensor& on_host(const Tensor& t, std::vector<Tensor>& keep) {
@@ -269,7 +265,9 @@ FileContents file_contents(const ImplicitSequenceModel& model, const SaveOptions
   return out;
 }
 
-}  // namespace
+}  // namespace io::model_file_parts
+
+using namespace io::model_file_parts;
 
 std::string serialize_model(const ImplicitSequenceModel& model, const SaveOptions& options) {
   std::optional<TrainingState> state;

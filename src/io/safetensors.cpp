@@ -248,8 +248,8 @@ Tensor SafetensorsFile::tensor(const std::string& name) const {
   return Tensor::from_vector(values, shape);
 }
 
-std::string serialize_safetensors(const std::vector<WriteEntry>& tensors,
-                                  const std::map<std::string, std::string>& metadata) {
+SafetensorsLayout safetensors_layout(const std::vector<WriteEntry>& tensors,
+                                     const std::map<std::string, std::string>& metadata, bool streamed) {
   std::vector<std::size_t> sizes(tensors.size());
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     const WriteEntry& t = tensors[i];
@@ -260,7 +260,7 @@ std::string serialize_safetensors(const std::vector<WriteEntry>& tensors,
     }
     LL_CHECK(checked_nbytes(t.shape, dtype_size(t.dtype), sizes[i]), "serialize_safetensors: tensor ",
              json::quote(t.name), " shape ", shape_str(t.shape), " has too many elements");
-    LL_CHECK(t.data != nullptr || sizes[i] == 0, "serialize_safetensors: tensor ", json::quote(t.name),
+    LL_CHECK(streamed || t.data != nullptr || sizes[i] == 0, "serialize_safetensors: tensor ", json::quote(t.name),
              " has no data");
   }
   // Integer tensors first, then F32; by name within each group.
@@ -300,19 +300,37 @@ std::string serialize_safetensors(const std::vector<WriteEntry>& tensors,
   std::string text = json::dump(header);
   text.append((8 - (8 + text.size()) % 8) % 8, ' ');
 
+  SafetensorsLayout layout;
+  put_u64_le(layout.header, text.size());
+  layout.header += text;
+  layout.order = std::move(order);
+  layout.sizes = std::move(sizes);
+  return layout;
+}
+
+std::string serialize_safetensors(const std::vector<WriteEntry>& tensors,
+                                  const std::map<std::string, std::string>& metadata) {
+  const SafetensorsLayout layout = safetensors_layout(tensors, metadata, false);
+  std::size_t total = layout.header.size();
+  for (std::size_t size : layout.sizes) total += size;
   std::string out;
-  out.reserve(8 + text.size() + offset);
-  put_u64_le(out, text.size());
-  out += text;
-  for (std::size_t i : order) {
-    if (sizes[i] != 0) out.append(static_cast<const char*>(tensors[i].data), sizes[i]);
-  }
+  out.reserve(total);
+  out += layout.header;
+  for (std::size_t i : layout.order)
+    if (layout.sizes[i] != 0) out.append(static_cast<const char*>(tensors[i].data), layout.sizes[i]);
   return out;
 }
 
 void write_safetensors(const std::string& path, const std::vector<WriteEntry>& tensors,
                        const std::map<std::string, std::string>& metadata) {
-  const std::string bytes = serialize_safetensors(tensors, metadata);
+  const SafetensorsLayout layout = safetensors_layout(tensors, metadata, false);
+  write_safetensors_streamed(path, layout, [&](std::size_t i, const ByteSink& sink) {
+    if (layout.sizes[i] != 0) sink(tensors[i].data, layout.sizes[i]);
+  });
+}
+
+void write_safetensors_streamed(const std::string& path, const SafetensorsLayout& layout,
+                                const std::function<void(std::size_t tensor, const ByteSink& sink)>& data) {
   static std::atomic<unsigned> counter{0};
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
 
@@ -320,15 +338,39 @@ void write_safetensors(const std::string& path, const std::vector<WriteEntry>& t
   LL_CHECK(fd >= 0, path, ": cannot create temporary file ", json::quote(tmp), ": ", errno_text(errno));
   auto fail_with = [&](const char* what, int err) {
     if (fd >= 0) ::close(fd);
+    fd = -1;
     ::unlink(tmp.c_str());
     detail::fail(path, ": ", what, ": ", errno_text(err));
   };
-  std::size_t written = 0;
-  while (written < bytes.size()) {
-    ssize_t r = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) fail_with("write failed", r < 0 ? errno : EIO);
-    written += static_cast<std::size_t>(r);
+  auto write_all = [&](const void* bytes, std::size_t n) {
+    const char* p = static_cast<const char*>(bytes);
+    std::size_t written = 0;
+    while (written < n) {
+      ssize_t r = ::write(fd, p + written, n - written);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) fail_with("write failed", r < 0 ? errno : EIO);
+      written += static_cast<std::size_t>(r);
+    }
+  };
+  write_all(layout.header.data(), layout.header.size());
+  for (std::size_t i : layout.order) {
+    std::size_t given = 0;
+    try {
+      data(i, [&](const void* bytes, std::size_t n) {
+        given += n;
+        if (given > layout.sizes[i]) fail_with("a tensor's data is longer than its shape", EINVAL);
+        write_all(bytes, n);
+      });
+    } catch (...) {
+      // The producer's own failure: no temporary file stays behind.
+      if (fd >= 0) {
+        ::close(fd);
+        fd = -1;
+        ::unlink(tmp.c_str());
+      }
+      throw;
+    }
+    if (given != layout.sizes[i]) fail_with("a tensor's data is shorter than its shape", EINVAL);
   }
   if (::fsync(fd) != 0) fail_with("fsync failed", errno);
   int close_result = ::close(fd);

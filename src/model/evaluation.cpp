@@ -271,4 +271,130 @@ RankingMetrics evaluate_sequences(const SequenceScorer& scorer, const SequenceIn
   return from_sums(sums, n, k);
 }
 
+
+namespace {
+
+// A candidate of a rank's top k: the reference's value (the negated score,
+// or float max when excluded) and the item; the smaller value first, the
+// lower id on ties, as the one-process partial sort orders them.
+struct Candidate {
+  float value;
+  std::int32_t item;
+  bool operator<(const Candidate& o) const { return value < o.value || (value == o.value && item < o.item); }
+};
+
+}  // namespace
+
+RankingMetrics evaluate_sequences(const BlockScorer& scorer, const SequenceInteractions& test, int k,
+                                  bool exclude_preceding, distributed::Communicator& comm) {
+  const char* op = "evaluate_sequences";
+  LL_CHECK(test.num_sequences > 0, op, ": the test set is empty (0 sequences)");
+  LL_CHECK(scorer.num_items() == test.num_items, op, ": the scorer scores ", scorer.num_items(),
+           " items but the test set has num_items = ", test.num_items);
+  check_k(test, k, op);
+  const std::int64_t L = test.max_sequence_length, V = test.num_items, N = comm.size();
+  for (std::int32_t id : test.sequences)
+    LL_CHECK(id >= 0 && id < V, op, ": item id ", id, " outside [0, ", V, ")");
+  const auto [begin, end] = scorer.block();
+  const std::int64_t nb = end - begin;
+  // The same batches on every rank: sized by the largest block.
+  const std::int64_t widest = (V + N - 1) / N + 1;
+  const std::int64_t batch_rows =
+      std::clamp<std::int64_t>(kMaxBatchScores / widest, 1, std::min(kMaxBatchRows, test.num_sequences));
+  std::vector<unsigned char> excluded(exclude_preceding ? static_cast<std::size_t>(V) : 0, 0);
+  auto value = [&](const float* scores, std::int64_t j) {  // j global, in this block
+    return exclude_preceding && excluded[j] ? kFloatMax : -scores[j - begin];
+  };
+  std::vector<std::int32_t> inputs(static_cast<std::size_t>(batch_rows * L));
+  std::vector<float> scores(static_cast<std::size_t>(batch_rows * std::max<std::int64_t>(nb, 1)));
+  auto score = [&](std::int64_t first, std::int64_t rows, std::int64_t length) {
+    for (std::int64_t r = 0; r < rows; ++r)
+      std::copy_n(test.sequences.data() + (first + r) * L, length, inputs.data() + r * length);
+    scorer.score_block(inputs.data(), rows, length, scores.data());
+    for (std::int64_t i = 0; i < rows * nb; ++i)
+      LL_CHECK(!std::isnan(scores[i]), op, ": the scorer returned NaN for sequence ", first + i / nb, ", item ",
+               begin + i % nb);
+  };
+  auto mark = [&](const std::int32_t* ids, std::int64_t count, unsigned char flag) {
+    if (exclude_preceding)
+      for (std::int64_t t = 0; t < count; ++t) excluded[ids[t]] = flag;
+  };
+  std::array<double, 5> sums{};
+  // MRR, NDCG, hit rate: row[:-1] against its last item.
+  for (std::int64_t first = 0; first < test.num_sequences; first += batch_rows) {
+    const std::int64_t rows = std::min(batch_rows, test.num_sequences - first);
+    score(first, rows, L - 1);
+    // The target's value, from its owner (the others add zeros).
+    std::vector<float> target(static_cast<std::size_t>(rows), 0.0f);
+    std::vector<std::int64_t> counts(static_cast<std::size_t>(2 * rows), 0);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int32_t t = test.sequences[(first + r) * L + L - 1];
+      mark(inputs.data() + r * (L - 1), L - 1, 1);
+      if (t >= begin && t < end) target[r] = value(scores.data() + r * nb, t);
+      mark(inputs.data() + r * (L - 1), L - 1, 0);
+    }
+    comm.all_reduce_sum(target.data(), rows);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      mark(inputs.data() + r * (L - 1), L - 1, 1);
+      const float* s = scores.data() + r * nb;
+      for (std::int64_t j = begin; j < end; ++j) {
+        const float v = value(s, j);
+        counts[2 * r] += v < target[r];
+        counts[2 * r + 1] += v == target[r];
+      }
+      mark(inputs.data() + r * (L - 1), L - 1, 0);
+    }
+    comm.all_reduce_sum(counts.data(), 2 * rows);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const NextItemRank rank{counts[2 * r], counts[2 * r + 1]};
+      sums[0] += reciprocal_rank(rank);
+      const std::int64_t strict_rank = rank.smaller + 1;
+      if (strict_rank <= k) {
+        sums[1] += 1.0 / std::log2(1.0 + static_cast<double>(strict_rank));
+        sums[2] += 1.0;
+      }
+    }
+  }
+  // Precision and recall at k: each rank's top k of row[:L-k], merged.
+  const std::int64_t top = std::min<std::int64_t>(k, V);
+  std::vector<Candidate> local(static_cast<std::size_t>(batch_rows * k)), all;
+  std::vector<std::int32_t> targets(static_cast<std::size_t>(k));
+  for (std::int64_t first = 0; first < test.num_sequences; first += batch_rows) {
+    const std::int64_t rows = std::min(batch_rows, test.num_sequences - first);
+    score(first, rows, L - k);
+    std::vector<Candidate> row_values(static_cast<std::size_t>(nb));
+    for (std::int64_t r = 0; r < rows; ++r) {
+      mark(inputs.data() + r * (L - k), L - k, 1);
+      for (std::int64_t j = begin; j < end; ++j)
+        row_values[j - begin] = {value(scores.data() + r * nb, j), static_cast<std::int32_t>(j)};
+      mark(inputs.data() + r * (L - k), L - k, 0);
+      const std::int64_t mine = std::min<std::int64_t>(k, nb);
+      std::partial_sort(row_values.begin(), row_values.begin() + mine, row_values.end());
+      for (std::int64_t t = 0; t < k; ++t)  // short blocks pad with candidates that never win
+        local[r * k + t] = t < mine ? row_values[t] : Candidate{std::numeric_limits<float>::infinity(), -1};
+    }
+    // Every rank's candidates (value, item as two floats' worth of bytes).
+    all.resize(static_cast<std::size_t>(N * rows * k));
+    std::vector<std::int64_t> sizes(N, rows * k * static_cast<std::int64_t>(sizeof(Candidate))), offsets(N);
+    for (int q = 0; q < N; ++q) offsets[q] = q * sizes[q];
+    comm.all_gather_v(distributed::Element::u8, local.data(), sizes[0], all.data(), sizes.data(), offsets.data());
+    std::vector<Candidate> merged(static_cast<std::size_t>(N * k));
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (int q = 0; q < N; ++q)
+        std::copy_n(all.data() + (q * rows + r) * k, k, merged.data() + q * k);
+      std::partial_sort(merged.begin(), merged.begin() + top, merged.end());
+      const std::int32_t* row = test.sequences.data() + (first + r) * L;
+      std::copy(row + L - k, row + L, targets.begin());
+      std::sort(targets.begin(), targets.end());
+      const auto distinct_end = std::unique(targets.begin(), targets.end());
+      std::int64_t hits = 0;
+      for (auto it = targets.begin(); it != distinct_end; ++it)
+        for (std::int64_t t = 0; t < top; ++t) hits += merged[t].item == *it;
+      sums[3] += static_cast<double>(hits) / static_cast<double>(top);
+      sums[4] += static_cast<double>(hits) / static_cast<double>(k);
+    }
+  }
+  return from_sums(sums, test.num_sequences, k);
+}
+
 }  // namespace limelight

@@ -26,6 +26,11 @@ void ImplicitSequenceModel::initialize(std::int32_t num_items, distributed::Comm
 
 bool ImplicitSequenceModel::items_sharded() const { return impl_->sharded_table != nullptr; }
 
+std::pair<std::int64_t, std::int64_t> ImplicitSequenceModel::own_items() const {
+  const model::ItemRows rows = impl_->network().item_rows();
+  return {rows.begin, rows.end};
+}
+
 void ImplicitSequenceModel::Impl::build(std::int32_t num_items, distributed::Communicator* comm) {
   Impl* impl_ = this;
   // The configured thread count already applies to building the tables.

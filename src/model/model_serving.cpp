@@ -113,6 +113,41 @@ void ImplicitSequenceModel::score_batch(const std::int32_t* sequences, std::int6
   from_tape(tape, scores, device_scores, static_cast<std::size_t>(n) * sizeof(float));
 }
 
+void ImplicitSequenceModel::score_own_items(const std::int32_t* sequences, std::int64_t rows, std::int64_t length,
+                                            float* scores) const {
+  if (!items_sharded()) {
+    score_batch(sequences, rows, length, scores);
+    return;
+  }
+  // The rows' items from their owners (every rank calls this in step), the
+  // final states on them, then this rank's block of the catalogue scored.
+  model::Network& net = impl_->network();
+  LL_CHECK(length >= 1 && rows >= 0, "score_own_items: ", rows, " rows of length ", length);
+  impl_->check_ids(sequences, rows * length, "score_own_items");
+  std::vector<std::int32_t> ids(sequences, sequences + rows * length);
+  ids.push_back(0);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  const std::int64_t U = static_cast<std::int64_t>(ids.size()), D = impl_->config.embedding_dim;
+  Tensor fetched = Tensor::empty({U, D}), fetched_biases = Tensor::empty({U, 1});
+  impl_->sharded_table->fetch(rows == 0 ? nullptr : ids.data(), rows == 0 ? 0 : U, fetched.f32(),
+                              fetched_biases.f32());
+  if (rows == 0) return;
+  Tape& tape = serving_tape(Device::cpu);
+  Tensor local = tape.arena().tensor(Shape{rows, length}, DType::i32);
+  for (std::int64_t i = 0; i < rows * length; ++i)
+    local.i32()[i] = static_cast<std::int32_t>(std::lower_bound(ids.begin(), ids.end(), sequences[i]) - ids.begin());
+  const Var table = tape.constant(fetched);
+  Tensor final_states = net.final_states(tape, local, &table);
+  const ModelConfig& config = net.config();
+  const model::ItemRows block = net.item_rows();
+  backend::get(Device::cpu)
+      .score_catalogue(final_states.f32(), rows, net.item_embeddings().value.f32(), net.item_biases().value.f32(),
+                       block.end - block.begin, config.embedding_dim,
+                       config.representation == Representation::mixture ? config.num_mixtures : 0, scores,
+                       tape.arena());
+}
+
 std::vector<float> ImplicitSequenceModel::predict(std::span<const std::int32_t> sequence,
                                                   std::span<const std::int32_t> item_ids) const {
   const std::int32_t V = num_items();

@@ -299,7 +299,7 @@ Var Network::states_from_embedded(Tape& tape, Var emb) {
   return x;
 }
 
-Tensor Network::final_states(Tape& tape, const Tensor& sequences) {
+Tensor Network::final_states(Tape& tape, const Tensor& sequences, const Var* item_rows) {
   LL_CHECK(sequences.rank() == 2, "predict: sequences must be (B, L), got ", sequences.shape().str());
   const std::int64_t B = sequences.dim(0), L = sequences.dim(1);
   const Representation rep = config_.representation;
@@ -324,12 +324,15 @@ Tensor Network::final_states(Tape& tape, const Tensor& sequences) {
     }
   }
   const std::int64_t steps = input.dim(1) + 1;
+  // The embeddings of the input: looked up in the table, or with
+  // `item_rows`, in the rows a sharded table fetched (the input numbering them).
+  Var embedded = item_rows != nullptr ? ops::embedding(tape, *item_rows, input) : embed(tape, input);
   if (rep == Representation::mixture) {
-    Var h = lstm_states(tape, embed(tape, input));
+    Var h = lstm_states(tape, embedded);
     Var last = ops::slice(tape, h, 1, steps - 1, 1);
     return tape.value(ops::linear(tape, last, param(tape, 6), param(tape, 7))).reshape(Shape{B, state_width_});
   }
-  Var all = states(tape, input);
+  Var all = states_from_embedded(tape, embedded);
   return tape.value(ops::slice(tape, all, 1, steps - 1, 1)).reshape(Shape{B, state_width_});
 }
 

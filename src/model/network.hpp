@@ -32,7 +32,9 @@ class Network {
   // Only the final states (B, W), as predict needs them, doing as little as
   // the representation allows: the CNN sees just its receptive field, the
   // mixture projects just the last step.
-  Tensor final_states(Tape& tape, const Tensor& sequences);
+  // With `item_rows` (U, D), sequences number the rows of it instead of
+  // the catalogue (a sharded table's fetched rows).
+  Tensor final_states(Tape& tape, const Tensor& sequences, const Var* item_rows = nullptr);
   // The masked training loss of states (B, L+1, W) against targets (B, L).
   Var loss(Tape& tape, Var states, const Tensor& targets, const Tensor& negatives, ops::LossKind kind);
   // A training step's loss for sequences (B, L) and negatives (N, B, L):
