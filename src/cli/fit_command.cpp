@@ -380,8 +380,8 @@ int finish_fit(const FitSetup& s, distributed::Communicator& comm) {
       .set("num_items", json::Value(s.all.num_items))
       .set("num_interactions", json::Value(s.all.size()))
       .set("train_sequences", json::Value(s.train.num_sequences))
-      .set("test_sequences", json::Value(s.test.num_sequences))
-      .set("world_size", json::Value(world_size));
+      .set("test_sequences", json::Value(s.test.num_sequences));
+  if (world_size > 1) summary.set("world_size", json::Value(world_size));
   std::string text;
   if (test_fraction > 0) {
     const Metrics metrics = evaluate_test_set(model, s.test, s.k, false, comm);
