@@ -309,8 +309,16 @@ void prepare_fit(const Args& args, bool writes, distributed::Communicator& comm,
   LL_CHECK(test_fraction == 0 || s.test.num_sequences > 0, "the test split has no sequences (", test_part.size(),
            " test interactions); raise --test-fraction, or use --test-fraction 0 to skip evaluation");
 
-  ImplicitSequenceModel& model = s.model.emplace(s.config);
   const bool shard = args.flag("shard-items");
+  if (comm.size() > 1) {
+    LL_CHECK(!(s.config.sparse && s.config.device == "cuda"), "--sparse with --device cuda trains in one process ",
+             "only in this version (under mpirun, leave out --sparse or use --device cpu)");
+    LL_CHECK(!(shard && s.config.device == "cuda"), "--shard-items trains on the CPU only in this version ",
+             "(leave out --shard-items or use --device cpu)");
+    LL_CHECK(!(shard && s.config.bloom.enabled()), "--shard-items: Bloom item embeddings train replicated only in ",
+             "this version (leave out --shard-items)");
+  }
+  ImplicitSequenceModel& model = s.model.emplace(s.config);
   if (shard) model.initialize(s.init ? s.init->model.num_items() : s.train.num_items, comm);
   if (s.init) {
     if (!shard) model.initialize(s.init->model.num_items());

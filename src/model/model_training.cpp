@@ -105,6 +105,8 @@ void ImplicitSequenceModel::fit(const SequenceInteractions& train, const FitCall
   Tensor negatives = Tensor::empty({n_neg * std::min(B, N) * L}, DType::i32);
   const std::int64_t total = (N + B - 1) / B;
   const int ranks = comm.size(), rank = comm.rank();
+  LL_CHECK(ranks == 1 || !(m.config.sparse && m.device != Device::cpu), "fit: row-sparse gradients on a device ",
+           "train in one process only in this version (across ranks, use dense gradients or the CPU)");
   distributed::GradientExchange exchange(comm);
   // The parameters every rank holds whole (with a sharded table, all but
   // the item rows, whose gradients go to their owners instead).
