@@ -82,6 +82,8 @@ bool under_launcher();
 // This process's rank as the launcher's environment gives it (0 when not
 // under a launcher), readable before MPI starts.
 int launcher_rank();
+// The job's size as the launcher's environment gives it (1 when not under one).
+int launcher_size();
 
 // The communicator of this job: under a launcher the MPI one (loading
 // liblimelight_mpi.so and initialising MPI on first use), else the local

@@ -3,6 +3,7 @@
 // run maps an MPI library.
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -67,6 +68,13 @@ int launcher_rank() {
   for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
     if (const char* v = std::getenv(var); v && *v) return std::atoi(v);
   return 0;
+}
+
+int launcher_size() {
+  if (!under_launcher()) return 1;
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE"})
+    if (const char* v = std::getenv(var); v && *v) return std::max(1, std::atoi(v));
+  return 1;
 }
 
 Communicator& world() {
