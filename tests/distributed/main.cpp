@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   limelight::distributed::Communicator& comm = limelight::distributed::world();
   const int rank = comm.rank();
   doctest::Context context;
+  // No colours unless asked (--no-colors=false): mpirun gives the ranks a
+  // terminal, and scripts/count_tests.py reads the plain summary line.
+  context.setOption("no-colors", true);
   context.applyCommandLine(argc, argv);
   // Rank 0's report on stdout; the others' in a file, shown only if they fail.
   const std::string report = "/tmp/limelight_test_distributed_" + std::to_string(::getpid()) + ".txt";
@@ -26,7 +29,6 @@ int main(int argc, char** argv) {
   if (rank != 0) {
     other_out.open(report);
     context.setCout(&other_out);
-    context.setOption("no-colors", true);
   }
   const int status = context.run();
   if (rank != 0) {
