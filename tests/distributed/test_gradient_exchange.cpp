@@ -152,7 +152,7 @@ TEST_CASE("GradientExchange: every rank gets the exact rank-order sums, dense an
   }
 }
 
-TEST_CASE("GradientExchange: a rank with no sparse rows and no dense values") {
+TEST_CASE("GradientExchange: a sparse table only one rank touched, and no dense parameter") {
   distributed::Communicator& comm = world();
   Parameter table("table", Tensor::zeros({kVocab, kWidth}), true);
   // Only the last rank touches a row.
@@ -162,9 +162,12 @@ TEST_CASE("GradientExchange: a rank with no sparse rows and no dense values") {
     row[1] = 2.0f;
     row[2] = 3.0f;
   }
+  // One extra value (fit's loss), as fit always passes.
+  float extra = static_cast<float>(comm.rank() + 1);
   distributed::GradientExchange exchange(comm);
-  float no_extra = 0.0f;
-  exchange.sum({&table}, &no_extra, 0);
+  exchange.sum({&table}, &extra, 1);
+  const int N = comm.size();
+  CHECK(extra == static_cast<float>(N * (N + 1) / 2));
   REQUIRE(table.sparse_grad.rows().size() == 1);
   CHECK(table.sparse_grad.rows()[0] == 5);
   CHECK(std::vector<float>(table.sparse_grad.values(), table.sparse_grad.values() + 3) ==
