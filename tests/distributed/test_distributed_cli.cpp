@@ -1,0 +1,163 @@
+// `mpirun limelight fit` end to end: the built binary ($LIMELIGHT_CLI)
+// under the mpirun meson found ($MPIRUN). Two ranks train as one process
+// does and rank 0 alone prints; bad input on one rank ends every rank with
+// status 1 and an error naming the rank; a rank killed mid-fit ends the job
+// within seconds and leaves an existing --out file as it was; the model a
+// two-rank fit saves loads and evaluates in one process.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "io/json.hpp"
+#include "tests/cli/cli_helpers.hpp"
+
+using namespace cli_test;
+namespace json = limelight::json;
+
+namespace {
+
+std::string mpirun_path() {
+  const char* mpirun = std::getenv("MPIRUN");
+  REQUIRE_MESSAGE(mpirun != nullptr, "MPIRUN is not set");
+  return mpirun;
+}
+
+struct Timed : Result {
+  double seconds = 0.0;
+};
+
+// Runs a shell command line, capturing its status, output and time.
+Timed run_shell(const std::string& command) {
+  TempDir io;
+  const std::string full = command + " </dev/null >" + shell_quote(io.file("out")) + " 2>" + shell_quote(io.file("err"));
+  const auto start = std::chrono::steady_clock::now();
+  const int raw = std::system(full.c_str());
+  Timed r;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + (WIFSIGNALED(raw) ? WTERMSIG(raw) : 0);
+  r.out = read_all(io.path / "out");
+  r.err = read_all(io.path / "err");
+  return r;
+}
+
+// mpirun -np `ranks` (--timeout 60: a job whose ranks hang ends) of the
+// command line `rest`, already quoted.
+std::string mpirun_command(int ranks, const std::string& rest) {
+  return shell_quote(mpirun_path()) + " --oversubscribe --timeout 60 -np " + std::to_string(ranks) + " " + rest;
+}
+
+std::string quoted(const std::vector<std::string>& args) {
+  std::string out;
+  for (const std::string& a : args) out += (out.empty() ? "" : " ") + shell_quote(a);
+  return out;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// The epoch lines' losses and the summary of `fit --json` output.
+struct FitOutput {
+  std::vector<double> losses;
+  json::Value summary;
+  std::size_t lines = 0;
+};
+
+FitOutput parse_fit(const Result& r) {
+  FitOutput f;
+  const std::vector<std::string> lines = r.out_lines();
+  f.lines = lines.size();
+  REQUIRE(!lines.empty());
+  for (std::size_t i = 0; i + 1 < lines.size(); ++i) f.losses.push_back(json::parse(lines[i]).at("loss").as_double());
+  f.summary = json::parse(lines.back());
+  return f;
+}
+
+const std::vector<std::string> kFit = concat({"fit", "--json", "--n-iter", "3", "--threads", "1", "--batch-size", "64"},
+                                             kTinyData);
+
+}  // namespace
+
+TEST_CASE("mpirun fit: two ranks train as one process, and rank 0 alone prints") {
+  const Result one = run(kFit);
+  REQUIRE_MESSAGE(one.status == 0, one.err);
+  const Timed two = run_shell(mpirun_command(2, quoted(concat({cli_path()}, kFit))));
+  INFO("stderr: " << two.err);
+  REQUIRE(two.status == 0);
+  CHECK(two.seconds < 30);
+  const FitOutput f1 = parse_fit(one), f2 = parse_fit(two);
+  CHECK(f2.lines == f1.lines);  // one set of lines: rank 1 printed nothing
+  REQUIRE(f2.losses.size() == 3);
+  REQUIRE(f1.losses.size() == 3);
+  for (std::size_t e = 0; e < f1.losses.size(); ++e) {
+    CAPTURE(e);
+    CHECK(f2.losses[e] == doctest::Approx(f1.losses[e]).epsilon(1e-4));
+  }
+  CHECK(f2.summary.at("world_size").as_int() == 2);
+  CHECK(f1.summary.at("world_size").as_int() == 1);
+  CHECK(f2.summary.at("train_sequences").as_int() == f1.summary.at("train_sequences").as_int());
+  CHECK(f2.summary.at("mrr").as_double() == doctest::Approx(f1.summary.at("mrr").as_double()).epsilon(1e-2));
+}
+
+TEST_CASE("mpirun fit: a file only one rank cannot read ends every rank with status 1, naming the rank") {
+  TempDir dir;
+  const std::string out = dir.file("kept.safetensors");
+  write_all(out, "an existing file that a failed fit must leave alone");
+  const std::string before = read_all(out);
+  const std::string missing = dir.file("no-such-file.csv");
+  // Rank 1 reads a file that does not exist; rank 0 the synthetic set.
+  const std::string script =
+      "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then exec \"$0\" fit --csv " + shell_quote(missing) +
+      " --out " + shell_quote(out) + "; else exec \"$0\" " + quoted(kFit) + " --out " + shell_quote(out) + "; fi";
+  const Timed r = run_shell(mpirun_command(2, "sh -c " + shell_quote(script) + " " + shell_quote(cli_path())));
+  INFO("stderr: " << r.err);
+  CHECK(r.status == 1);
+  CHECK(r.seconds < 20);
+  CHECK(contains(r.err, "limelight: error: rank 1: "));
+  CHECK(contains(r.err, "no-such-file.csv"));
+  CHECK(r.out.empty());
+  CHECK(read_all(out) == before);
+  CHECK(dir.entries().size() == 1);
+}
+
+TEST_CASE("mpirun fit: a rank killed mid-fit ends the job, naming the rank, and --out is left as it was") {
+  TempDir dir;
+  const std::string out = dir.file("kept.safetensors");
+  write_all(out, "an existing model that an interrupted fit must leave alone");
+  const std::string before = read_all(out);
+  // A fit of many seconds; rank 1 is killed (SIGKILL) a second into it.
+  const std::vector<std::string> long_fit = {"fit", "--n-iter", "5000", "--threads", "1", "--synthetic-users", "400",
+                                             "--synthetic-items", "200", "--synthetic-interactions", "40000",
+                                             "--out", out};
+  const std::string script =
+      "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 1; kill -KILL $$) & fi; exec \"$0\" \"$@\"";
+  const Timed r = run_shell(mpirun_command(2, "sh -c " + shell_quote(script) + " " + shell_quote(cli_path()) + " " +
+                                                  quoted(long_fit)));
+  INFO("stderr: " << r.err);
+  CHECK(r.status != 0);
+  CHECK(r.seconds < 20);
+  CHECK(contains(r.err, "rank 1"));
+  CHECK(read_all(out) == before);
+  const std::vector<std::string> left = dir.entries();
+  CHECK(left == std::vector<std::string>{"kept.safetensors"});  // no temporary file beside it
+}
+
+TEST_CASE("mpirun fit: the model two ranks saved evaluates in one process to the fit's metrics") {
+  TempDir dir;
+  const std::string model = dir.file("m.safetensors");
+  const Timed fit = run_shell(mpirun_command(2, quoted(concat(concat({cli_path()}, kFit), {"--out", model}))));
+  INFO("stderr: " << fit.err);
+  REQUIRE(fit.status == 0);
+  const FitOutput f = parse_fit(fit);
+  CHECK(f.summary.at("model").as_string() == model);
+  const Result eval = run({"evaluate", "--model", model, "--json"});
+  REQUIRE_MESSAGE(eval.status == 0, eval.err);
+  const json::Value metrics = json::parse(eval.out);
+  CHECK(metrics.at("test_sequences").as_int() == f.summary.at("test_sequences").as_int());
+  for (const char* key : {"mrr", "precision_at_k", "recall_at_k", "ndcg_at_k", "hit_rate_at_k"}) {
+    CAPTURE(key);
+    CHECK(metrics.at(key).as_double() == f.summary.at(key).as_double());
+  }
+  CHECK(dir.entries().size() == 1);
+}
