@@ -99,16 +99,22 @@ void ShardedTable::fetch(const std::int32_t* ids, std::int64_t n, float* embeddi
                 static_cast<std::int64_t>(sizeof(float)) * W * (asked - recv_counts_[me]);
 }
 
-void ShardedTable::push_gradients(const float* embedding_grads, const float* bias_grads) {
+void ShardedTable::push_gradients(const float* embedding_grads, const float* bias_grads,
+                                  const unsigned char* embedding_touched, const unsigned char* bias_touched) {
   const int N = comm_.size();
-  const std::int64_t W = D_ + 1, n = static_cast<std::int64_t>(request_.size());
+  // D + 3 floats a row: the embedding's gradient, the bias's, and whether
+  // each was touched (1 or 0).
+  const std::int64_t W = D_ + 3, n = static_cast<std::int64_t>(request_.size());
   const std::int64_t asked = static_cast<std::int64_t>(asked_.size());
   // The route reversed: our gradients in request order, the owners' in rank order.
   recv_rows_.resize(static_cast<std::size_t>(n * W));
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int64_t from = position_[i];
-    std::memcpy(recv_rows_.data() + i * W, embedding_grads + from * D_, sizeof(float) * D_);
-    recv_rows_[i * W + D_] = bias_grads[from];
+    float* row = recv_rows_.data() + i * W;
+    std::memcpy(row, embedding_grads + from * D_, sizeof(float) * D_);
+    row[D_] = bias_grads[from];
+    row[D_ + 1] = embedding_touched == nullptr || embedding_touched[from] ? 1.0f : 0.0f;
+    row[D_ + 2] = bias_touched == nullptr || bias_touched[from] ? 1.0f : 0.0f;
   }
   send_rows_.resize(static_cast<std::size_t>(asked * W));
   std::vector<std::int64_t> sc(N), so(N), rc(N), ro(N);
@@ -125,10 +131,14 @@ void ShardedTable::push_gradients(const float* embedding_grads, const float* bia
   for (std::int64_t i = 0; i < asked; ++i) {
     const std::int32_t local = static_cast<std::int32_t>(asked_[i] - mine_.begin);
     const float* g = send_rows_.data() + i * W;
-    float* e = embeddings_.sparse ? embeddings_.sparse_grad.row(local) : embeddings_.grad.f32() + local * D_;
-    for (std::int64_t j = 0; j < D_; ++j) e[j] += g[j];
-    float* b = biases_.sparse ? biases_.sparse_grad.row(local) : biases_.grad.f32() + local;
-    b[0] += g[D_];
+    if (g[D_ + 1] != 0.0f) {
+      float* e = embeddings_.sparse ? embeddings_.sparse_grad.row(local) : embeddings_.grad.f32() + local * D_;
+      for (std::int64_t j = 0; j < D_; ++j) e[j] += g[j];
+    }
+    if (g[D_ + 2] != 0.0f) {
+      float* b = biases_.sparse ? biases_.sparse_grad.row(local) : biases_.grad.f32() + local;
+      b[0] += g[D_];
+    }
   }
 }
 

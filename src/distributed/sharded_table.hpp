@@ -37,8 +37,12 @@ class ShardedTable {
   void fetch(const std::int32_t* ids, std::int64_t n, float* embeddings, float* biases);
   // The gradients (n, D) and (n) of the last fetch's ids to their owners,
   // added to this rank's parameters' gradients (row-sparse or dense), each
-  // row's contributions in rank order.
-  void push_gradients(const float* embedding_grads, const float* bias_grads);
+  // row's contributions in rank order. With row-sparse parameters, only the
+  // rows the step's backward touched (`embedding_touched`, `bias_touched`:
+  // n flags each, or null for all) are touched at the owner, so that lazy
+  // Adam moves the rows one process would move, no more.
+  void push_gradients(const float* embedding_grads, const float* bias_grads,
+                      const unsigned char* embedding_touched = nullptr, const unsigned char* bias_touched = nullptr);
 
   // Bytes this rank sent in the last fetch and push (ids, rows, gradients).
   std::int64_t bytes_sent() const { return bytes_sent_; }

@@ -180,8 +180,10 @@ double ImplicitSequenceModel::Impl::sharded_gradients(const Tensor& sequences, c
   Tensor local_neg = tape.arena().tensor(negatives.shape(), DType::i32);
   renumber(sequences, local_seq);
   renumber(negatives, local_neg);
-  batch_rows = Parameter("item_embeddings.rows", Tensor::empty({U, D}));
-  batch_biases = Parameter("item_biases.rows", Tensor::empty({U, 1}));
+  // Row-sparse like the table itself, so that the rows the backward
+  // touches are the ones one process would touch (lazy Adam moves those).
+  batch_rows = Parameter("item_embeddings.rows", Tensor::empty({U, D}), config.sparse);
+  batch_biases = Parameter("item_biases.rows", Tensor::empty({U, 1}), config.sparse);
   sharded_table->fetch(ids.data(), U, batch_rows.value.f32(), batch_biases.value.f32());
   const ops::LossKind kind = loss_kind();
   if (kind != ops::LossKind::adaptive_hinge) local_neg = local_neg.reshape(Shape{1, sequences.dim(0), sequences.dim(1)});
@@ -189,7 +191,25 @@ double ImplicitSequenceModel::Impl::sharded_gradients(const Tensor& sequences, c
                                         local_neg, kind);
   const double value = tape.value(loss).f32()[0];
   tape.backward(loss, seed);
-  sharded_table->push_gradients(batch_rows.grad.f32(), batch_biases.grad.f32());
+  if (!config.sparse) {
+    sharded_table->push_gradients(batch_rows.grad.f32(), batch_biases.grad.f32());
+    return value;
+  }
+  // The touched rows' gradients laid out densely, with their flags.
+  std::vector<float> rows_grad(static_cast<std::size_t>(U * D), 0.0f), biases_grad(static_cast<std::size_t>(U), 0.0f);
+  std::vector<unsigned char> rows_touched(static_cast<std::size_t>(U), 0), biases_touched(static_cast<std::size_t>(U), 0);
+  const SparseRows& gr = batch_rows.sparse_grad;
+  for (std::size_t i = 0; i < gr.rows().size(); ++i) {
+    const std::int32_t r = gr.rows()[i];
+    std::copy_n(gr.values() + static_cast<std::int64_t>(i) * D, D, rows_grad.data() + static_cast<std::int64_t>(r) * D);
+    rows_touched[static_cast<std::size_t>(r)] = 1;
+  }
+  const SparseRows& gb = batch_biases.sparse_grad;
+  for (std::size_t i = 0; i < gb.rows().size(); ++i) {
+    biases_grad[static_cast<std::size_t>(gb.rows()[i])] = gb.values()[i];
+    biases_touched[static_cast<std::size_t>(gb.rows()[i])] = 1;
+  }
+  sharded_table->push_gradients(rows_grad.data(), biases_grad.data(), rows_touched.data(), biases_touched.data());
   return value;
 }
 

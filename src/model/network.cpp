@@ -258,10 +258,19 @@ Var Network::training_loss(Tape& tape, const Tensor& sequences, const Tensor& ne
   const Tensor batch_ids = Tensor::borrow(ids.raw(), Shape{count}, DType::i32);
   Var table = embed(tape, batch_ids);                           // (U, D)
   Var bias = ops::embedding(tape, param(tape, 1), batch_ids);   // (U, 1)
-  return training_loss_on_rows(tape, table, bias, local_seq, local_neg, kind);
+  return composed_loss_on_rows(tape, table, bias, local_seq, local_neg, kind);
 }
 
 Var Network::training_loss_on_rows(Tape& tape, Var table, Var bias, const Tensor& sequences,
+                                   const Tensor& negatives, ops::LossKind kind) {
+  // Pooling's fused loss where the backend has it, as training_loss runs it.
+  if (config_.representation == Representation::pooling &&
+      backend::get(tape.value(table).device()).supports(backend::Primitive::pooled_sequence_loss))
+    return ops::pooled_sequence_loss(tape, table, bias, sequences, negatives, kind);
+  return composed_loss_on_rows(tape, table, bias, sequences, negatives, kind);
+}
+
+Var Network::composed_loss_on_rows(Tape& tape, Var table, Var bias, const Tensor& sequences,
                                    const Tensor& negatives, ops::LossKind kind) {
   Var all = states_from_embedded(tape, ops::embedding(tape, table, sequences));
   const std::int64_t M = config_.representation == Representation::mixture ? config_.num_mixtures : 0;

@@ -43,8 +43,9 @@ class Network {
   Var training_loss(Tape& tape, const Tensor& sequences, const Tensor& negatives, ops::LossKind kind);
   // The same on a batch's own rows: `table` (U, D) and `bias` (U, 1) hold the
   // embeddings and biases of the batch's U distinct items, and sequences and
-  // negatives number them 0..U-1 (0 the padding id). Bloom's step and a
-  // sharded table's step (whose rows come from their owners) score so.
+  // negatives number them 0..U-1 (0 the padding id). A sharded table's step
+  // (whose rows come from their owners) scores so, with pooling's fused
+  // loss as training_loss uses it.
   Var training_loss_on_rows(Tape& tape, Var table, Var bias, const Tensor& sequences, const Tensor& negatives,
                             ops::LossKind kind);
   // Whether this network holds only some of the catalogue's item rows, and which.
@@ -79,6 +80,10 @@ class Network {
  private:
   Parameter& add(const std::string& name, Tensor value, bool sparse = false);
   Var lstm_states(Tape& tape, Var embedded);
+  // states_from_embedded then sequence_loss on a batch's rows: Bloom's step,
+  // and the sharded step of the representations without a fused loss.
+  Var composed_loss_on_rows(Tape& tape, Var table, Var bias, const Tensor& sequences, const Tensor& negatives,
+                            ops::LossKind kind);
   // The representation's states (B, L+1, W) from embedded sequences (B, L, D).
   Var states_from_embedded(Tape& tape, Var embedded);
   // The embeddings (..., D) of ids (...): a table lookup, or with Bloom the sum
