@@ -205,6 +205,15 @@ void check_config(const ModelConfig& config) {
   check_short_fit(config);
 }
 
+void check_every_representation(const std::string& loss) {
+  for (const std::string representation : {"pooling", "cnn", "lstm", "mixture"})
+    for (const bool sparse : {false, true}) {
+      CAPTURE(representation);
+      CAPTURE(sparse);
+      check_config(config_for(representation, loss, sparse));
+    }
+}
+
 }  // namespace
 
 TEST_CASE("fit: a batch of 2 leaves a rank of three with nothing") {
@@ -212,21 +221,11 @@ TEST_CASE("fit: a batch of 2 leaves a rank of three with nothing") {
 }
 
 TEST_CASE("fit: the world's fit is the one-process fit, bpr, every representation, dense and sparse") {
-  for (const std::string representation : {"pooling", "cnn", "lstm", "mixture"})
-    for (const bool sparse : {false, true}) {
-      CAPTURE(representation);
-      CAPTURE(sparse);
-      check_config(config_for(representation, "bpr", sparse));
-    }
+  check_every_representation("bpr");
 }
 
 TEST_CASE("fit: the world's fit is the one-process fit, adaptive_hinge, every representation, dense and sparse") {
-  for (const std::string representation : {"pooling", "cnn", "lstm", "mixture"})
-    for (const bool sparse : {false, true}) {
-      CAPTURE(representation);
-      CAPTURE(sparse);
-      check_config(config_for(representation, "adaptive_hinge", sparse));
-    }
+  check_every_representation("adaptive_hinge");
 }
 
 TEST_CASE("fit: pointwise and hinge losses, and Bloom embeddings") {
