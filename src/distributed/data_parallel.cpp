@@ -27,7 +27,7 @@ void GradientExchange::sum(const std::vector<Parameter*>& params, float* extra, 
     allocator_for(p->grad.device()).copy(dense_.data() + at, Device::cpu, p->grad.raw(), p->grad.device(), bytes);
     at += p->grad.numel();
   }
-  std::memcpy(dense_.data() + at, extra, sizeof(float) * static_cast<std::size_t>(n_extra));
+  if (n_extra > 0) std::memcpy(dense_.data() + at, extra, sizeof(float) * static_cast<std::size_t>(n_extra));
   comm_.all_reduce_sum(dense_.data(), total);
   const int N = comm_.size();
   bytes_.dense = 2 * static_cast<std::int64_t>(sizeof(float)) * (total - total / N);
@@ -38,7 +38,7 @@ void GradientExchange::sum(const std::vector<Parameter*>& params, float* extra, 
     allocator_for(p->grad.device()).copy(p->grad.raw(), p->grad.device(), dense_.data() + at, Device::cpu, bytes);
     at += p->grad.numel();
   }
-  std::memcpy(extra, dense_.data() + at, sizeof(float) * static_cast<std::size_t>(n_extra));
+  if (n_extra > 0) std::memcpy(extra, dense_.data() + at, sizeof(float) * static_cast<std::size_t>(n_extra));
   for (Parameter* p : params)
     if (p->sparse) sum_sparse(*p);
 }
