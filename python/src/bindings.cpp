@@ -152,8 +152,9 @@ NB_MODULE(_limelight, m) {
       .def_prop_ro("num_items", &ImplicitSequenceModel::num_items)
       .def_prop_ro("epochs_trained", &ImplicitSequenceModel::epochs_trained)
       .def_prop_ro("optimizer_steps", &ImplicitSequenceModel::optimizer_steps)
-      .def("initialize", &ImplicitSequenceModel::initialize, "num_items"_a,
-           nb::call_guard<nb::gil_scoped_release>())
+      .def("initialize",
+           static_cast<void (ImplicitSequenceModel::*)(std::int32_t)>(&ImplicitSequenceModel::initialize),
+           "num_items"_a, nb::call_guard<nb::gil_scoped_release>())
       .def(
           "fit",
           [](ImplicitSequenceModel& model, IdMatrix sequences, std::int32_t num_items,
