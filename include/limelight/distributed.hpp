@@ -66,11 +66,21 @@ class Communicator {
   std::int64_t all_reduce_max(std::int64_t value);
   // Every rank's bytes, in rank order (variable length).
   std::vector<std::string> all_gather_strings(const std::string& mine);
+  // How many elements each rank sends this one, from what this one sends
+  // each rank (one element per pair): the counts an all_to_all_v receives.
+  std::vector<std::int64_t> exchange_counts(const std::vector<std::int64_t>& send_counts);
+  // all_to_all_v with counts and offsets in rows of `width` elements.
+  void all_to_all_rows(Element e, std::int64_t width, const void* send, const std::vector<std::int64_t>& send_counts,
+                       const std::vector<std::int64_t>& send_offsets, void* recv,
+                       const std::vector<std::int64_t>& recv_counts, const std::vector<std::int64_t>& recv_offsets);
 
  private:
   template <class T>
   void all_reduce_sum_impl(T* data, std::int64_t n, Element e);
 };
+
+// The offsets of consecutive pieces of these sizes: 0, c0, c0 + c1, ...
+std::vector<std::int64_t> offsets_of(const std::vector<std::int64_t>& counts);
 
 // The one process: size 1, every collective a copy.
 std::unique_ptr<Communicator> local_communicator();

@@ -226,4 +226,21 @@ class ImplicitSequenceModel : public SequenceScorer {
   std::unique_ptr<Impl> impl_;
 };
 
+// A model as the scorer of its own items: a rank's block of a sharded
+// table (score_own_items), or the whole catalogue. What evaluate_sequences
+// over a sharded catalogue takes.
+class OwnItemsScorer final : public BlockScorer {
+ public:
+  explicit OwnItemsScorer(const ImplicitSequenceModel& model) : model_(model) {}
+  std::int32_t num_items() const override { return model_.num_items(); }
+  std::pair<std::int64_t, std::int64_t> block() const override { return model_.own_items(); }
+  void score_block(const std::int32_t* sequences, std::int64_t rows, std::int64_t length,
+                   float* scores) const override {
+    model_.score_own_items(sequences, rows, length, scores);
+  }
+
+ private:
+  const ImplicitSequenceModel& model_;
+};
+
 }  // namespace limelight

@@ -34,17 +34,7 @@ Metrics evaluate_test_set(const SequenceScorer& scorer, const SequenceInteractio
   const auto* model = dynamic_cast<const ImplicitSequenceModel*>(&scorer);
   if (model != nullptr && model->items_sharded()) {
     // Each rank scores its own block of the catalogue.
-    struct OwnItems final : BlockScorer {
-      const ImplicitSequenceModel& m;
-      explicit OwnItems(const ImplicitSequenceModel& model) : m(model) {}
-      std::int32_t num_items() const override { return m.num_items(); }
-      std::pair<std::int64_t, std::int64_t> block() const override { return m.own_items(); }
-      void score_block(const std::int32_t* sequences, std::int64_t rows, std::int64_t length,
-                       float* scores) const override {
-        m.score_own_items(sequences, rows, length, scores);
-      }
-    };
-    out.ranking = evaluate_sequences(OwnItems(*model), test, k, exclude_preceding, comm);
+    out.ranking = evaluate_sequences(OwnItemsScorer(*model), test, k, exclude_preceding, comm);
   } else {
     out.ranking = evaluate_sequences(scorer, test, k, exclude_preceding, comm);
   }

@@ -88,6 +88,41 @@ std::vector<std::string> Communicator::all_gather_strings(const std::string& min
   return out;
 }
 
+std::vector<std::int64_t> Communicator::exchange_counts(const std::vector<std::int64_t>& send_counts) {
+  const int N = size();
+  std::vector<std::int64_t> recv_counts(N), ones(N, 1), offsets(N);
+  for (int p = 0; p < N; ++p) offsets[p] = p;
+  all_to_all_v(Element::i64, send_counts.data(), ones.data(), offsets.data(), recv_counts.data(), ones.data(),
+               offsets.data());
+  return recv_counts;
+}
+
+void Communicator::all_to_all_rows(Element e, std::int64_t width, const void* send,
+                                   const std::vector<std::int64_t>& send_counts,
+                                   const std::vector<std::int64_t>& send_offsets, void* recv,
+                                   const std::vector<std::int64_t>& recv_counts,
+                                   const std::vector<std::int64_t>& recv_offsets) {
+  const int N = size();
+  std::vector<std::int64_t> sc(N), so(N), rc(N), ro(N);
+  for (int p = 0; p < N; ++p) {
+    sc[p] = send_counts[p] * width;
+    so[p] = send_offsets[p] * width;
+    rc[p] = recv_counts[p] * width;
+    ro[p] = recv_offsets[p] * width;
+  }
+  all_to_all_v(e, send, sc.data(), so.data(), recv, rc.data(), ro.data());
+}
+
+std::vector<std::int64_t> offsets_of(const std::vector<std::int64_t>& counts) {
+  std::vector<std::int64_t> out(counts.size());
+  std::int64_t at = 0;
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    out[i] = at;
+    at += counts[i];
+  }
+  return out;
+}
+
 AgreedError::AgreedError(int rank, const std::string& message) : Error(message), rank_(rank) {}
 
 void detail::agree_on(Communicator& comm, const std::string& local_error) {

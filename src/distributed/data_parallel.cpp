@@ -53,12 +53,9 @@ void GradientExchange::sum_sparse(Parameter& p) {
   const std::int64_t n = static_cast<std::int64_t>(rows.size());
 
   // Each row to its owner, grouped by owner in the order the rows are held.
-  std::vector<std::int64_t> send_counts(N, 0), send_offsets(N), recv_counts(N), recv_offsets(N);
+  std::vector<std::int64_t> send_counts(N, 0);
   for (std::int32_t id : rows) ++send_counts[id % N];
-  for (int q = 0, sum = 0; q < N; ++q) {
-    send_offsets[q] = sum;
-    sum += static_cast<int>(send_counts[q]);
-  }
+  const std::vector<std::int64_t> send_offsets = offsets_of(send_counts);
   send_ids_.resize(static_cast<std::size_t>(n));
   send_values_.resize(static_cast<std::size_t>(n * D));
   {
@@ -69,31 +66,16 @@ void GradientExchange::sum_sparse(Parameter& p) {
       std::memcpy(send_values_.data() + slot * D, g.values() + i * D, sizeof(float) * D);
     }
   }
-  // How many rows each rank sends to each: one element per pair.
-  {
-    std::vector<std::int64_t> ones(N, 1), offs(N);
-    for (int q = 0; q < N; ++q) offs[q] = q;
-    comm_.all_to_all_v(Element::i64, send_counts.data(), ones.data(), offs.data(), recv_counts.data(), ones.data(),
-                       offs.data());
-  }
-  std::int64_t received = 0;
-  for (int q = 0; q < N; ++q) {
-    recv_offsets[q] = received;
-    received += recv_counts[q];
-  }
+  // How many rows each rank sends to each.
+  const std::vector<std::int64_t> recv_counts = comm_.exchange_counts(send_counts);
+  const std::vector<std::int64_t> recv_offsets = offsets_of(recv_counts);
+  const std::int64_t received = recv_offsets[N - 1] + recv_counts[N - 1];
   recv_ids_.resize(static_cast<std::size_t>(received));
   recv_values_.resize(static_cast<std::size_t>(received * D));
-  comm_.all_to_all_v(Element::i32, send_ids_.data(), send_counts.data(), send_offsets.data(), recv_ids_.data(),
-                     recv_counts.data(), recv_offsets.data());
-  std::vector<std::int64_t> sc(N), so(N), rc(N), ro(N);
-  for (int q = 0; q < N; ++q) {
-    sc[q] = send_counts[q] * D;
-    so[q] = send_offsets[q] * D;
-    rc[q] = recv_counts[q] * D;
-    ro[q] = recv_offsets[q] * D;
-  }
-  comm_.all_to_all_v(Element::f32, send_values_.data(), sc.data(), so.data(), recv_values_.data(), rc.data(),
-                     ro.data());
+  comm_.all_to_all_rows(Element::i32, 1, send_ids_.data(), send_counts, send_offsets, recv_ids_.data(), recv_counts,
+                        recv_offsets);
+  comm_.all_to_all_rows(Element::f32, D, send_values_.data(), send_counts, send_offsets, recv_values_.data(),
+                        recv_counts, recv_offsets);
   bytes_.sparse += (n - send_counts[me]) * static_cast<std::int64_t>(sizeof(std::int32_t) + sizeof(float) * D);
 
   // The owner's sums: rank 0's rows first, then rank 1's, ... (the receive
@@ -120,20 +102,18 @@ void GradientExchange::sum_sparse(Parameter& p) {
   // Every owner's merged rows to every rank.
   const std::int64_t mine = static_cast<std::int64_t>(merged_ids_.size());
   const std::vector<std::int64_t> counts = comm_.all_gather(mine);
-  std::int64_t union_rows = 0;
-  for (int q = 0; q < N; ++q) {
-    ro[q] = union_rows;
-    union_rows += counts[q];
-  }
+  const std::vector<std::int64_t> offsets = offsets_of(counts);
+  const std::int64_t union_rows = offsets[N - 1] + counts[N - 1];
   all_ids_.resize(static_cast<std::size_t>(union_rows));
-  comm_.all_gather_v(Element::i32, merged_ids_.data(), mine, all_ids_.data(), counts.data(), ro.data());
+  comm_.all_gather_v(Element::i32, merged_ids_.data(), mine, all_ids_.data(), counts.data(), offsets.data());
   g.clear();
   float* values = g.assign_rows_unset(all_ids_.data(), union_rows);
+  std::vector<std::int64_t> value_counts(N), value_offsets(N);
   for (int q = 0; q < N; ++q) {
-    rc[q] = counts[q] * D;
-    ro[q] *= D;
+    value_counts[q] = counts[q] * D;
+    value_offsets[q] = offsets[q] * D;
   }
-  comm_.all_gather_v(Element::f32, merged_values_.data(), mine * D, values, rc.data(), ro.data());
+  comm_.all_gather_v(Element::f32, merged_values_.data(), mine * D, values, value_counts.data(), value_offsets.data());
   bytes_.sparse += (N - 1) * mine * static_cast<std::int64_t>(sizeof(std::int32_t) + sizeof(float) * D);
 }
 

@@ -51,21 +51,10 @@ void ShardedTable::fetch(const std::int32_t* ids, std::int64_t n, float* embeddi
              " is outside the catalogue [0, ", num_items_, ")");
     ++send_counts_[owner_of(request_[i], num_items_, N)];
   }
-  for (int q = 0, at = 0; q < N; ++q) {
-    send_offsets_[q] = at;
-    at += static_cast<int>(send_counts_[q]);
-  }
-  {
-    std::vector<std::int64_t> ones(N, 1), offsets(N);
-    for (int q = 0; q < N; ++q) offsets[q] = q;
-    comm_.all_to_all_v(Element::i64, send_counts_.data(), ones.data(), offsets.data(), recv_counts_.data(),
-                       ones.data(), offsets.data());
-  }
-  std::int64_t asked = 0;
-  for (int q = 0; q < N; ++q) {
-    recv_offsets_[q] = asked;
-    asked += recv_counts_[q];
-  }
+  send_offsets_ = offsets_of(send_counts_);
+  recv_counts_ = comm_.exchange_counts(send_counts_);
+  recv_offsets_ = offsets_of(recv_counts_);
+  const std::int64_t asked = recv_offsets_[N - 1] + recv_counts_[N - 1];
   asked_.resize(static_cast<std::size_t>(asked));
   comm_.all_to_all_v(Element::i32, request_.data(), send_counts_.data(), send_offsets_.data(), asked_.data(),
                      recv_counts_.data(), recv_offsets_.data());
@@ -81,14 +70,8 @@ void ShardedTable::fetch(const std::int32_t* ids, std::int64_t n, float* embeddi
     send_rows_[i * W + D_] = bias[local];
   }
   recv_rows_.resize(static_cast<std::size_t>(n * W));
-  std::vector<std::int64_t> sc(N), so(N), rc(N), ro(N);
-  for (int q = 0; q < N; ++q) {
-    sc[q] = recv_counts_[q] * W;
-    so[q] = recv_offsets_[q] * W;
-    rc[q] = send_counts_[q] * W;
-    ro[q] = send_offsets_[q] * W;
-  }
-  comm_.all_to_all_v(Element::f32, send_rows_.data(), sc.data(), so.data(), recv_rows_.data(), rc.data(), ro.data());
+  comm_.all_to_all_rows(Element::f32, W, send_rows_.data(), recv_counts_, recv_offsets_, recv_rows_.data(),
+                        send_counts_, send_offsets_);
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int64_t to = position_[i];
     std::memcpy(embeddings + to * D_, recv_rows_.data() + i * W, sizeof(float) * D_);
@@ -101,7 +84,6 @@ void ShardedTable::fetch(const std::int32_t* ids, std::int64_t n, float* embeddi
 
 void ShardedTable::push_gradients(const float* embedding_grads, const float* bias_grads,
                                   const unsigned char* embedding_touched, const unsigned char* bias_touched) {
-  const int N = comm_.size();
   // D + 3 floats a row: the embedding's gradient, the bias's, and whether
   // each was touched (1 or 0).
   const std::int64_t W = D_ + 3, n = static_cast<std::int64_t>(request_.size());
@@ -117,14 +99,8 @@ void ShardedTable::push_gradients(const float* embedding_grads, const float* bia
     row[D_ + 2] = bias_touched == nullptr || bias_touched[from] ? 1.0f : 0.0f;
   }
   send_rows_.resize(static_cast<std::size_t>(asked * W));
-  std::vector<std::int64_t> sc(N), so(N), rc(N), ro(N);
-  for (int q = 0; q < N; ++q) {
-    sc[q] = send_counts_[q] * W;
-    so[q] = send_offsets_[q] * W;
-    rc[q] = recv_counts_[q] * W;
-    ro[q] = recv_offsets_[q] * W;
-  }
-  comm_.all_to_all_v(Element::f32, recv_rows_.data(), sc.data(), so.data(), send_rows_.data(), rc.data(), ro.data());
+  comm_.all_to_all_rows(Element::f32, W, recv_rows_.data(), send_counts_, send_offsets_, send_rows_.data(),
+                        recv_counts_, recv_offsets_);
   const int me = comm_.rank();
   bytes_sent_ += static_cast<std::int64_t>(sizeof(float)) * W * (n - send_counts_[me]);
   // Rank 0's gradients first, then rank 1's, ...: each row's sum in rank order.

@@ -89,18 +89,6 @@ ShardedRun train_all(const ModelConfig& config) {
   return r;
 }
 
-// The model's own block, as evaluation scores a sharded catalogue.
-struct OwnItems final : limelight::BlockScorer {
-  const ImplicitSequenceModel& m;
-  explicit OwnItems(const ImplicitSequenceModel& model) : m(model) {}
-  std::int32_t num_items() const override { return m.num_items(); }
-  std::pair<std::int64_t, std::int64_t> block() const override { return m.own_items(); }
-  void score_block(const std::int32_t* sequences, std::int64_t rows, std::int64_t length,
-                   float* scores) const override {
-    m.score_own_items(sequences, rows, length, scores);
-  }
-};
-
 }  // namespace
 
 TEST_CASE("sharded: the blocks cover the catalogue once, and owner_of finds each id's") {
@@ -200,14 +188,15 @@ TEST_CASE("sharded: the ranks write one ordinary file, and its metrics are the s
 
   // Metrics over the sharded catalogue against one process scoring the file.
   const SequenceInteractions test = limelight::generate_sequential(30, 25, 600, 0.1, 2, 12).to_sequence(6);
-  const limelight::RankingMetrics sharded = limelight::evaluate_sequences(OwnItems(r.many), test, 3, false, world());
+  const limelight::OwnItemsScorer own(r.many);
+  const limelight::RankingMetrics sharded = limelight::evaluate_sequences(own, test, 3, false, world());
   const limelight::RankingMetrics whole = limelight::evaluate_sequences(loaded.model, test, 3, false);
   CHECK(sharded.mrr == doctest::Approx(whole.mrr).epsilon(1e-12));
   CHECK(sharded.precision_at_k == doctest::Approx(whole.precision_at_k).epsilon(1e-12));
   CHECK(sharded.recall_at_k == doctest::Approx(whole.recall_at_k).epsilon(1e-12));
   CHECK(sharded.ndcg_at_k == doctest::Approx(whole.ndcg_at_k).epsilon(1e-12));
   CHECK(sharded.hit_rate_at_k == doctest::Approx(whole.hit_rate_at_k).epsilon(1e-12));
-  const limelight::RankingMetrics excluding = limelight::evaluate_sequences(OwnItems(r.many), test, 3, true, world());
+  const limelight::RankingMetrics excluding = limelight::evaluate_sequences(own, test, 3, true, world());
   const limelight::RankingMetrics whole_excluding = limelight::evaluate_sequences(loaded.model, test, 3, true);
   CHECK(excluding.mrr == doctest::Approx(whole_excluding.mrr).epsilon(1e-12));
   CHECK(excluding.precision_at_k == doctest::Approx(whole_excluding.precision_at_k).epsilon(1e-12));
