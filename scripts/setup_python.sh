@@ -13,5 +13,5 @@ scripts/install_packages.sh g++ pkg-config libopenblas-dev zlib1g-dev python3-ve
 
 venv=$(realpath -m "${1:-.venv}")
 [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q . ${LIMELIGHT_PYTHON_MESON_DIR:+-Cbuild-dir="$LIMELIGHT_PYTHON_MESON_DIR"}
+"$venv/bin/python" -m pip install -q . ${LIMELIGHT_PYTHON_MESON_DIR:+--config-settings=build-dir="$LIMELIGHT_PYTHON_MESON_DIR"}
 echo "limelight: installed into $venv (try: $venv/bin/python examples/spotlight_sequence.py)" >&2

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(realpath -m "${LIMELIGHT_PYTHON_BUILD_DIR:-build-python}")
 mkdir -p "$out"
-scripts/setup_python.sh "$out/venv" 2>/dev/null
+scripts/setup_python.sh "$out/venv"
 "$out/venv/bin/python" -m pip install -q pytest
 # The tests import the installed package (python/tests has no limelight folder of its own).
 cd python/tests

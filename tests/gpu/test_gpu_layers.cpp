@@ -31,8 +31,8 @@ std::size_t size(std::int64_t n) { return static_cast<std::size_t>(n); }
 
 // Device copies of host vectors; an empty vector is a null pointer (a
 // gradient not wanted, a missing bias).
-struct OnDevice {
-  explicit OnDevice(Context& c) : ctx(c) {}
+struct DeviceCopies {
+  explicit DeviceCopies(Context& c) : ctx(c) {}
   Context& ctx;
   std::vector<DeviceBuffer> held;
   float* up(const Floats& v) {
@@ -100,7 +100,7 @@ void check_linear(Context& ctx, std::int64_t rows, std::int64_t K, std::int64_t 
   cpu.linear_backward(d_y.data(), x.data(), W.data(), rows, K, N, d_x.data(), d_W.data(),
                       with_bias ? d_b.data() : nullptr, host);
 
-  OnDevice dev(ctx);
+  DeviceCopies dev(ctx);
   Arena scratch(limelight::Device::cuda);
   float* gy = dev.up(Floats(size(rows * N), 7.0f));  // overwritten, not added into
   float *gx = dev.up(d_x0), *gW = dev.up(d_W0), *gb = dev.up(d_b0);
@@ -154,7 +154,7 @@ void check_conv(Context& ctx, const ConvCase& c, std::mt19937& rng) {
   cpu.causal_conv_backward(s, c.act, d_y.data(), acts.data(), d_x.data(), d_W.data(),
                            c.with_bias ? d_b.data() : nullptr, s.Tr ? d_r.data() : nullptr, host, host_payload);
 
-  OnDevice dev(ctx);
+  DeviceCopies dev(ctx);
   Arena scratch(limelight::Device::cuda);
   BackendPayload payload;
   float* gy = dev.up(Floats(y.size(), 7.0f));
@@ -222,7 +222,7 @@ LstmResult lstm_on_cpu(const LstmData& d) {
 }
 
 LstmResult lstm_on_gpu(Context& ctx, const LstmData& d) {
-  OnDevice dev(ctx);
+  DeviceCopies dev(ctx);
   Arena scratch(limelight::Device::cuda);
   BackendPayload payload;
   float* out = dev.up(Floats(d.d_out.size(), 7.0f));

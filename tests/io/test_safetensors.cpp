@@ -50,7 +50,7 @@ std::string make_file(const std::string& header, const std::string& data) {
 }
 
 // The message of the Error that parsing `bytes` throws, or "" if it parses.
-std::string parse_error(const std::string& bytes, const std::string& source = "mem.safetensors") {
+std::string safetensors_error(const std::string& bytes, const std::string& source = "mem.safetensors") {
   try {
     SafetensorsFile::parse(bytes, source);
   } catch (const Error& e) {
@@ -273,13 +273,13 @@ TEST_CASE("safetensors: truncated files are rejected") {
   const std::string bytes = limelight::io::serialize_safetensors(s.entries(), s.metadata());
   for (std::size_t n = 0; n < bytes.size(); ++n) {
     CAPTURE(n);
-    std::string message = parse_error(bytes.substr(0, n), "cut.safetensors");
+    std::string message = safetensors_error(bytes.substr(0, n), "cut.safetensors");
     CHECK(message.find("cut.safetensors") != std::string::npos);
   }
-  CHECK(parse_error(bytes.substr(0, 5)).find("shorter than the 8-byte header length") != std::string::npos);
-  CHECK(parse_error(bytes.substr(0, 40)).find("larger than") != std::string::npos);
+  CHECK(safetensors_error(bytes.substr(0, 5)).find("shorter than the 8-byte header length") != std::string::npos);
+  CHECK(safetensors_error(bytes.substr(0, 40)).find("larger than") != std::string::npos);
   // Cut inside the data: the last tensor now runs past the end.
-  CHECK(parse_error(bytes.substr(0, bytes.size() - 4)).find("past the end of the data section") != std::string::npos);
+  CHECK(safetensors_error(bytes.substr(0, bytes.size() - 4)).find("past the end of the data section") != std::string::npos);
   TempDir dir;
   const fs::path path = dir.path / "short.safetensors";
   std::ofstream(path, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
@@ -390,21 +390,21 @@ TEST_CASE("safetensors: inconsistent headers are rejected with a clear message")
   };
   for (const Case& c : cases) {
     CAPTURE(c.header);
-    std::string message = parse_error(make_file(c.header, c.data), "bad.safetensors");
+    std::string message = safetensors_error(make_file(c.header, c.data), "bad.safetensors");
     CHECK(message.find("bad.safetensors") == 0);
     CHECK(message.find(c.message) != std::string::npos);
   }
   // The header length itself.
   std::string absurd = make_file("{}", "");
   absurd[5] = 1;  // 2^40 + 2
-  CHECK(parse_error(absurd).find("absurd") != std::string::npos);
+  CHECK(safetensors_error(absurd).find("absurd") != std::string::npos);
   std::string longer = make_file("{}", "");
   longer[0] = 3;
-  CHECK(parse_error(longer).find("larger than") != std::string::npos);
+  CHECK(safetensors_error(longer).find("larger than") != std::string::npos);
   // Valid edge cases: trailing spaces, zero-size tensors, no tensors at all.
-  CHECK(parse_error(make_file("{}  ", "")).empty());
-  CHECK(parse_error(make_file(R"({"z":{"dtype":"I32","shape":[0,3],"data_offsets":[0,0]}})", "")).empty());
-  CHECK(parse_error(make_file(R"({"s":{"dtype":"I32","shape":[],"data_offsets":[0,4]}})", std::string(4, '\0')))
+  CHECK(safetensors_error(make_file("{}  ", "")).empty());
+  CHECK(safetensors_error(make_file(R"({"z":{"dtype":"I32","shape":[0,3],"data_offsets":[0,0]}})", "")).empty());
+  CHECK(safetensors_error(make_file(R"({"s":{"dtype":"I32","shape":[],"data_offsets":[0,4]}})", std::string(4, '\0')))
             .empty());
 }
 
