@@ -140,6 +140,14 @@ class ImplicitSequenceModel : public SequenceScorer {
   void score_own_items(const std::int32_t* sequences, std::int64_t rows, std::int64_t length, float* scores) const;
   // The ids [begin, end) score_own_items scores.
   std::pair<std::int64_t, std::int64_t> own_items() const;
+  // recommend_batch over a table sharded across the ranks (every rank calls
+  // it with the same rows, in step): each rank's top k of its own block
+  // (padding and, with exclude_seen, the row's items left out), merged under
+  // "higher score, then lower id", the order one process ranks in: one
+  // process's items, scores and order, on every rank. Without a sharded
+  // table, recommend_batch's.
+  void recommend_across_ranks(const std::int32_t* sequences, std::int64_t rows, std::int64_t length, int k,
+                              bool exclude_seen, Recommendation* out, std::size_t* counts) const;
 
   // Trains for config().n_iter epochs; calling it again resumes training.
   // Error if an epoch's loss is NaN or exactly 0, naming the epoch.

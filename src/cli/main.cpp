@@ -49,12 +49,13 @@ int run(int argc, char** argv) {
   }
   if (command == "fit") return run_fit(argc, argv, 2);
   if (command == "evaluate") return run_evaluate(argc, argv, 2);
-  // The serving commands run in one process: under mpirun every rank would
-  // answer every request.
+  // Under mpirun, recommend splits the catalogue across the ranks
+  // (serve_commands.cpp); the other serving commands run in one process,
+  // where every rank would answer every request.
+  if (command == "recommend") return run_recommend(argc, argv, 2);
   LL_CHECK(limelight::distributed::launcher_size() == 1, "limelight ", one_line(command.substr(0, 60)),
            " runs as one process, not under mpirun (", limelight::distributed::launcher_size(),
            " ranks): a model file of any world size holds the whole model");
-  if (command == "recommend") return run_recommend(argc, argv, 2);
   if (command == "predict") return run_predict(argc, argv, 2);
   if (command == "info") return run_info(argc, argv, 2);
   limelight::detail::fail("unknown command '", one_line(command.substr(0, 60)), "' (see limelight --help)");

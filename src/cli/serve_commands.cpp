@@ -19,6 +19,7 @@
 #include "cli/training_data.hpp"
 #include "cli/user_history.hpp"
 #include "io/json.hpp"
+#include "limelight/distributed.hpp"
 #include "limelight/error.hpp"
 #include "limelight/model_file.hpp"
 
@@ -75,7 +76,9 @@ struct LineBlock {
   // Every line's top k, best first, as the model's recommend() gives them:
   // lines of one length are one recommend_batch call, so no row is padded
   // and every representation (LSTM too) sees exactly the typed sequence.
-  void score(const ImplicitSequenceModel& model, int k, bool exclude_seen) {
+  // across_ranks: the model's table is sharded and every rank scores the
+  // same block in step (recommend_across_ranks).
+  void score(const ImplicitSequenceModel& model, int k, bool exclude_seen, bool across_ranks) {
     const std::size_t n = size(), kk = static_cast<std::size_t>(k);
     order.resize(n);
     for (std::size_t i = 0; i < n; ++i) order[i] = i;
@@ -92,8 +95,12 @@ struct LineBlock {
       const std::size_t m = end - at;
       rows_top.resize(m * kk);
       rows_counts.resize(m);
-      model.recommend_batch(rows.data(), static_cast<std::int64_t>(m), static_cast<std::int64_t>(len), k,
-                            exclude_seen, rows_top.data(), rows_counts.data());
+      if (across_ranks)
+        model.recommend_across_ranks(rows.data(), static_cast<std::int64_t>(m), static_cast<std::int64_t>(len), k,
+                                     exclude_seen, rows_top.data(), rows_counts.data());
+      else
+        model.recommend_batch(rows.data(), static_cast<std::int64_t>(m), static_cast<std::int64_t>(len), k,
+                              exclude_seen, rows_top.data(), rows_counts.data());
       for (std::size_t r = 0; r < m; ++r) {
         const std::size_t line = order[at + r];
         counts[line] = rows_counts[r];
@@ -104,6 +111,38 @@ struct LineBlock {
     }
   }
 };
+
+// Under mpirun rank 0 reads the lines and sends each block to the other
+// ranks, which score it with it (each its block of the catalogue); a block
+// is preceded by what comes: more lines, the end (with the exit status), or
+// a failure rank 0 reports.
+enum class BlockControl : std::int64_t { lines, end, failed };
+
+// Rank 0: the block (or the control alone) to every rank.
+void send_block(distributed::Communicator& comm, BlockControl control, LineBlock& block, std::int64_t status = 0) {
+  static_assert(sizeof(std::size_t) == sizeof(std::int64_t));
+  std::int64_t head[4] = {static_cast<std::int64_t>(control), static_cast<std::int64_t>(block.size()),
+                          static_cast<std::int64_t>(block.ids.size()), status};
+  comm.broadcast(distributed::Element::i64, head, 4, 0);
+  if (control != BlockControl::lines) return;
+  comm.broadcast(distributed::Element::i64, block.starts.data(), head[1] + 1, 0);
+  comm.broadcast(distributed::Element::i32, block.ids.data(), head[2], 0);
+}
+
+// Another rank: rank 0's next block into `block`; the control, and the
+// exit status with `end`.
+BlockControl receive_block(distributed::Communicator& comm, LineBlock& block, std::int64_t& status) {
+  std::int64_t head[4] = {};
+  comm.broadcast(distributed::Element::i64, head, 4, 0);
+  status = head[3];
+  const auto control = static_cast<BlockControl>(head[0]);
+  if (control != BlockControl::lines) return control;
+  block.starts.resize(static_cast<std::size_t>(head[1] + 1));
+  block.ids.resize(static_cast<std::size_t>(head[2]));
+  comm.broadcast(distributed::Element::i64, block.starts.data(), head[1] + 1, 0);
+  comm.broadcast(distributed::Element::i32, block.ids.data(), head[2], 0);
+  return control;
+}
 
 // Display names of the model's dense ids, from --item-names (empty without).
 std::vector<std::optional<std::string>> item_names(const Args& args, const LabelIndex& index) {
@@ -234,7 +273,11 @@ void append_recommendation_line(std::string& out, const Recommendation* top, std
 
 int run_recommend(int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i)  // session streaming: src/cli/stream_command.cpp
-    if (std::string(argv[i]) == "--stream") return run_recommend_stream(argc, argv, first);
+    if (std::string(argv[i]) == "--stream") {
+      LL_CHECK(distributed::launcher_size() == 1, "limelight recommend --stream runs as one process, not under ",
+               "mpirun (", distributed::launcher_size(), " ranks)");
+      return run_recommend_stream(argc, argv, first);
+    }
   Args args(recommend_command());
   if (!args.parse(argc, argv, first)) return 0;  // --help
   const int k = static_cast<int>(args.integer("k"));
@@ -242,10 +285,29 @@ int run_recommend(int argc, char** argv, int first) {
   const std::string on_error = args.text("on-error");
   const std::string item_table = args.text("item-table");
   const std::string model_path = args.text("model");
-  LoadedModel loaded = load_model_named(args);
+  // Under mpirun the catalogue is split across the ranks: each scores its
+  // block, rank 0 reads, merges and answers.
+  const bool across_ranks = distributed::launcher_size() > 1;
+  if (across_ranks) {
+    LL_CHECK(item_table == "f32", "recommend --item-table int8 serves in one process only, not under mpirun");
+    LL_CHECK(args.text("device", "cpu") == "cpu", "recommend under mpirun serves on the CPU only in this version ",
+             "(leave out --device)");
+  }
+  distributed::Communicator* comm = across_ranks ? &distributed::world() : nullptr;
+  const bool speaks = comm == nullptr || comm->rank() == 0;
+  std::optional<LoadedModel> loaded_model;
+  if (comm != nullptr)
+    distributed::agree(*comm, [&] { loaded_model.emplace(load_model_sharded(model_path, *comm)); });
+  else
+    loaded_model.emplace(load_model_named(args));
+  LoadedModel& loaded = *loaded_model;
   loaded.model.set_serving_precision(parse_serving_precision(item_table));
   const LabelIndex index = item_ids(loaded);
-  const std::vector<std::optional<std::string>> names = item_names(args, index);
+  std::vector<std::optional<std::string>> names;
+  if (comm != nullptr)
+    distributed::agree(*comm, [&] { names = item_names(args, index); });
+  else
+    names = item_names(args, index);
   // Bounds a block's results (lines x k) at 16M entries; no line gets more
   // results than the catalogue has items.
   const int top_k = std::min<int>(k, loaded.model.num_items());
@@ -253,10 +315,21 @@ int run_recommend(int argc, char** argv, int first) {
       std::clamp<std::size_t>((std::size_t{1} << 24) / static_cast<std::size_t>(top_k), 1, kBlockLines);
 
   LineBlock block;
+  if (!speaks) {
+    // The other ranks score rank 0's blocks with it until it ends.
+    for (std::int64_t status = 0;;) {
+      const BlockControl control = receive_block(*comm, block, status);
+      if (control == BlockControl::end) return static_cast<int>(status);
+      if (control == BlockControl::failed) throw distributed::AgreedError(0, "rank 0 failed");
+      block.score(loaded.model, top_k, exclude_seen, true);
+      block.clear();
+    }
+  }
   std::string out;
   auto flush = [&] {
     if (block.size() == 0) return;
-    block.score(loaded.model, top_k, exclude_seen);
+    if (comm != nullptr) send_block(*comm, BlockControl::lines, block);
+    block.score(loaded.model, top_k, exclude_seen, comm != nullptr);
     out.clear();
     for (std::size_t i = 0; i < block.size(); ++i)
       append_recommendation_line(out, block.top.data() + i * static_cast<std::size_t>(top_k), block.counts[i], index,
@@ -265,36 +338,49 @@ int run_recommend(int argc, char** argv, int first) {
     std::fflush(stdout);
     block.clear();
   };
+  // An error of rank 0's input ends every rank: they are waiting for its
+  // next block (only rank 0 prints it).
+  auto fail = [&](const Error& e) {
+    if (comm == nullptr) throw;
+    send_block(*comm, BlockControl::failed, block);
+    throw distributed::AgreedError(0, e.what());
+  };
+  int status = 0;
   if (args.has("user")) {
-    const std::vector<std::int32_t> history = history_of_user(args, loaded, index, model_path, "recommend");
-    block.ids = history;
-    block.starts.push_back(history.size());
-    flush();
-    return 0;
-  }
-  LineReader reader(0);
-  std::string text;
-  std::int64_t line_number = 0, bad_lines = 0;
-  while (reader.next(text)) {
-    ++line_number;
     try {
-      append_sequence_line(text, index, "standard input line", line_number, block.ids);
+      const std::vector<std::int32_t> history = history_of_user(args, loaded, index, model_path, "recommend");
+      block.ids = history;
+      block.starts.push_back(history.size());
     } catch (const Error& e) {
-      flush();  // the lines before the bad one are answered first, in order
-      ++bad_lines;
-      if (on_error == "stop") throw;
-      std::cerr << "limelight: error: " << e.what() << "\n";
-      continue;
+      fail(e);
     }
-    block.starts.push_back(block.ids.size());
-    if (block.size() == block_lines || block.ids.size() >= kBlockIds || reader.would_block()) flush();
+    flush();
+  } else {
+    LineReader reader(0);
+    std::string text;
+    std::int64_t line_number = 0, bad_lines = 0;
+    while (reader.next(text)) {
+      ++line_number;
+      try {
+        append_sequence_line(text, index, "standard input line", line_number, block.ids);
+      } catch (const Error& e) {
+        flush();  // the lines before the bad one are answered first, in order
+        ++bad_lines;
+        if (on_error == "stop") fail(e);
+        std::cerr << "limelight: error: " << e.what() << "\n";
+        continue;
+      }
+      block.starts.push_back(block.ids.size());
+      if (block.size() == block_lines || block.ids.size() >= kBlockIds || reader.would_block()) flush();
+    }
+    flush();
+    if (bad_lines > 0) {
+      std::cerr << "limelight: note: skipped " << bad_lines << " bad of " << line_number << " input lines\n";
+      status = 1;
+    }
   }
-  flush();
-  if (bad_lines > 0) {
-    std::cerr << "limelight: note: skipped " << bad_lines << " bad of " << line_number << " input lines\n";
-    return 1;
-  }
-  return 0;
+  if (comm != nullptr) send_block(*comm, BlockControl::end, block, status);
+  return status;
 }
 
 int run_predict(int argc, char** argv, int first) {

@@ -1,11 +1,13 @@
 // The model file of a model whose item table is sharded across ranks: rank
 // 0 writes the ordinary file, the shards' rows gathered piece by piece as it
-// writes them, so that no rank holds more than its shard and one piece.
+// writes them, so that no rank holds more than its shard and one piece; and
+// a file loaded into such a model, each rank keeping its block.
 #include <zlib.h>
 
 #include <algorithm>
 #include <optional>
 #include <set>
+#include <utility>
 
 #include "distributed/sharded_table.hpp"
 #include "io/model_file_parts.hpp"
@@ -110,6 +112,31 @@ void save_model_gathered(const std::string& path, const ImplicitSequenceModel& m
     for (std::size_t i : layout.order)
       if (local[i] != nullptr) gather_rows(comm, V, width_of(i), local[i], nullptr);
   }
+}
+
+LoadedModel load_model_sharded(const std::string& path, distributed::Communicator& comm) {
+  LoadedModel full = load_model(path);
+  const ModelConfig& config = full.model.config();
+  LL_CHECK(!config.bloom.enabled(), path, ": a Bloom model serves in one process only in this version ",
+           "(its hashed tables are not sharded)");
+  LoadedModel out{ImplicitSequenceModel(config), std::move(full.item_labels), std::move(full.metadata)};
+  const std::int64_t V = full.model.num_items();
+  out.model.initialize(static_cast<std::int32_t>(V), comm);
+  const distributed::RowBlock block =
+      distributed::owned_rows(V, comm.rank(), out.model.items_sharded() ? comm.size() : 1);
+  const std::vector<const Parameter*> saved = std::as_const(full.model).parameters();
+  const std::vector<Parameter*> params = out.model.parameters();
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const Tensor& whole = saved[i]->value;
+    if (params[i]->value.shape() == whole.shape()) {
+      params[i]->value.copy_from(whole);
+      continue;
+    }
+    // A sharded table: this rank's rows [begin, end) of the saved one.
+    const std::int64_t width = whole.numel() / whole.dim(0);
+    std::copy_n(whole.f32() + block.begin * width, (block.end - block.begin) * width, params[i]->value.f32());
+  }
+  return out;
 }
 
 }  // namespace limelight

@@ -9,6 +9,7 @@
 
 #include "backend/backend.hpp"
 #include "backend/cpu/quantised_table.hpp"
+#include "backend/cpu/top_k_heap.hpp"
 #include "model/model_impl.hpp"
 
 namespace limelight {
@@ -146,6 +147,75 @@ void ImplicitSequenceModel::score_own_items(const std::int32_t* sequences, std::
                        block.end - block.begin, config.embedding_dim,
                        config.representation == Representation::mixture ? config.num_mixtures : 0, scores,
                        tape.arena());
+}
+
+void ImplicitSequenceModel::recommend_across_ranks(const std::int32_t* sequences, std::int64_t rows,
+                                                   std::int64_t length, int k, bool exclude_seen, Recommendation* out,
+                                                   std::size_t* counts) const {
+  if (!items_sharded()) {
+    recommend_batch(sequences, rows, length, k, exclude_seen, out, counts);
+    return;
+  }
+  LL_CHECK(k >= 1, "recommend_across_ranks: k must be >= 1, got ", k);
+  LL_CHECK(length >= 1 && rows >= 0, "recommend_across_ranks: ", rows, " rows of length ", length);
+  distributed::Communicator& comm = *impl_->shard_comm;
+  const auto [begin, end] = own_items();
+  const std::int64_t nb = end - begin, N = comm.size(), V = num_items();
+  const std::int64_t kk = std::min<std::int64_t>(k, V);
+  // Rows in groups whose scores take at most 16 MB on the widest block (the
+  // same groups on every rank: each is one fetch and one gather).
+  const std::int64_t widest = (V + N - 1) / N;
+  const std::int64_t group = std::clamp<std::int64_t>((std::int64_t{1} << 22) / std::max<std::int64_t>(widest, 1), 1,
+                                                      std::max<std::int64_t>(rows, 1));
+  std::vector<float> scores(static_cast<std::size_t>(group * std::max<std::int64_t>(nb, 1)));
+  std::vector<Recommendation> mine(static_cast<std::size_t>(group * kk)), all, merged;
+  std::vector<unsigned char> excluded(static_cast<std::size_t>(nb), 0);
+  auto mark = [&](const std::int32_t* row, unsigned char flag) {
+    if (begin == 0 && nb > 0) excluded[0] = flag;  // padding is never recommended
+    if (exclude_seen)
+      for (std::int64_t t = 0; t < length; ++t)
+        if (row[t] >= begin && row[t] < end) excluded[static_cast<std::size_t>(row[t] - begin)] = flag;
+  };
+  std::int64_t first = 0;
+  do {  // rows = 0 still fetches once, as every rank's step must
+    const std::int64_t n_rows = std::min(group, rows - first);
+    const std::int32_t* rows_ids = sequences + first * length;
+    score_own_items(rows_ids, n_rows, length, scores.data());
+    if (n_rows == 0) return;
+    // This rank's best k of its block for each row; item -1 pads a row
+    // whose block has fewer than k items to offer.
+    std::fill(mine.begin(), mine.end(), Recommendation{-1, 0.0f});
+    for (std::int64_t r = 0; r < n_rows; ++r) {
+      const std::int32_t* row = rows_ids + r * length;
+      mark(row, 1);
+      cpu::BoundedHeap<Recommendation> best(mine.data() + r * kk, 0, static_cast<std::size_t>(kk));
+      const float* s = scores.data() + r * nb;
+      for (std::int64_t j = 0; j < nb; ++j)
+        if (!excluded[static_cast<std::size_t>(j)])
+          best.offer(Recommendation{static_cast<std::int32_t>(begin + j), s[j]});
+      best.sort();
+      mark(row, 0);
+    }
+    // Every rank's candidates, in rank order, then each row's best k of them.
+    const auto bytes = static_cast<std::int64_t>(n_rows * kk * static_cast<std::int64_t>(sizeof(Recommendation)));
+    all.resize(static_cast<std::size_t>(N * n_rows * kk));
+    const std::vector<std::int64_t> sizes(static_cast<std::size_t>(N), bytes);
+    comm.all_gather_v(distributed::Element::u8, mine.data(), bytes, all.data(), sizes.data(),
+                      distributed::offsets_of(sizes).data());
+    for (std::int64_t r = 0; r < n_rows; ++r) {
+      merged.clear();
+      for (std::int64_t q = 0; q < N; ++q)
+        for (std::int64_t t = 0; t < kk; ++t) {
+          const Recommendation& c = all[static_cast<std::size_t>((q * n_rows + r) * kk + t)];
+          if (c.item >= 0) merged.push_back(c);
+        }
+      const std::size_t n = std::min(merged.size(), static_cast<std::size_t>(kk));
+      std::partial_sort(merged.begin(), merged.begin() + static_cast<std::ptrdiff_t>(n), merged.end(), cpu::better);
+      std::copy_n(merged.begin(), n, out + (first + r) * k);
+      counts[first + r] = n;
+    }
+    first += n_rows;
+  } while (first < rows);
 }
 
 std::vector<float> ImplicitSequenceModel::predict(std::span<const std::int32_t> sequence,

@@ -30,10 +30,12 @@ struct Timed : Result {
   double seconds = 0.0;
 };
 
-// Runs a shell command line, capturing its status, output and time.
-Timed run_shell(const std::string& command) {
+// Runs a shell command line, capturing its status, output and time; its
+// standard input is `input` (a file's path), else empty.
+Timed run_shell(const std::string& command, const std::string& input = "/dev/null") {
   TempDir io;
-  const std::string full = command + " </dev/null >" + shell_quote(io.file("out")) + " 2>" + shell_quote(io.file("err"));
+  const std::string full =
+      command + " <" + shell_quote(input) + " >" + shell_quote(io.file("out")) + " 2>" + shell_quote(io.file("err"));
   const auto start = std::chrono::steady_clock::now();
   const int raw = std::system(full.c_str());
   Timed r;
@@ -196,7 +198,48 @@ TEST_CASE("mpirun fit --shard-items: three ranks train as one process, save at 3
   }
 }
 
-TEST_CASE("mpirun: the serving commands refuse several ranks, once; one process maps no MPI library") {
+TEST_CASE("mpirun recommend: three ranks, each scoring its block of the catalogue, answer as one process") {
+  TempDir dir;
+  // 30 items in blocks of 10: k = 12 takes candidates from several ranks,
+  // k = 40 is more than the catalogue holds.
+  const std::string lines = dir.file("lines.txt");
+  write_all(lines, "3 17 4\n5,9,12,1\n29\n1 2 3 4 5 6 7 8 9 10 11 12\n17 3\n");
+  for (const char* representation : {"pooling", "mixture"}) {
+    CAPTURE(representation);
+    const std::string model = dir.file(std::string(representation) + ".safetensors");
+    REQUIRE(run(concat(kFit, {"--representation", representation, "--out", model})).status == 0);
+    for (const std::vector<std::string>& options :
+         std::vector<std::vector<std::string>>{{"--k", "12"}, {"--k", "12", "--exclude-seen"}, {"--k", "40", "--json"},
+                                               {"--k", "40", "--exclude-seen"}}) {
+      CAPTURE(quoted(options));
+      const std::vector<std::string> command = concat({cli_path(), "recommend", "--model", model}, options);
+      const Timed one = run_shell(quoted(command), lines);
+      REQUIRE_MESSAGE(one.status == 0, one.err);
+      REQUIRE(one.out_lines().size() == 5);
+      const Timed three = run_shell(mpirun_command(3, quoted(command)), lines);
+      REQUIRE_MESSAGE(three.status == 0, three.err);
+      CHECK(three.out == one.out);  // the same items, scores and order, printed once
+    }
+  }
+  // A bad line: the lines before it answered, its error printed once, status 1 on every rank.
+  const std::string bad = dir.file("bad.txt");
+  write_all(bad, "3 17 4\n3 99\n5 9\n");
+  const Timed stop = run_shell(
+      mpirun_command(3, quoted({cli_path(), "recommend", "--model", dir.file("pooling.safetensors")})), bad);
+  CHECK(stop.status == 1);
+  CHECK(stop.out_lines().size() == 1);
+  const std::string line = "limelight: error:";
+  CHECK(contains(stop.err, "line 2"));
+  CHECK(stop.err.find(line) == stop.err.rfind(line));
+  // --on-error skip answers the others; the status is still 1.
+  const Timed skip = run_shell(mpirun_command(3, quoted({cli_path(), "recommend", "--model",
+                                                         dir.file("pooling.safetensors"), "--on-error", "skip"})),
+                               bad);
+  CHECK(skip.status == 1);
+  CHECK(skip.out_lines().size() == 2);
+}
+
+TEST_CASE("mpirun: the other serving commands refuse several ranks, once; one process maps no MPI library") {
   const Timed info = run_shell(mpirun_command(2, quoted({cli_path(), "info", "--help"})));
   CHECK(info.status == 1);
   CHECK(contains(info.err, "runs as one process, not under mpirun"));

@@ -203,6 +203,44 @@ TEST_CASE("sharded: the ranks write one ordinary file, and its metrics are the s
   world().barrier();  // rank 0's folder goes after every rank has read the file
 }
 
+TEST_CASE("sharded: a file loaded sharded recommends across the ranks as one process, every representation") {
+  const SequenceInteractions test = limelight::generate_sequential(30, 25, 600, 0.1, 2, 12).to_sequence(6);
+  const std::int64_t rows = 9, L = test.max_sequence_length;
+  for (const char* representation : {"pooling", "cnn", "lstm", "mixture"}) {
+    CAPTURE(representation);
+    test_support::TempDir dir;
+    const std::string path = world().all_gather_strings((dir.path / "m.safetensors").string())[0];
+    ImplicitSequenceModel whole(sharded_config(representation, false));
+    whole.initialize(25);
+    if (world().rank() == 0) limelight::save_model(path, whole);
+    world().barrier();
+    limelight::LoadedModel sharded = limelight::load_model_sharded(path, world());
+    CHECK(sharded.model.items_sharded() == (world().size() > 1));
+    // k within a block, across blocks, and past the catalogue (25 items).
+    for (int k : {3, 12, 40})
+      for (bool exclude_seen : {false, true}) {
+        CAPTURE(k);
+        CAPTURE(exclude_seen);
+        const std::size_t kk = static_cast<std::size_t>(k);
+        std::vector<limelight::Recommendation> got(rows * kk), want(rows * kk);
+        std::vector<std::size_t> got_counts(rows), want_counts(rows);
+        sharded.model.recommend_across_ranks(test.sequences.data(), rows, L, k, exclude_seen, got.data(),
+                                             got_counts.data());
+        whole.recommend_batch(test.sequences.data(), rows, L, k, exclude_seen, want.data(), want_counts.data());
+        CHECK(got_counts == want_counts);
+        std::int64_t differing = 0;
+        for (std::size_t r = 0; r < rows; ++r)
+          for (std::size_t i = 0; i < std::min(got_counts[r], want_counts[r]); ++i) {
+            const auto& a = got[r * kk + i];
+            const auto& b = want[r * kk + i];
+            differing += a.item != b.item || a.score != b.score;
+          }
+        CHECK(differing == 0);
+      }
+    world().barrier();  // rank 0's folder goes after every rank has read the file
+  }
+}
+
 TEST_CASE("sharded: a sharded model refuses to serve in its ranks") {
   const ModelConfig config = sharded_config("pooling", false);
   ImplicitSequenceModel many(config);
