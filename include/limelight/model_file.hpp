@@ -55,8 +55,7 @@ void save_model_gathered(const std::string& path, const ImplicitSequenceModel& m
 // across them (initialize(num_items, comm)): each rank keeps its block of
 // the item embeddings and biases, and the file's other parameters whole,
 // for serving across ranks (recommend_across_ranks); no optimizer state.
-// Every rank reads the whole file: its peak is the file's size. Error for
-// a Bloom model (its tables serve in one process in this version).
+// Every rank reads the whole file: its peak is the file's size.
 LoadedModel load_model_sharded(const std::string& path, distributed::Communicator& comm);
 // The exact bytes save_model writes.
 std::string serialize_model(const ImplicitSequenceModel& model, const SaveOptions& options);

@@ -315,8 +315,6 @@ void prepare_fit(const Args& args, bool writes, distributed::Communicator& comm,
              "only in this version (under mpirun, leave out --sparse or use --device cpu)");
     LL_CHECK(!(shard && s.config.device == "cuda"), "--shard-items trains on the CPU only in this version ",
              "(leave out --shard-items or use --device cpu)");
-    LL_CHECK(!(shard && s.config.bloom.enabled()), "--shard-items: Bloom item embeddings train replicated only in ",
-             "this version (leave out --shard-items)");
   }
   ImplicitSequenceModel& model = s.model.emplace(s.config);
   if (shard) model.initialize(s.init ? s.init->model.num_items() : s.train.num_items, comm);
@@ -324,12 +322,12 @@ void prepare_fit(const Args& args, bool writes, distributed::Communicator& comm,
     if (!shard) model.initialize(s.init->model.num_items());
     // A sharded table takes this rank's block of the saved rows (and of
     // their moments): a file of any world size resumes at any other.
-    const distributed::RowBlock block =
-        distributed::owned_rows(s.init->model.num_items(), comm.rank(), model.items_sharded() ? comm.size() : 1);
     const std::vector<const Parameter*> saved = std::as_const(s.init->model).parameters();
     const std::vector<Parameter*> params = model.parameters();
     auto restored = [&](const Tensor& full, const Parameter& p) {
-      return p.value.shape() == full.shape() ? full : block_of(full, block.begin, block.end - block.begin);
+      if (p.value.shape() == full.shape()) return full;
+      const distributed::RowBlock block = distributed::owned_rows(full.dim(0), comm.rank(), comm.size());
+      return block_of(full, block.begin, block.end - block.begin);
     };
     for (std::size_t i = 0; i < params.size(); ++i)
       params[i]->value.copy_from(restored(saved[i]->value, *params[i]));

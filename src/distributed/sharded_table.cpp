@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "limelight/error.hpp"
 
@@ -20,25 +21,24 @@ int owner_of(std::int64_t id, std::int64_t num_items, int ranks) {
   return r;
 }
 
-ShardedTable::ShardedTable(Communicator& comm, std::int64_t num_items, Parameter& embeddings, Parameter& biases)
-    : comm_(comm),
-      num_items_(num_items),
-      D_(embeddings.value.dim(1)),
-      embeddings_(embeddings),
-      biases_(biases),
-      mine_(owned_rows(num_items, comm.rank(), comm.size())) {
-  LL_CHECK(embeddings.value.dim(0) == mine_.end - mine_.begin && biases.value.dim(0) == mine_.end - mine_.begin,
-           "ShardedTable: rank ", comm.rank(), " holds ", embeddings.value.dim(0), " item rows, its block [",
-           mine_.begin, ", ", mine_.end, ") has ", mine_.end - mine_.begin);
-  LL_CHECK(embeddings.value.device() == Device::cpu, "--shard-items: the item table must be on the host ",
-           "(a sharded table with --device cuda is not supported yet)");
+ShardedTable::ShardedTable(Communicator& comm, std::int64_t num_rows, std::vector<Parameter*> columns)
+    : comm_(comm), num_rows_(num_rows), columns_(std::move(columns)), mine_(owned_rows(num_rows, comm.rank(), comm.size())) {
+  for (const Parameter* p : columns_) {
+    LL_CHECK(p->value.dim(0) == mine_.end - mine_.begin, "ShardedTable: rank ", comm.rank(), " holds ",
+             p->value.dim(0), " rows of ", p->name, ", its block [", mine_.begin, ", ", mine_.end, ") has ",
+             mine_.end - mine_.begin);
+    LL_CHECK(p->value.device() == Device::cpu, "--shard-items: the item table must be on the host ",
+             "(a sharded table with --device cuda is not supported yet)");
+    widths_.push_back(p->value.rank() > 1 ? p->value.dim(1) : 1);  // (rows, D) or (rows, 1)
+    width_ += widths_.back();
+  }
   const int N = comm.size();
   for (auto* v : {&send_counts_, &send_offsets_, &recv_counts_, &recv_offsets_}) v->assign(N, 0);
 }
 
-void ShardedTable::fetch(const std::int32_t* ids, std::int64_t n, float* embeddings, float* biases) {
+void ShardedTable::fetch(const std::int32_t* ids, std::int64_t n, const std::vector<float*>& out) {
   const int N = comm_.size();
-  const std::int64_t W = D_ + 1;
+  const std::int64_t W = width_;
   // Group the ids by owner; with blocks, sorting by id groups them.
   position_.resize(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) position_[i] = static_cast<std::int32_t>(i);
@@ -47,9 +47,9 @@ void ShardedTable::fetch(const std::int32_t* ids, std::int64_t n, float* embeddi
   std::fill(send_counts_.begin(), send_counts_.end(), 0);
   for (std::int64_t i = 0; i < n; ++i) {
     request_[i] = ids[position_[i]];
-    LL_CHECK(request_[i] >= 0 && request_[i] < num_items_, "sharded table: item id ", request_[i],
-             " is outside the catalogue [0, ", num_items_, ")");
-    ++send_counts_[owner_of(request_[i], num_items_, N)];
+    LL_CHECK(request_[i] >= 0 && request_[i] < num_rows_, "sharded table: row id ", request_[i],
+             " is outside the table [0, ", num_rows_, ")");
+    ++send_counts_[owner_of(request_[i], num_rows_, N)];
   }
   send_offsets_ = offsets_of(send_counts_);
   recv_counts_ = comm_.exchange_counts(send_counts_);
@@ -58,45 +58,51 @@ void ShardedTable::fetch(const std::int32_t* ids, std::int64_t n, float* embeddi
   asked_.resize(static_cast<std::size_t>(asked));
   comm_.all_to_all_v(Element::i32, request_.data(), send_counts_.data(), send_offsets_.data(), asked_.data(),
                      recv_counts_.data(), recv_offsets_.data());
-  // Our rows for what others asked, D + 1 floats each.
+  // Our rows for what others asked, each column's values in turn.
   send_rows_.resize(static_cast<std::size_t>(asked * W));
-  const float* table = embeddings_.value.f32();
-  const float* bias = biases_.value.f32();
   for (std::int64_t i = 0; i < asked; ++i) {
     const std::int64_t local = asked_[i] - mine_.begin;
     LL_CHECK(local >= 0 && local < mine_.end - mine_.begin, "sharded table: rank ", comm_.rank(), " was asked for ",
-             "item ", asked_[i], " outside its rows [", mine_.begin, ", ", mine_.end, ")");
-    std::memcpy(send_rows_.data() + i * W, table + local * D_, sizeof(float) * D_);
-    send_rows_[i * W + D_] = bias[local];
+             "row ", asked_[i], " outside its rows [", mine_.begin, ", ", mine_.end, ")");
+    float* row = send_rows_.data() + i * W;
+    for (std::size_t c = 0; c < columns_.size(); ++c) {
+      std::memcpy(row, columns_[c]->value.f32() + local * widths_[c], sizeof(float) * widths_[c]);
+      row += widths_[c];
+    }
   }
   recv_rows_.resize(static_cast<std::size_t>(n * W));
   comm_.all_to_all_rows(Element::f32, W, send_rows_.data(), recv_counts_, recv_offsets_, recv_rows_.data(),
                         send_counts_, send_offsets_);
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int64_t to = position_[i];
-    std::memcpy(embeddings + to * D_, recv_rows_.data() + i * W, sizeof(float) * D_);
-    biases[to] = recv_rows_[i * W + D_];
+    const float* row = recv_rows_.data() + i * W;
+    for (std::size_t c = 0; c < columns_.size(); ++c) {
+      std::memcpy(out[c] + to * widths_[c], row, sizeof(float) * widths_[c]);
+      row += widths_[c];
+    }
   }
   const int me = comm_.rank();
   bytes_sent_ = static_cast<std::int64_t>(sizeof(std::int32_t)) * (n - send_counts_[me]) +
                 static_cast<std::int64_t>(sizeof(float)) * W * (asked - recv_counts_[me]);
 }
 
-void ShardedTable::push_gradients(const float* embedding_grads, const float* bias_grads,
-                                  const unsigned char* embedding_touched, const unsigned char* bias_touched) {
-  // D + 3 floats a row: the embedding's gradient, the bias's, and whether
-  // each was touched (1 or 0).
-  const std::int64_t W = D_ + 3, n = static_cast<std::int64_t>(request_.size());
+void ShardedTable::push_gradients(const std::vector<const float*>& grads,
+                                  const std::vector<const unsigned char*>& touched) {
+  // A row: each column's gradient, then whether each column was touched (1 or 0).
+  const std::size_t C = columns_.size();
+  const std::int64_t W = width_ + static_cast<std::int64_t>(C), n = static_cast<std::int64_t>(request_.size());
   const std::int64_t asked = static_cast<std::int64_t>(asked_.size());
   // The route reversed: our gradients in request order, the owners' in rank order.
   recv_rows_.resize(static_cast<std::size_t>(n * W));
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int64_t from = position_[i];
     float* row = recv_rows_.data() + i * W;
-    std::memcpy(row, embedding_grads + from * D_, sizeof(float) * D_);
-    row[D_] = bias_grads[from];
-    row[D_ + 1] = embedding_touched == nullptr || embedding_touched[from] ? 1.0f : 0.0f;
-    row[D_ + 2] = bias_touched == nullptr || bias_touched[from] ? 1.0f : 0.0f;
+    for (std::size_t c = 0; c < C; ++c) {
+      std::memcpy(row, grads[c] + from * widths_[c], sizeof(float) * widths_[c]);
+      row += widths_[c];
+    }
+    for (std::size_t c = 0; c < C; ++c)
+      row[c] = c >= touched.size() || touched[c] == nullptr || touched[c][from] ? 1.0f : 0.0f;
   }
   send_rows_.resize(static_cast<std::size_t>(asked * W));
   comm_.all_to_all_rows(Element::f32, W, recv_rows_.data(), send_counts_, send_offsets_, send_rows_.data(),
@@ -107,13 +113,14 @@ void ShardedTable::push_gradients(const float* embedding_grads, const float* bia
   for (std::int64_t i = 0; i < asked; ++i) {
     const std::int32_t local = static_cast<std::int32_t>(asked_[i] - mine_.begin);
     const float* g = send_rows_.data() + i * W;
-    if (g[D_ + 1] != 0.0f) {
-      float* e = embeddings_.sparse ? embeddings_.sparse_grad.row(local) : embeddings_.grad.f32() + local * D_;
-      for (std::int64_t j = 0; j < D_; ++j) e[j] += g[j];
-    }
-    if (g[D_ + 2] != 0.0f) {
-      float* b = biases_.sparse ? biases_.sparse_grad.row(local) : biases_.grad.f32() + local;
-      b[0] += g[D_];
+    const float* flags = g + width_;
+    for (std::size_t c = 0; c < C; ++c) {
+      Parameter& p = *columns_[c];
+      if (flags[c] != 0.0f) {
+        float* dst = p.sparse ? p.sparse_grad.row(local) : p.grad.f32() + local * widths_[c];
+        for (std::int64_t j = 0; j < widths_[c]; ++j) dst[j] += g[j];
+      }
+      g += widths_[c];
     }
   }
 }

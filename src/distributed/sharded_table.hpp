@@ -6,7 +6,9 @@
 // rows. Contiguous blocks (TorchRec's row-wise sharding), not id mod N:
 // a rank's rows are one range of the one-process table, so that it draws
 // only its blocks of the initial values and writes or reads one range of
-// the model file.
+// the model file. A Bloom model shards its compressed table the same way,
+// by compressed row [C r / N, C (r+1) / N), beside its biases by item id:
+// a step fetches the compressed rows its items hash to.
 #pragma once
 
 #include <cstdint>
@@ -27,37 +29,41 @@ int owner_of(std::int64_t id, std::int64_t num_items, int ranks);
 
 class ShardedTable {
  public:
-  // `embeddings` (rows, D) and `biases` (rows, 1): this rank's block of a
-  // catalogue of `num_items`.
-  ShardedTable(Communicator& comm, std::int64_t num_items, Parameter& embeddings, Parameter& biases);
+  // `columns`: this rank's blocks (rows, width) of parameters indexed by
+  // the same `num_rows` ids, fetched and updated together, one row of each
+  // an id: the item embeddings and biases; with Bloom embeddings, the
+  // compressed table alone (its rows are the hashes' ids) and the biases
+  // alone (the items' ids).
+  ShardedTable(Communicator& comm, std::int64_t num_rows, std::vector<Parameter*> columns);
 
-  // The embeddings (n, D) and biases (n) of `ids` (n distinct ids, any
-  // owners), from their owners. Every rank calls it once a step, n = 0
-  // included. Remembers the route for push_gradients.
-  void fetch(const std::int32_t* ids, std::int64_t n, float* embeddings, float* biases);
-  // The gradients (n, D) and (n) of the last fetch's ids to their owners,
-  // added to this rank's parameters' gradients (row-sparse or dense), each
-  // row's contributions in rank order. With row-sparse parameters, only the
-  // rows the step's backward touched (`embedding_touched`, `bias_touched`:
-  // n flags each, or null for all) are touched at the owner, so that lazy
-  // Adam moves the rows one process would move, no more.
-  void push_gradients(const float* embedding_grads, const float* bias_grads,
-                      const unsigned char* embedding_touched = nullptr, const unsigned char* bias_touched = nullptr);
+  // The rows of `ids` (n distinct ids, any owners), from their owners:
+  // out[c] receives (n, width of column c). Every rank calls it once a
+  // step, n = 0 included. Remembers the route for push_gradients.
+  void fetch(const std::int32_t* ids, std::int64_t n, const std::vector<float*>& out);
+  // The gradients grads[c] (n, width of column c) of the last fetch's ids
+  // to their owners, added to this rank's parameters' gradients (row-sparse
+  // or dense), each row's contributions in rank order. With row-sparse
+  // parameters, only the rows the step's backward touched (touched[c]: n
+  // flags, or null or absent for all) are touched at the owner, so that
+  // lazy Adam moves the rows one process would move, no more.
+  void push_gradients(const std::vector<const float*>& grads, const std::vector<const unsigned char*>& touched = {});
 
   // Bytes this rank sent in the last fetch and push (ids, rows, gradients).
   std::int64_t bytes_sent() const { return bytes_sent_; }
+  std::int64_t num_rows() const { return num_rows_; }
 
  private:
   Communicator& comm_;
-  std::int64_t num_items_, D_;
-  Parameter& embeddings_;
-  Parameter& biases_;
+  std::int64_t num_rows_;
+  std::vector<Parameter*> columns_;
+  std::vector<std::int64_t> widths_;
+  std::int64_t width_ = 0;  // the columns' widths summed
   RowBlock mine_;
   // The last fetch's route: the ids grouped by owner (request order), where
   // each came from in the caller's array, and the ids others asked of us.
   std::vector<std::int64_t> send_counts_, send_offsets_, recv_counts_, recv_offsets_;
   std::vector<std::int32_t> request_, position_, asked_;
-  std::vector<float> send_rows_, recv_rows_;  // D + 1 floats a row: embedding then bias
+  std::vector<float> send_rows_, recv_rows_;  // a row: each column's values in turn
   std::int64_t bytes_sent_ = 0;
 };
 

@@ -65,8 +65,8 @@ void save_model_gathered(const std::string& path, const ImplicitSequenceModel& m
   std::optional<TrainingState> state;
   if (options.training_state) state = model.training_state();
   FileContents c = file_contents(model, options, state ? &*state : nullptr);
-  const std::int64_t V = model.num_items();
-  // The item embeddings and biases are sharded, and so are their moments.
+  // The item embeddings and biases are sharded, and so are their moments
+  // (with Bloom embeddings the compressed table, by its own rows).
   const std::vector<const Parameter*> params = model.parameters();
   std::set<std::string> sharded;
   for (const Parameter* p : {params[0], params[1]})
@@ -75,6 +75,7 @@ void save_model_gathered(const std::string& path, const ImplicitSequenceModel& m
   // The checksum over the whole file's bytes in its order: a sharded
   // tensor's from each rank's CRC of its block, joined with crc32_combine.
   std::vector<const float*> local(c.entries.size(), nullptr);
+  std::vector<std::int64_t> total_rows(c.entries.size(), 0);
   uLong crc = crc32_z(0L, Z_NULL, 0);
   for (std::size_t i = 0; i < c.entries.size(); ++i) {
     io::WriteEntry& e = c.entries[i];
@@ -88,10 +89,14 @@ void save_model_gathered(const std::string& path, const ImplicitSequenceModel& m
     const uLong mine = crc32_z(crc32_z(0L, Z_NULL, 0), static_cast<const Bytef*>(e.data), bytes);
     const std::vector<std::int64_t> crcs = comm.all_gather(static_cast<std::int64_t>(mine));
     const std::vector<std::int64_t> sizes = comm.all_gather(static_cast<std::int64_t>(bytes));
-    for (int r = 0; r < comm.size(); ++r)
+    for (int r = 0; r < comm.size(); ++r) {
       crc = crc32_combine(crc, static_cast<uLong>(crcs[r]), static_cast<z_off_t>(sizes[r]));
+      total_rows[i] += sizes[r];
+    }
+    const std::int64_t row_bytes = (e.shape.size() > 1 ? e.shape[1] : 1) * static_cast<std::int64_t>(sizeof(float));
+    total_rows[i] /= row_bytes;
     local[i] = static_cast<const float*>(e.data);
-    e.shape[0] = V;
+    e.shape[0] = total_rows[i];
     e.data = nullptr;
   }
   c.metadata[checksum_key] = std::to_string(metadata_crc32(static_cast<std::uint32_t>(crc), c.metadata));
@@ -105,25 +110,19 @@ void save_model_gathered(const std::string& path, const ImplicitSequenceModel& m
       if (local[i] == nullptr) {
         if (layout.sizes[i] != 0) sink(c.entries[i].data, layout.sizes[i]);
       } else {
-        gather_rows(comm, V, width_of(i), local[i], &sink);
+        gather_rows(comm, total_rows[i], width_of(i), local[i], &sink);
       }
     });
   } else {
     for (std::size_t i : layout.order)
-      if (local[i] != nullptr) gather_rows(comm, V, width_of(i), local[i], nullptr);
+      if (local[i] != nullptr) gather_rows(comm, total_rows[i], width_of(i), local[i], nullptr);
   }
 }
 
 LoadedModel load_model_sharded(const std::string& path, distributed::Communicator& comm) {
   LoadedModel full = load_model(path);
-  const ModelConfig& config = full.model.config();
-  LL_CHECK(!config.bloom.enabled(), path, ": a Bloom model serves in one process only in this version ",
-           "(its hashed tables are not sharded)");
-  LoadedModel out{ImplicitSequenceModel(config), std::move(full.item_labels), std::move(full.metadata)};
-  const std::int64_t V = full.model.num_items();
-  out.model.initialize(static_cast<std::int32_t>(V), comm);
-  const distributed::RowBlock block =
-      distributed::owned_rows(V, comm.rank(), out.model.items_sharded() ? comm.size() : 1);
+  LoadedModel out{ImplicitSequenceModel(full.model.config()), std::move(full.item_labels), std::move(full.metadata)};
+  out.model.initialize(full.model.num_items(), comm);
   const std::vector<const Parameter*> saved = std::as_const(full.model).parameters();
   const std::vector<Parameter*> params = out.model.parameters();
   for (std::size_t i = 0; i < params.size(); ++i) {
@@ -132,7 +131,8 @@ LoadedModel load_model_sharded(const std::string& path, distributed::Communicato
       params[i]->value.copy_from(whole);
       continue;
     }
-    // A sharded table: this rank's rows [begin, end) of the saved one.
+    // A sharded table: this rank's block of the saved one's rows.
+    const distributed::RowBlock block = distributed::owned_rows(whole.dim(0), comm.rank(), comm.size());
     const std::int64_t width = whole.numel() / whole.dim(0);
     std::copy_n(whole.f32() + block.begin * width, (block.end - block.begin) * width, params[i]->value.f32());
   }

@@ -3,6 +3,7 @@
 #include "limelight/model.hpp"
 
 #include "backend/backend.hpp"
+#include "limelight/bloom.hpp"
 #include "distributed/sharded_table.hpp"
 #include "model/model_impl.hpp"
 
@@ -40,13 +41,28 @@ void ImplicitSequenceModel::Impl::build(std::int32_t num_items, distributed::Com
     LL_CHECK(device == Device::cpu, "--shard-items: a sharded item table trains on the CPU only in this version");
     const distributed::RowBlock block = distributed::owned_rows(num_items, comm->rank(), comm->size());
     rows = {block.begin, block.end};
+    if (impl_->config.bloom.enabled()) {  // the compressed table by its own rows
+      const distributed::RowBlock compressed = distributed::owned_rows(
+          bloom_compressed_rows(impl_->config.bloom.compression_ratio, num_items), comm->rank(), comm->size());
+      rows.compressed_begin = compressed.begin;
+      rows.compressed_end = compressed.end;
+    }
   }
   sharded_table.reset();
+  sharded_compressed.reset();
+  bloom_block_version = ~std::uint64_t{0};
   impl_->net = std::make_unique<model::Network>(impl_->config, num_items, impl_->rng, rows);
   if (impl_->net->sharded()) {
     shard_comm = comm;
-    sharded_table = std::make_unique<distributed::ShardedTable>(*comm, num_items, net->item_embeddings(),
-                                                                 net->item_biases());
+    if (net->bloom()) {
+      sharded_compressed = std::make_unique<distributed::ShardedTable>(
+          *comm, net->compressed_rows(), std::vector<Parameter*>{&net->item_embeddings()});
+      sharded_table = std::make_unique<distributed::ShardedTable>(*comm, num_items,
+                                                                   std::vector<Parameter*>{&net->item_biases()});
+    } else {
+      sharded_table = std::make_unique<distributed::ShardedTable>(
+          *comm, num_items, std::vector<Parameter*>{&net->item_embeddings(), &net->item_biases()});
+    }
   }
   // Built on the host (the same values for a seed on every device), then moved.
   if (impl_->device != Device::cpu) {

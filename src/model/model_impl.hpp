@@ -46,11 +46,19 @@ struct ImplicitSequenceModel::Impl {
   int epochs = 0;
   ServingPrecision precision = ServingPrecision::f32;
   // With the item table sharded across ranks: the communicator and the row
-  // exchange; null otherwise.
+  // exchange (the item embeddings and biases, or with Bloom embeddings the
+  // biases alone, by item id); null otherwise.
   distributed::Communicator* shard_comm = nullptr;
   std::unique_ptr<distributed::ShardedTable> sharded_table;
-  // A sharded step's fetched rows (U, D) and biases (U, 1), leaves of its tape.
+  // Bloom embeddings sharded: the compressed table's exchange, by row.
+  std::unique_ptr<distributed::ShardedTable> sharded_compressed;
+  // A sharded step's fetched rows (U, D) and biases (U, 1), leaves of its
+  // tape; with Bloom embeddings the fetched compressed rows (R, D).
   Parameter batch_rows, batch_biases;
+  // Bloom, sharded: this rank's block of items as their summed rows (nb, D),
+  // and the network version they were summed at (scoring reuses them).
+  Tensor bloom_block_table;
+  std::uint64_t bloom_block_version = ~std::uint64_t{0};
   // The int8 copy of the serving table and the network version it was built
   // from; serving threads share it, and the first after a change rebuilds it.
   mutable std::mutex quantised_mutex;

@@ -10,6 +10,7 @@
 #include "backend/backend.hpp"
 #include "backend/cpu/quantised_table.hpp"
 #include "backend/cpu/top_k_heap.hpp"
+#include "distributed/sharded_table.hpp"
 #include "model/model_impl.hpp"
 
 namespace limelight {
@@ -93,6 +94,40 @@ void score_all(model::Network& net, Tape& tape, const float* states, std::int64_
                        config.representation == Representation::mixture ? config.num_mixtures : 0, scores, tape.arena());
 }
 
+// Bloom embeddings over a sharded compressed table: the summed rows (n, D)
+// of `n` items, their compressed rows fetched from the owners (every rank
+// calls it in step), summed as the one-process item table sums them.
+Tensor bloom_rows_summed(model::Network& net, const std::int32_t* items, std::int64_t n,
+                         distributed::ShardedTable& compressed) {
+  const std::int64_t H = net.bloom_hashes().dim(1), D = net.config().embedding_dim;
+  if (n == 0) {
+    compressed.fetch(nullptr, 0, {nullptr});
+    return Tensor::empty({0, D});
+  }
+  const std::int32_t* hashes = net.bloom_hashes().i32();
+  std::vector<std::int32_t> rows;
+  for (std::int64_t i = 0; i < n; ++i) rows.insert(rows.end(), hashes + items[i] * H, hashes + (items[i] + 1) * H);
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  const std::int64_t R = static_cast<std::int64_t>(rows.size());
+  Tensor fetched = Tensor::empty({R, D});
+  compressed.fetch(rows.data(), R, {fetched.f32()});
+  Tensor local = Tensor::empty({n, H}, DType::i32);
+  for (std::int64_t i = 0; i < n * H; ++i)
+    local.i32()[i] = static_cast<std::int32_t>(
+        std::lower_bound(rows.begin(), rows.end(), hashes[items[i / H] * H + i % H]) - rows.begin());
+  Tape tape(false);
+  return tape.value(net.bloom_sum(tape, tape.constant(fetched), local)).clone();
+}
+
+// A block [begin, end) of items' summed rows.
+Tensor bloom_rows_summed(model::Network& net, std::int64_t begin, std::int64_t end,
+                         distributed::ShardedTable& compressed) {
+  std::vector<std::int32_t> items(static_cast<std::size_t>(end - begin));
+  for (std::int64_t i = begin; i < end; ++i) items[static_cast<std::size_t>(i - begin)] = static_cast<std::int32_t>(i);
+  return bloom_rows_summed(net, items.data(), end - begin, compressed);
+}
+
 }  // namespace
 
 void ImplicitSequenceModel::score_batch(const std::int32_t* sequences, std::int64_t rows, std::int64_t length,
@@ -130,9 +165,26 @@ void ImplicitSequenceModel::score_own_items(const std::int32_t* sequences, std::
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   const std::int64_t U = static_cast<std::int64_t>(ids.size()), D = impl_->config.embedding_dim;
-  Tensor fetched = Tensor::empty({U, D}), fetched_biases = Tensor::empty({U, 1});
-  impl_->sharded_table->fetch(rows == 0 ? nullptr : ids.data(), rows == 0 ? 0 : U, fetched.f32(),
-                              fetched_biases.f32());
+  const model::ItemRows block = net.item_rows();
+  const float* block_table = net.item_embeddings().value.f32();
+  Tensor fetched;
+  const std::int64_t fetched_n = rows == 0 ? 0 : U;
+  if (net.bloom()) {
+    // This block's items as their summed rows, again when the parameters
+    // changed on any rank (every rank then fetches), then the rows the
+    // sequences' items hash to.
+    const bool stale = impl_->bloom_block_version != net.version();
+    if (impl_->shard_comm->all_reduce_max(stale ? 1 : 0) != 0) {
+      impl_->bloom_block_table = bloom_rows_summed(net, block.begin, block.end, *impl_->sharded_compressed);
+      impl_->bloom_block_version = net.version();
+    }
+    block_table = impl_->bloom_block_table.f32();
+    fetched = bloom_rows_summed(net, rows == 0 ? nullptr : ids.data(), fetched_n, *impl_->sharded_compressed);
+  } else {
+    fetched = Tensor::empty({U, D});
+    Tensor fetched_biases = Tensor::empty({U, 1});
+    impl_->sharded_table->fetch(rows == 0 ? nullptr : ids.data(), fetched_n, {fetched.f32(), fetched_biases.f32()});
+  }
   if (rows == 0) return;
   Tape& tape = serving_tape(Device::cpu);
   Tensor local = tape.arena().tensor(Shape{rows, length}, DType::i32);
@@ -141,12 +193,10 @@ void ImplicitSequenceModel::score_own_items(const std::int32_t* sequences, std::
   const Var table = tape.constant(fetched);
   Tensor final_states = net.final_states(tape, local, &table);
   const ModelConfig& config = net.config();
-  const model::ItemRows block = net.item_rows();
   backend::get(Device::cpu)
-      .score_catalogue(final_states.f32(), rows, net.item_embeddings().value.f32(), net.item_biases().value.f32(),
-                       block.end - block.begin, config.embedding_dim,
-                       config.representation == Representation::mixture ? config.num_mixtures : 0, scores,
-                       tape.arena());
+      .score_catalogue(final_states.f32(), rows, block_table, net.item_biases().value.f32(), block.end - block.begin,
+                       config.embedding_dim, config.representation == Representation::mixture ? config.num_mixtures : 0,
+                       scores, tape.arena());
 }
 
 void ImplicitSequenceModel::recommend_across_ranks(const std::int32_t* sequences, std::int64_t rows,

@@ -156,9 +156,14 @@ double ImplicitSequenceModel::Impl::sharded_gradients(const Tensor& sequences, c
                                                       bool has_targets, float seed) {
   adam->zero_grad();
   if (!has_targets) {
-    // Nothing to score, but the owners' exchanges need every rank.
-    sharded_table->fetch(nullptr, 0, nullptr, nullptr);
-    sharded_table->push_gradients(nullptr, nullptr);
+    // Nothing to score, but the owners' exchanges need every rank, in the
+    // order of a step's: the fetches (Bloom's compressed rows first), then
+    // the gradients.
+    const std::vector<distributed::ShardedTable*> tables = {sharded_compressed.get(), sharded_table.get()};
+    for (distributed::ShardedTable* t : tables)
+      if (t != nullptr) t->fetch(nullptr, 0, {nullptr, nullptr});
+    for (distributed::ShardedTable* t : tables)
+      if (t != nullptr) t->push_gradients({nullptr, nullptr});
     return 0.0;
   }
   check_ids(sequences.i32(), sequences.numel(), "train_step: sequences");
@@ -180,36 +185,71 @@ double ImplicitSequenceModel::Impl::sharded_gradients(const Tensor& sequences, c
   Tensor local_neg = tape.arena().tensor(negatives.shape(), DType::i32);
   renumber(sequences, local_seq);
   renumber(negatives, local_neg);
-  // Row-sparse like the table itself, so that the rows the backward
-  // touches are the ones one process would touch (lazy Adam moves those).
-  batch_rows = Parameter("item_embeddings.rows", Tensor::empty({U, D}), config.sparse);
-  batch_biases = Parameter("item_biases.rows", Tensor::empty({U, 1}), config.sparse);
-  sharded_table->fetch(ids.data(), U, batch_rows.value.f32(), batch_biases.value.f32());
   const ops::LossKind kind = loss_kind();
   if (kind != ops::LossKind::adaptive_hinge) local_neg = local_neg.reshape(Shape{1, sequences.dim(0), sequences.dim(1)});
-  Var loss = net->training_loss_on_rows(tape, tape.parameter(batch_rows), tape.parameter(batch_biases), local_seq,
-                                        local_neg, kind);
+  // Row-sparse like the table itself, so that the rows the backward
+  // touches are the ones one process would touch (lazy Adam moves those).
+  batch_biases = Parameter("item_biases.rows", Tensor::empty({U, 1}), config.sparse);
+  Var loss;
+  Tensor bloom_hashes;  // Bloom: the items' hashes as local rows (U, H)
+  std::vector<std::int32_t> rows;  // Bloom: the distinct compressed rows, row 0 (padding) first
+  if (net->bloom()) {
+    const std::int64_t H = net->bloom_hashes().dim(1);
+    const std::int32_t* hashes = net->bloom_hashes().i32();
+    rows.push_back(0);
+    for (std::int32_t u : ids) rows.insert(rows.end(), hashes + u * H, hashes + (u + 1) * H);
+    std::sort(rows.begin(), rows.end());
+    rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+    bloom_hashes = tape.arena().tensor(Shape{U, H}, DType::i32);
+    for (std::int64_t i = 0; i < U * H; ++i)
+      bloom_hashes.i32()[i] = static_cast<std::int32_t>(
+          std::lower_bound(rows.begin(), rows.end(), hashes[ids[static_cast<std::size_t>(i / H)] * H + i % H]) -
+          rows.begin());
+    const std::int64_t R = static_cast<std::int64_t>(rows.size());
+    batch_rows = Parameter("item_embeddings.rows", Tensor::empty({R, D}), config.sparse);
+    sharded_compressed->fetch(rows.data(), R, {batch_rows.value.f32()});
+    sharded_table->fetch(ids.data(), U, {batch_biases.value.f32()});
+    loss = net->bloom_training_loss_on_rows(tape, tape.parameter(batch_rows), bloom_hashes,
+                                            tape.parameter(batch_biases), local_seq, local_neg, kind);
+  } else {
+    batch_rows = Parameter("item_embeddings.rows", Tensor::empty({U, D}), config.sparse);
+    sharded_table->fetch(ids.data(), U, {batch_rows.value.f32(), batch_biases.value.f32()});
+    loss = net->training_loss_on_rows(tape, tape.parameter(batch_rows), tape.parameter(batch_biases), local_seq,
+                                      local_neg, kind);
+  }
   const double value = tape.value(loss).f32()[0];
   tape.backward(loss, seed);
-  if (!config.sparse) {
-    sharded_table->push_gradients(batch_rows.grad.f32(), batch_biases.grad.f32());
-    return value;
+  // Each fetched parameter's gradient, laid out densely (row-sparse ones with
+  // the flags of the rows the backward touched).
+  auto dense_grad = [&](const Parameter& p, std::vector<float>& grad, std::vector<unsigned char>& touched) {
+    const std::int64_t n = p.value.dim(0), width = p.value.dim(1);
+    if (!config.sparse) return;
+    grad.assign(static_cast<std::size_t>(n * width), 0.0f);
+    touched.assign(static_cast<std::size_t>(n), 0);
+    const SparseRows& g = p.sparse_grad;
+    for (std::size_t i = 0; i < g.rows().size(); ++i) {
+      const std::int32_t r = g.rows()[i];
+      std::copy_n(g.values() + static_cast<std::int64_t>(i) * width, width, grad.data() + static_cast<std::int64_t>(r) * width);
+      touched[static_cast<std::size_t>(r)] = 1;
+    }
+  };
+  std::vector<float> rows_grad, biases_grad;
+  std::vector<unsigned char> rows_touched, biases_touched;
+  dense_grad(batch_rows, rows_grad, rows_touched);
+  dense_grad(batch_biases, biases_grad, biases_touched);
+  // One process looks a Bloom batch's biases up as a table (training_loss
+  // in network.cpp), which touches every item of the batch but padding.
+  if (net->bloom() && config.sparse) std::fill(biases_touched.begin() + 1, biases_touched.end(), 1);
+  const float* g_rows = config.sparse ? rows_grad.data() : batch_rows.grad.f32();
+  const float* g_biases = config.sparse ? biases_grad.data() : batch_biases.grad.f32();
+  const unsigned char* t_rows = config.sparse ? rows_touched.data() : nullptr;
+  const unsigned char* t_biases = config.sparse ? biases_touched.data() : nullptr;
+  if (net->bloom()) {
+    sharded_compressed->push_gradients({g_rows}, {t_rows});
+    sharded_table->push_gradients({g_biases}, {t_biases});
+  } else {
+    sharded_table->push_gradients({g_rows, g_biases}, {t_rows, t_biases});
   }
-  // The touched rows' gradients laid out densely, with their flags.
-  std::vector<float> rows_grad(static_cast<std::size_t>(U * D), 0.0f), biases_grad(static_cast<std::size_t>(U), 0.0f);
-  std::vector<unsigned char> rows_touched(static_cast<std::size_t>(U), 0), biases_touched(static_cast<std::size_t>(U), 0);
-  const SparseRows& gr = batch_rows.sparse_grad;
-  for (std::size_t i = 0; i < gr.rows().size(); ++i) {
-    const std::int32_t r = gr.rows()[i];
-    std::copy_n(gr.values() + static_cast<std::int64_t>(i) * D, D, rows_grad.data() + static_cast<std::int64_t>(r) * D);
-    rows_touched[static_cast<std::size_t>(r)] = 1;
-  }
-  const SparseRows& gb = batch_biases.sparse_grad;
-  for (std::size_t i = 0; i < gb.rows().size(); ++i) {
-    biases_grad[static_cast<std::size_t>(gb.rows()[i])] = gb.values()[i];
-    biases_touched[static_cast<std::size_t>(gb.rows()[i])] = 1;
-  }
-  sharded_table->push_gradients(rows_grad.data(), biases_grad.data(), rows_touched.data(), biases_touched.data());
   return value;
 }
 

@@ -105,16 +105,24 @@ Network::Network(const ModelConfig& config, std::int32_t num_items, Rng& rng, It
   if (rows_.end < 0) rows_ = {0, num_items};
   LL_CHECK(rows_.begin >= 0 && rows_.begin <= rows_.end && rows_.end <= num_items, "Network: item rows [",
            rows_.begin, ", ", rows_.end, ") outside the catalogue of ", num_items);
-  LL_CHECK(!sharded() || !bloom(), "--shard-items: Bloom item embeddings train replicated only in this version");
   const std::int64_t D = config.embedding_dim;
   // Item embeddings ~ N(0, (1/D)^2) with the padding row zero; biases zero.
   // A Bloom table has the compressed row count and the reference's nested name.
   if (bloom()) {
     const std::int64_t rows = bloom_compressed_rows(config.bloom.compression_ratio, num_items);
+    compressed_rows_ = rows;
     const int H = config.bloom.num_hash_functions;
     bloom_hashes_ = Tensor::from_vector(bloom_hash_table(num_items, rows, H), Shape{num_items, H});
-    Tensor emb = normal_tensor({rows, D}, 1.0 / static_cast<double>(D), rng);
-    for (std::int64_t d = 0; d < D; ++d) emb.f32()[d] = 0.0f;
+    if (rows_.compressed_end < 0) rows_.compressed_begin = 0, rows_.compressed_end = sharded() ? -1 : rows;
+    LL_CHECK(rows_.compressed_begin >= 0 && rows_.compressed_begin <= rows_.compressed_end &&
+                 rows_.compressed_end <= rows,
+             "Network: compressed rows [", rows_.compressed_begin, ", ", rows_.compressed_end,
+             ") outside the Bloom table of ", rows, " (a sharded Bloom table needs its block)");
+    // A shard draws its block of the one-process table's values.
+    Tensor emb = sharded() ? normal_rows(D, rows_.compressed_begin, rows_.compressed_end, 1.0 / static_cast<double>(D), rng)
+                           : normal_tensor({rows, D}, 1.0 / static_cast<double>(D), rng);
+    if (rows_.compressed_begin == 0 && rows_.compressed_end > 0)
+      for (std::int64_t d = 0; d < D; ++d) emb.f32()[d] = 0.0f;
     add("item_embeddings.embeddings.weight", emb, config.sparse);
   } else if (sharded()) {
     Tensor emb = normal_rows(D, rows_.begin, rows_.end, 1.0 / static_cast<double>(D), rng);
@@ -259,6 +267,15 @@ Var Network::training_loss(Tape& tape, const Tensor& sequences, const Tensor& ne
   Var table = embed(tape, batch_ids);                           // (U, D)
   Var bias = ops::embedding(tape, param(tape, 1), batch_ids);   // (U, 1)
   return composed_loss_on_rows(tape, table, bias, local_seq, local_neg, kind);
+}
+
+Var Network::bloom_sum(Tape& tape, Var compressed, const Tensor& hashes) {
+  return ops::sum_dim(tape, ops::embedding(tape, compressed, hashes), 1);
+}
+
+Var Network::bloom_training_loss_on_rows(Tape& tape, Var compressed, const Tensor& hashes, Var bias,
+                                         const Tensor& sequences, const Tensor& negatives, ops::LossKind kind) {
+  return composed_loss_on_rows(tape, bloom_sum(tape, compressed, hashes), bias, sequences, negatives, kind);
 }
 
 Var Network::training_loss_on_rows(Tape& tape, Var table, Var bias, const Tensor& sequences,

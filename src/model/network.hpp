@@ -17,9 +17,12 @@ namespace limelight::model {
 
 // The item rows a network holds: all of them, or with a table sharded across
 // ranks this rank's contiguous block [begin, end) of the ids (the item
-// embeddings and biases only; every other parameter is whole).
+// embeddings and biases only; every other parameter is whole). With Bloom
+// embeddings, [begin, end) is the block of the biases, and the compressed
+// table's block is [compressed_begin, compressed_end) of its rows.
 struct ItemRows {
   std::int64_t begin = 0, end = -1;  // end -1: the whole catalogue
+  std::int64_t compressed_begin = 0, compressed_end = -1;  // -1: the whole compressed table
 };
 
 class Network {
@@ -48,6 +51,16 @@ class Network {
   // loss as training_loss uses it.
   Var training_loss_on_rows(Tape& tape, Var table, Var bias, const Tensor& sequences, const Tensor& negatives,
                             ops::LossKind kind);
+  // The same with Bloom embeddings on a batch's own compressed rows:
+  // `compressed` (R, D) holds the R distinct rows the batch's U items hash
+  // to (the padding row first), `hashes` (U, H) numbers them 0..R-1, and
+  // `bias` (U, 1) holds the items' biases: each item's embedding is the sum
+  // of its rows, as training_loss sums them (a sharded Bloom step).
+  Var bloom_training_loss_on_rows(Tape& tape, Var compressed, const Tensor& hashes, Var bias,
+                                  const Tensor& sequences, const Tensor& negatives, ops::LossKind kind);
+  // The summed rows (n, D) of items whose hashes (n, H) number the rows of
+  // `compressed` (R, D): Bloom's embeddings from fetched rows.
+  Var bloom_sum(Tape& tape, Var compressed, const Tensor& hashes);
   // Whether this network holds only some of the catalogue's item rows, and which.
   bool sharded() const { return rows_.begin != 0 || rows_.end != num_items_; }
   ItemRows item_rows() const { return rows_; }
@@ -66,6 +79,8 @@ class Network {
   // (the int8 serving table) are stale when it moved on.
   std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
   bool bloom() const { return config_.bloom.enabled(); }
+  // Rows of the whole compressed table (Bloom only).
+  std::int64_t compressed_rows() const { return compressed_rows_; }
   // (num_items, num_hash_functions) i32, the compressed rows of each item (Bloom only).
   const Tensor& bloom_hashes() const { return bloom_hashes_; }
 
@@ -101,6 +116,7 @@ class Network {
   std::int64_t state_width_;
   std::deque<Parameter> params_;  // a deque keeps addresses stable as it grows
   Tensor bloom_hashes_;
+  std::int64_t compressed_rows_ = 0;
   mutable Tensor item_table_;  // Bloom: the summed rows, rebuilt when invalid
   mutable std::atomic<bool> item_table_valid_{false};
   mutable std::mutex item_table_mutex_;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/json.hpp"
@@ -198,16 +199,20 @@ TEST_CASE("mpirun fit --shard-items: three ranks train as one process, save at 3
   }
 }
 
-TEST_CASE("mpirun recommend: three ranks, each scoring its block of the catalogue, answer as one process") {
+TEST_CASE("mpirun recommend: three ranks, each scoring its block of the catalogue, answer as one process, Bloom too") {
   TempDir dir;
   // 30 items in blocks of 10: k = 12 takes candidates from several ranks,
   // k = 40 is more than the catalogue holds.
   const std::string lines = dir.file("lines.txt");
   write_all(lines, "3 17 4\n5,9,12,1\n29\n1 2 3 4 5 6 7 8 9 10 11 12\n17 3\n");
-  for (const char* representation : {"pooling", "mixture"}) {
-    CAPTURE(representation);
-    const std::string model = dir.file(std::string(representation) + ".safetensors");
-    REQUIRE(run(concat(kFit, {"--representation", representation, "--out", model})).status == 0);
+  const std::vector<std::pair<std::string, std::vector<std::string>>> models = {
+      {"pooling", {"--representation", "pooling"}},
+      {"mixture", {"--representation", "mixture"}},
+      {"lstm_bloom", {"--representation", "lstm", "--bloom-compression", "0.5", "--bloom-hashes", "2"}}};
+  for (const auto& [name, model_options] : models) {
+    CAPTURE(name);
+    const std::string model = dir.file(name + ".safetensors");
+    REQUIRE(run(concat(concat(kFit, model_options), {"--out", model})).status == 0);
     for (const std::vector<std::string>& options :
          std::vector<std::vector<std::string>>{{"--k", "12"}, {"--k", "12", "--exclude-seen"}, {"--k", "40", "--json"},
                                                {"--k", "40", "--exclude-seen"}}) {

@@ -47,13 +47,24 @@ const SequenceInteractions& sharded_data() {
   return data;
 }
 
-ModelConfig sharded_config(const std::string& representation, bool sparse) {
+// With `bloom`, Bloom embeddings: 25 items hashed twice into 12 rows (three
+// ranks hold blocks of 4 of them).
+ModelConfig sharded_config(const std::string& representation, bool sparse, bool bloom = false) {
   ModelConfig c = test_support::quick_bpr_config(representation, kBatch);
   c.sparse = sparse;
   c.n_iter = 2;
   c.threads = 1;
   c.num_mixtures = 2;
+  if (bloom) {
+    c.bloom.compression_ratio = 0.5;
+    c.bloom.num_hash_functions = 2;
+  }
   return c;
+}
+
+// Where this rank's block of a sharded table of `rows` rows starts (0 in one process).
+std::int64_t block_begin(std::int64_t rows) {
+  return distributed::owned_rows(rows, world().rank(), world().size()).begin;
 }
 
 // Rows [begin, end) of a (rows, width) tensor beside `got` (the block).
@@ -107,17 +118,19 @@ TEST_CASE("sharded: the blocks cover the catalogue once, and owner_of finds each
 }
 
 TEST_CASE("sharded: each rank starts from its rows of the one-process initial table") {
-  for (const std::string representation : {"pooling", "lstm"}) {
+  for (const std::string representation : {"pooling", "lstm", "lstm bloom"}) {
     CAPTURE(representation);
-    const ModelConfig config = sharded_config(representation, false);
+    const ModelConfig config =
+        sharded_config(representation.substr(0, representation.find(' ')), false, representation.ends_with(" bloom"));
     ImplicitSequenceModel one(config), many(config);
     one.initialize(101);
     many.initialize(101, world());
     CHECK(many.items_sharded() == (world().size() > 1));
-    const auto [begin, end] = many.own_items();
     const auto p_one = std::as_const(one).parameters(), p_many = std::as_const(many).parameters();
-    REQUIRE(p_many[0]->value.dim(0) == end - begin);
-    CHECK(rows_outside(p_many[0]->value, p_one[0]->value, begin, 0.0, 0.0) == 0);  // the same bits
+    const std::int64_t rows = p_one[0]->value.dim(0);  // the items, or a Bloom table's compressed rows
+    const distributed::RowBlock mine = distributed::owned_rows(rows, world().rank(), world().size());
+    REQUIRE(p_many[0]->value.dim(0) == mine.end - mine.begin);
+    CHECK(rows_outside(p_many[0]->value, p_one[0]->value, mine.begin, 0.0, 0.0) == 0);  // the same bits
     for (std::size_t i = 2; i < p_one.size(); ++i)
       CHECK(bytes_of(p_many[i]->value.raw(), p_many[i]->value.nbytes()) ==
             bytes_of(p_one[i]->value.raw(), p_one[i]->value.nbytes()));
@@ -130,22 +143,24 @@ TEST_CASE("sharded: each rank starts from its rows of the one-process initial ta
 // step sums the whole batch at once (that comparison, within the rounding
 // Adam amplifies over a few steps, is test_fit_parity.cpp's). The losses are
 // also checked against one process.
-TEST_CASE("sharded: the sharded fit is the replicated fit, every representation, dense and sparse") {
+TEST_CASE("sharded: the sharded fit is the replicated fit, every representation, dense and sparse, Bloom too") {
   constexpr double rel = 1e-6, abs = 1e-7;
-  for (const std::string representation : {"pooling", "cnn", "lstm", "mixture"})
+  for (const std::string representation : {"pooling", "cnn", "lstm", "mixture", "pooling bloom", "lstm bloom"})
     for (const bool sparse : {false, true}) {
       CAPTURE(representation);
       CAPTURE(sparse);
-      const ShardedRun r = train_all(sharded_config(representation, sparse));
+      const bool bloom = representation.ends_with(" bloom");
+      const ShardedRun r =
+          train_all(sharded_config(representation.substr(0, representation.find(' ')), sparse, bloom));
       REQUIRE(r.many_losses.size() == r.one_losses.size());
       for (std::size_t e = 0; e < r.one_losses.size(); ++e)
         CHECK(r.many_losses[e] == doctest::Approx(r.one_losses[e]).epsilon(1e-5));
-      const auto [begin, end] = r.many.own_items();
       const auto p_repl = r.replicated.parameters(), p_many = r.many.parameters();
       const limelight::TrainingState s_repl = r.replicated.training_state(), s_many = r.many.training_state();
       for (std::size_t i = 0; i < p_repl.size(); ++i) {
         CAPTURE(p_repl[i]->name);
-        const std::int64_t first = i < 2 ? begin : 0;  // the item rows are blocks
+        // The item rows (a Bloom table's compressed rows) are blocks.
+        const std::int64_t first = i < 2 && r.many.items_sharded() ? block_begin(p_repl[i]->value.dim(0)) : 0;
         CHECK(rows_outside(p_many[i]->value, p_repl[i]->value, first, rel, abs) == 0);
         CHECK(rows_outside(s_many.exp_avg[i], s_repl.exp_avg[i], first, rel, abs) == 0);
         CHECK(rows_outside(s_many.exp_avg_sq[i], s_repl.exp_avg_sq[i], first, 2 * rel, abs * abs) == 0);
@@ -160,8 +175,10 @@ TEST_CASE("sharded: the sharded fit is the replicated fit, every representation,
     }
 }
 
-TEST_CASE("sharded: the ranks write one ordinary file, and its metrics are the sharded model's") {
-  const ModelConfig config = sharded_config("lstm", true);
+TEST_CASE("sharded: the ranks write one ordinary file, and its metrics are the sharded model's, Bloom too") {
+ for (const bool bloom : {false, true}) {
+  CAPTURE(bloom);
+  const ModelConfig config = sharded_config("lstm", true, bloom);
   const ShardedRun r = train_all(config);
   // Rank 0's temporary folder, for every rank.
   test_support::TempDir dir;
@@ -181,10 +198,9 @@ TEST_CASE("sharded: the ranks write one ordinary file, and its metrics are the s
     CHECK(rows_outside(p_file[i]->value, p_repl[i]->value, 0, 1e-6, 1e-7) == 0);
   }
   // The file's rows are each rank's own, to the bit.
-  const auto [begin, end] = r.many.own_items();
   const auto p_many = r.many.parameters();
   for (std::size_t i = 0; i < 2; ++i)
-    CHECK(rows_outside(p_many[i]->value, p_file[i]->value, begin, 0.0, 0.0) == 0);
+    CHECK(rows_outside(p_many[i]->value, p_file[i]->value, block_begin(p_file[i]->value.dim(0)), 0.0, 0.0) == 0);
 
   // Metrics over the sharded catalogue against one process scoring the file.
   const SequenceInteractions test = limelight::generate_sequential(30, 25, 600, 0.1, 2, 12).to_sequence(6);
@@ -201,16 +217,18 @@ TEST_CASE("sharded: the ranks write one ordinary file, and its metrics are the s
   CHECK(excluding.mrr == doctest::Approx(whole_excluding.mrr).epsilon(1e-12));
   CHECK(excluding.precision_at_k == doctest::Approx(whole_excluding.precision_at_k).epsilon(1e-12));
   world().barrier();  // rank 0's folder goes after every rank has read the file
+ }
 }
 
 TEST_CASE("sharded: a file loaded sharded recommends across the ranks as one process, every representation") {
   const SequenceInteractions test = limelight::generate_sequential(30, 25, 600, 0.1, 2, 12).to_sequence(6);
   const std::int64_t rows = 9, L = test.max_sequence_length;
-  for (const char* representation : {"pooling", "cnn", "lstm", "mixture"}) {
+  for (const std::string representation : {"pooling", "cnn", "lstm", "mixture", "lstm bloom"}) {
     CAPTURE(representation);
     test_support::TempDir dir;
     const std::string path = world().all_gather_strings((dir.path / "m.safetensors").string())[0];
-    ImplicitSequenceModel whole(sharded_config(representation, false));
+    ImplicitSequenceModel whole(sharded_config(representation.substr(0, representation.find(' ')), false,
+                                               representation.ends_with(" bloom")));
     whole.initialize(25);
     if (world().rank() == 0) limelight::save_model(path, whole);
     world().barrier();
