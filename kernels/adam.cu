@@ -7,7 +7,7 @@
 // round-to-nearest intrinsic so nvcc cannot contract a multiply and an add
 // into an FMA: the update then rounds exactly like the CPU's (which is built
 // without FMA contraction) and parity is to the last bit, not a tolerance.
-// CPU reference: adam_element in src/optim/adam.cpp (Adam::step).
+// CPU reference: adam_element in src/backend/cpu/adam.cpp (Adam::step calls it).
 #include "kernels/adam.cuh"
 #include "kernels/common.cuh"
 

@@ -100,7 +100,7 @@ __device__ __forceinline__ float warp_dot(const float* a, const float* b, std::i
 // Mixture head of one state `rep` (2 M D: M tastes then M attentions) and
 // item row e (D): fills w (softmax of the attention logits) and s (taste
 // scores) for m < M and returns sum_m w_m s_m. Every lane holds the results.
-// CPU reference: mixture_forward in src/ops/loss.cpp.
+// CPU reference: mixture_head_forward in src/backend/cpu/mixture_head.hpp.
 __device__ __forceinline__ float warp_mixture(const float* rep, const float* e, int M, std::int64_t D, float* w,
                                               float* s) {
   float mx = -INFINITY;

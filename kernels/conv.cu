@@ -7,9 +7,11 @@
 // atomics: deterministic. CPU reference: src/backend/cpu/conv.cpp.
 #include "kernels/common.cuh"
 #include "kernels/conv.cuh"
-#include "kernels/fast_math.cuh"
+#include "backend/scalar_math.hpp"
 
 namespace limelight::cuda::kernels {
+
+using scalar::fast_tanh;
 
 namespace {
 

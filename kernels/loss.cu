@@ -10,9 +10,11 @@
 // index order: the loss is deterministic for a given shape. Backward: one
 // warp per position; each lane owns distinct columns of d_states, so there
 // are no atomics and the result is deterministic. Differences from the CPU
-// are rounding only (warp-tree dot products, expf).
-// CPU reference: ops::sequence_loss and sequence_loss_backward in
-// src/ops/loss.cpp.
+// are rounding only (the warp-tree dot products); the losses at a position
+// are the CPU's formulas (src/backend/scalar_math.hpp).
+// CPU reference: sequence_loss_forward and sequence_loss_backward in
+// src/backend/cpu/sequence_loss.cpp.
+#include "backend/scalar_math.hpp"
 #include "kernels/common.cuh"
 #include "kernels/loss.cuh"
 
@@ -28,31 +30,6 @@ __device__ __forceinline__ float score_entry(const float* rep, const float* tabl
   const float* e = table + static_cast<std::int64_t>(id) * s.D;
   const float base = s.M > 0 ? warp_mixture(rep, e, static_cast<int>(s.M), s.D, w, sm) : warp_dot(rep, e, s.D);
   return base + (bias ? bias[id] : 0.0f);
-}
-
-__device__ __forceinline__ void loss_element(int kind, float p, float n, float& value, float& d_p, float& d_n) {
-  switch (kind) {
-    case 0: {
-      const float sp = 1.0f / (1.0f + expf(-p)), sn = 1.0f / (1.0f + expf(-n));
-      value = (1.0f - sp) + sn;
-      d_p = -sp * (1.0f - sp);
-      d_n = sn * (1.0f - sn);
-      break;
-    }
-    case 1: {
-      const float sg = 1.0f / (1.0f + expf(-(p - n)));
-      value = 1.0f - sg;
-      d_p = -sg * (1.0f - sg);
-      d_n = -d_p;
-      break;
-    }
-    default: {
-      const float x = n - p + 1.0f;
-      value = x > 0.0f ? x : 0.0f;
-      d_n = x >= 0.0f ? 1.0f : 0.0f;
-      d_p = -d_n;
-    }
-  }
 }
 
 __global__ void loss_forward_kernel(int kind, LossShape s, const float* __restrict__ states,
@@ -81,16 +58,11 @@ __global__ void loss_forward_kernel(int kind, LossShape s, const float* __restri
     const float* rep = states + (b * s.S + l) * s.W;
     const float p = score_entry(rep, table, bias, target, s, w, sm);
     std::int64_t best = 0;
-    float neg = score_entry(rep, table, bias, ids[BL + r], s, w, sm);
-    for (std::int64_t k = 1; k < s.N; ++k) {
-      const float v = score_entry(rep, table, bias, ids[(1 + k) * BL + r], s, w, sm);
-      if (v > neg) {  // strictly greater: ties keep the lowest index, as on the CPU
-        neg = v;
-        best = k;
-      }
-    }
+    float neg = 0.0f;
+    scalar::hardest_negative([&](std::int64_t k) { return score_entry(rep, table, bias, ids[(1 + k) * BL + r], s, w, sm); },
+                             s.N, neg, best);
     float value, d_p, d_n;
-    loss_element(kind, p, neg, value, d_p, d_n);
+    scalar::loss_element(static_cast<ops::LossKind>(kind), p, neg, value, d_p, d_n);
     sum += value;
     count += 1.0;
     __syncwarp();

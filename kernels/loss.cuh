@@ -8,7 +8,8 @@
 
 namespace limelight::cuda::kernels {
 
-// Shapes of one loss call (letters as in src/ops/loss.cpp): B rows of L
+// Shapes of one loss call (letters as backend::LossShape's in
+// src/backend/backend.hpp): B rows of L
 // positions, states (B, S, W) with S >= L, table (V, D), M mixtures (0 =
 // plain dot product, else W = 2 M D), N negatives per position.
 struct LossShape {

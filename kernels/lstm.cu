@@ -24,7 +24,7 @@
 // The sums run in the CPU reference's order (src/backend/cpu/lstm.cpp)
 // except dh = dz W_hh, which the CPU sums over all 4H rows at once.
 #include "kernels/common.cuh"
-#include "kernels/fast_math.cuh"
+#include "backend/scalar_math.hpp"
 #include "kernels/lstm.cuh"
 
 #include <type_traits>
@@ -37,6 +37,9 @@
 #endif
 
 namespace limelight::cuda::kernels {
+
+using scalar::fast_sigmoid;
+using scalar::fast_tanh;
 
 namespace {
 

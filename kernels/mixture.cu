@@ -6,8 +6,8 @@
 // 2 M dot products (warp-tree sums, every lane holds the scalars). Backward
 // lanes own distinct columns: no atomics, deterministic. Differences from
 // the CPU are rounding only.
-// CPU reference: ops::mixture_score and mixture_backward in
-// src/ops/embedding.cpp.
+// CPU reference: CpuBackend::mixture_score and mixture_score_backward in
+// src/backend/cpu/embedding.cpp (mixture_head.hpp's head).
 #include "kernels/common.cuh"
 #include "kernels/mixture.cuh"
 

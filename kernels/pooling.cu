@@ -6,7 +6,7 @@
 // every load and store is coalesced). Deterministic. The running sum,
 // divisor count and divisions are the CPU's operations in the CPU's order,
 // so results match it to the bit. CPU reference: running_pool_rows and
-// running_pool_backward_rows in src/ops/sequence.cpp.
+// running_pool_backward_rows in src/backend/cpu/pooling.cpp.
 #include "kernels/common.cuh"
 #include "kernels/pooling.cuh"
 

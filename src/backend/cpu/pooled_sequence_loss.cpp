@@ -17,7 +17,7 @@
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/cpu_math.hpp"
-#include "backend/cpu/loss_element.hpp"
+#include "backend/scalar_math.hpp"
 #include "backend/cpu/parallel.hpp"
 #include "backend/cpu/pooled_loss_gradients.hpp"
 
@@ -106,16 +106,14 @@ LL_SIMD_CLONES Totals pooled_forward_rows(ops::LossKind kind, const backend::Los
         const float p = dot_wide(state, x, D) + (bias ? bias[item] : 0.0f);
         std::int64_t best = 0;
         float n = 0.0f;
-        for (std::int64_t k = 0; k < s.N; ++k) {
-          const std::int32_t id = neg[k * BL + r];
-          const float v = dot_wide(state, table + static_cast<std::int64_t>(id) * D, D) + (bias ? bias[id] : 0.0f);
-          if (k == 0 || v > n) {  // strictly greater: ties keep the lowest index
-            n = v;
-            best = k;
-          }
-        }
+        scalar::hardest_negative(
+            [&](std::int64_t k) {
+              const std::int32_t id = neg[k * BL + r];
+              return dot_wide(state, table + static_cast<std::int64_t>(id) * D, D) + (bias ? bias[id] : 0.0f);
+            },
+            s.N, n, best);
         float value, d_p, d_n;
-        loss_element(kind, p, n, value, d_p, d_n);
+        scalar::loss_element(kind, p, n, value, d_p, d_n);
         t.sum += value;
         t.count += 1.0;
         coef[r] = d_p;

@@ -6,7 +6,7 @@
 // scheduling.
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/cpu_math.hpp"
-#include "backend/cpu/loss_element.hpp"
+#include "backend/scalar_math.hpp"
 #include "backend/cpu/mixture_head.hpp"
 #include "backend/cpu/parallel.hpp"
 
@@ -46,16 +46,12 @@ backend::Backend::LossTotals CpuBackend::sequence_loss_forward(ops::LossKind kin
         const float* rp = states + (b * s.S + l) * s.W;
         const float p = score_one(rp, table, bias, targets[r], s, w, sm);
         std::int64_t best = 0;
-        float neg = score_one(rp, table, bias, negatives[r], s, w, sm);
-        for (std::int64_t k = 1; k < s.N; ++k) {
-          const float v = score_one(rp, table, bias, negatives[k * BL + r], s, w, sm);
-          if (v > neg) {  // strictly greater: ties keep the lowest index
-            neg = v;
-            best = k;
-          }
-        }
+        float neg = 0.0f;
+        scalar::hardest_negative(
+            [&](std::int64_t k) { return score_one(rp, table, bias, negatives[k * BL + r], s, w, sm); }, s.N, neg,
+            best);
         float value, d_p, d_n;
-        loss_element(kind, p, neg, value, d_p, d_n);
+        scalar::loss_element(kind, p, neg, value, d_p, d_n);
         sum += value;
         count += 1.0;
         coef[r] = d_p;
