@@ -301,10 +301,49 @@ __attribute__((target("avx2,fma"))) void dh_rows(const float* dz, const float* w
   }
 }
 
+// z += h_prev W_hh^T for one row (a served history), NV vectors of columns
+// from c0: NV independent chains of FMAs over k where step_product_rows<1>
+// runs four at a time, so that the FMA units rather than one chain's latency
+// set the pace (eight chains of 4-cycle FMAs keep two units busy; sixteen
+// would not fit AVX2's registers beside the broadcast). Each column sums
+// over k in order from zero and is then added to z, as there: the same bits.
+template <int NV>
+__attribute__((target("avx2,fma"))) void step_product_one_row(const float* __restrict h_prev,
+                                                             const float* __restrict wt, float* __restrict z,
+                                                             std::int64_t H, std::int64_t c0) {
+  const std::int64_t G = 4 * H;
+  __m256 acc[NV];
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; ++v) acc[v] = _mm256_setzero_ps();
+  for (std::int64_t k = 0; k < H; ++k) {
+    const __m256 hv = _mm256_broadcast_ss(h_prev + k);
+    const float* w = wt + k * G + c0;
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) acc[v] = _mm256_fmadd_ps(hv, _mm256_loadu_ps(w + 8 * v), acc[v]);
+  }
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; ++v) {
+    float* zc = z + c0 + 8 * v;
+    _mm256_storeu_ps(zc, _mm256_add_ps(_mm256_loadu_ps(zc), acc[v]));
+  }
+}
+
+__attribute__((target("avx2,fma"))) void step_product_one(const float* h_prev, const float* wt, float* z,
+                                                         std::int64_t H) {
+  const std::int64_t G = 4 * H;  // a multiple of 32: H is of 8
+  std::int64_t c0 = 0;
+  for (; c0 + 64 <= G; c0 += 64) step_product_one_row<8>(h_prev, wt, z, H, c0);
+  if (c0 < G) step_product_one_row<4>(h_prev, wt, z, H, c0);
+}
+
 // The step products for `rows` rows, three at a time.
 __attribute__((target("avx2,fma"))) void step_product(const float* h_prev, const float* wt, float* z,
                                                      std::int64_t rows, std::int64_t H) {
   const std::int64_t G = 4 * H;
+  if (rows == 1) {
+    step_product_one(h_prev, wt, z, H);
+    return;
+  }
   std::int64_t r = 0;
   for (; r + 3 <= rows; r += 3) step_product_rows<3>(h_prev + r * H, wt, z + r * G, H);
   if (rows - r == 2) step_product_rows<2>(h_prev + r * H, wt, z + r * G, H);
