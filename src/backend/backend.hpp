@@ -29,10 +29,7 @@ enum class Binary : std::uint8_t { add, sub, mul };
 enum class Unary : std::uint8_t { tanh, relu, sigmoid, scale, add_scalar };
 
 // The primitives a backend may lack (for supports()).
-enum class Primitive : std::uint8_t {
-  dense_algebra, elementwise, reductions, shape_copies, embeddings, sequence_loss, mixture_head, running_pool,
-  causal_conv, lstm, adam, scoring, pooled_sequence_loss,
-};
+enum class Primitive : std::uint8_t { pooled_sequence_loss };
 
 // Shapes of the fused sequence loss: states (B, S, W) score targets (B, L)
 // and negatives (N, B, L) against a (V, D) table; M mixture components
@@ -81,9 +78,6 @@ class Backend {
   virtual void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
                     const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
                     std::int64_t ldc) = 0;
-  // y = alpha op(A) x + beta y for A (M x N).
-  virtual void gemv(bool trans, std::int64_t M, std::int64_t N, float alpha, const float* A, std::int64_t lda,
-                    const float* x, float beta, float* y) = 0;
   // y (rows, N) = x (rows, K) W^T + bias (N, may be null) for W (N, K).
   virtual void linear_forward(const float* x, const float* W, const float* bias, std::int64_t rows, std::int64_t K,
                               std::int64_t N, float* y) = 0;

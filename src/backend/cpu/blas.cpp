@@ -1,4 +1,4 @@
-// Matrix products on the CPU: OpenBLAS's sgemm and sgemv, and the linear
+// Matrix products on the CPU: OpenBLAS's sgemm, and the linear
 // layer split into batch chunks (each chunk's GEMMs single-threaded).
 #include <cblas.h>
 
@@ -21,13 +21,6 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,
               static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C, static_cast<blasint>(ldc));
-}
-
-void CpuBackend::gemv(bool trans, std::int64_t M, std::int64_t N, float alpha, const float* A, std::int64_t lda,
-                      const float* x, float beta, float* y) {
-  if (M == 0 || N == 0) return;
-  cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, static_cast<blasint>(M), static_cast<blasint>(N),
-              alpha, A, static_cast<blasint>(lda), x, 1, beta, y, 1);
 }
 
 void CpuBackend::linear_forward(const float* x, const float* W, const float* bias, std::int64_t rows, std::int64_t K,

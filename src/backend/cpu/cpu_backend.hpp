@@ -28,8 +28,6 @@ class CpuBackend final : public backend::Backend {
 
   void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A,
             std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc) override;
-  void gemv(bool trans, std::int64_t M, std::int64_t N, float alpha, const float* A, std::int64_t lda, const float* x,
-            float beta, float* y) override;
   void linear_forward(const float* x, const float* W, const float* bias, std::int64_t rows, std::int64_t K,
                       std::int64_t N, float* y) override;
   void linear_backward(const float* d_y, const float* x, const float* W, std::int64_t rows, std::int64_t K,

@@ -30,11 +30,6 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t 
   cuda::gemm(thread_context(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void CudaBackend::gemv(bool trans, std::int64_t M, std::int64_t N, float alpha, const float* A, std::int64_t lda,
-                       const float* x, float beta, float* y) {
-  cuda::gemv(thread_context(), trans, M, N, alpha, A, lda, x, beta, y);
-}
-
 void CudaBackend::linear_forward(const float* x, const float* W, const float* bias, std::int64_t rows, std::int64_t K,
                                  std::int64_t N, float* y) {
   cuda::linear_forward(thread_context(), x, W, bias, rows, K, N, y);

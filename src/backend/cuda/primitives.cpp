@@ -44,17 +44,6 @@ void gemm(Context& ctx, bool trans_a, bool trans_b, std::int64_t M, std::int64_t
                            as_int(std::max<std::int64_t>(lda, 1), op, "lda"), &beta, C, as_int(ldc, op, "ldc")));
 }
 
-void gemv(Context& ctx, bool trans, std::int64_t M, std::int64_t N, float alpha, const float* A, std::int64_t lda,
-          const float* x, float beta, float* y) {
-  const char* op = "cuda::gemv";
-  check_sizes(op, {M, N});
-  LL_CHECK(lda >= N, op, ": lda ", lda, " < N ", N);
-  if (M == 0 || N == 0) return;
-  // Row-major A (M x N) is column-major A^T (N x M): op is flipped.
-  CUBLAS_CHECK(cublasSgemv(ctx.blas(), trans ? CUBLAS_OP_N : CUBLAS_OP_T, as_int(N, op, "N"), as_int(M, op, "M"),
-                           &alpha, A, as_int(lda, op, "lda"), x, 1, &beta, y, 1));
-}
-
 namespace raw {
 
 void gather_rows(Context& ctx, const float* table, std::int64_t V, std::int64_t D, const std::int32_t* ids,

@@ -32,10 +32,6 @@ class Context;
 void gemm(Context& ctx, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
           const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
           std::int64_t ldc);
-// y = alpha * op(A) x + beta * y for row-major A (M x N).
-void gemv(Context& ctx, bool trans, std::int64_t M, std::int64_t N, float alpha, const float* A, std::int64_t lda,
-          const float* x, float beta, float* y);
-
 // ---- The backend::Backend primitives (see backend.hpp for each contract).
 using backend::AdamStep;
 using backend::ScoredItem;
