@@ -97,7 +97,6 @@ int main(int argc, char** argv) {
   std::vector<std::int32_t> catalogues = {1683, 100000};
   int repeats = 2001;
   for (bench::Arguments args(argc, argv, "limelight-lstm-serve-bench"); args.next();) {
-    std::vector<std::int64_t> list;
     if (args.flag() == "--repeats") repeats = std::stoi(args.value());
     else if (args.flag() == "--steps") {
       steps.clear();

@@ -240,15 +240,6 @@ struct FitSetup {
 // Reads the options and the data and builds the model. `writes` is false
 // on the ranks of a distributed run that do not write the output (rank 0
 // alone checks --out and saves).
-// Rows [begin, begin + rows) of a saved (items, width) table: a rank's block
-// of a sharded table.
-Tensor block_of(const Tensor& full, std::int64_t begin, std::int64_t rows) {
-  const std::int64_t width = full.numel() / full.dim(0);
-  Tensor out = Tensor::empty(Shape{rows, width});
-  std::copy_n(full.f32() + begin * width, rows * width, out.f32());
-  return out;
-}
-
 void prepare_fit(const Args& args, bool writes, distributed::Communicator& comm, FitSetup& s) {
   s.as_json = args.flag("json");
   s.save_optimizer = args.flag("save-optimizer");
@@ -325,9 +316,7 @@ void prepare_fit(const Args& args, bool writes, distributed::Communicator& comm,
     const std::vector<const Parameter*> saved = std::as_const(s.init->model).parameters();
     const std::vector<Parameter*> params = model.parameters();
     auto restored = [&](const Tensor& full, const Parameter& p) {
-      if (p.value.shape() == full.shape()) return full;
-      const distributed::RowBlock block = distributed::owned_rows(full.dim(0), comm.rank(), comm.size());
-      return block_of(full, block.begin, block.end - block.begin);
+      return p.value.shape() == full.shape() ? full : distributed::rows_of_rank(full, comm.rank(), comm.size());
     };
     for (std::size_t i = 0; i < params.size(); ++i)
       params[i]->value.copy_from(restored(saved[i]->value, *params[i]));

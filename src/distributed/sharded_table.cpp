@@ -21,6 +21,16 @@ int owner_of(std::int64_t id, std::int64_t num_items, int ranks) {
   return r;
 }
 
+Tensor rows_of_rank(const Tensor& whole, int rank, int ranks) {
+  const RowBlock block = owned_rows(whole.dim(0), rank, ranks);
+  const std::int64_t width = whole.numel() / std::max<std::int64_t>(whole.dim(0), 1);
+  Shape shape = whole.shape();
+  shape[0] = block.end - block.begin;
+  Tensor out = Tensor::empty(shape);
+  std::copy_n(whole.f32() + block.begin * width, (block.end - block.begin) * width, out.f32());
+  return out;
+}
+
 ShardedTable::ShardedTable(Communicator& comm, std::int64_t num_rows, std::vector<Parameter*> columns)
     : comm_(comm), num_rows_(num_rows), columns_(std::move(columns)), mine_(owned_rows(num_rows, comm.rank(), comm.size())) {
   for (const Parameter* p : columns_) {

@@ -26,6 +26,9 @@ struct RowBlock {
 RowBlock owned_rows(std::int64_t num_items, int rank, int ranks);
 // The owner of `id`.
 int owner_of(std::int64_t id, std::int64_t num_items, int ranks);
+// Rank `rank`'s block of the rows of a whole (rows, width) table: what a
+// sharded model keeps of a saved one.
+Tensor rows_of_rank(const Tensor& whole, int rank, int ranks);
 
 class ShardedTable {
  public:

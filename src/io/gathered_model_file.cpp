@@ -127,14 +127,10 @@ LoadedModel load_model_sharded(const std::string& path, distributed::Communicato
   const std::vector<Parameter*> params = out.model.parameters();
   for (std::size_t i = 0; i < params.size(); ++i) {
     const Tensor& whole = saved[i]->value;
-    if (params[i]->value.shape() == whole.shape()) {
-      params[i]->value.copy_from(whole);
-      continue;
-    }
-    // A sharded table: this rank's block of the saved one's rows.
-    const distributed::RowBlock block = distributed::owned_rows(whole.dim(0), comm.rank(), comm.size());
-    const std::int64_t width = whole.numel() / whole.dim(0);
-    std::copy_n(whole.f32() + block.begin * width, (block.end - block.begin) * width, params[i]->value.f32());
+    // A sharded table takes this rank's block of the saved one's rows.
+    params[i]->value.copy_from(params[i]->value.shape() == whole.shape()
+                                   ? whole
+                                   : distributed::rows_of_rank(whole, comm.rank(), comm.size()));
   }
   return out;
 }

@@ -99,25 +99,16 @@ void score_all(model::Network& net, Tape& tape, const float* states, std::int64_
 // calls it in step), summed as the one-process item table sums them.
 Tensor bloom_rows_summed(model::Network& net, const std::int32_t* items, std::int64_t n,
                          distributed::ShardedTable& compressed) {
-  const std::int64_t H = net.bloom_hashes().dim(1), D = net.config().embedding_dim;
-  if (n == 0) {
+  if (n == 0) {  // the fetch all the same: every rank's exchange needs this one
     compressed.fetch(nullptr, 0, {nullptr});
-    return Tensor::empty({0, D});
+    return Tensor::empty({0, net.config().embedding_dim});
   }
-  const std::int32_t* hashes = net.bloom_hashes().i32();
-  std::vector<std::int32_t> rows;
-  for (std::int64_t i = 0; i < n; ++i) rows.insert(rows.end(), hashes + items[i] * H, hashes + (items[i] + 1) * H);
-  std::sort(rows.begin(), rows.end());
-  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-  const std::int64_t R = static_cast<std::int64_t>(rows.size());
-  Tensor fetched = Tensor::empty({R, D});
-  compressed.fetch(rows.data(), R, {fetched.f32()});
-  Tensor local = Tensor::empty({n, H}, DType::i32);
-  for (std::int64_t i = 0; i < n * H; ++i)
-    local.i32()[i] = static_cast<std::int32_t>(
-        std::lower_bound(rows.begin(), rows.end(), hashes[items[i / H] * H + i % H]) - rows.begin());
+  const model::Network::BloomRows hashed = net.bloom_rows(items, n);
+  const auto R = static_cast<std::int64_t>(hashed.rows.size());
+  Tensor fetched = Tensor::empty({R, net.config().embedding_dim});
+  compressed.fetch(hashed.rows.data(), R, {fetched.f32()});
   Tape tape(false);
-  return tape.value(net.bloom_sum(tape, tape.constant(fetched), local)).clone();
+  return tape.value(net.bloom_sum(tape, tape.constant(fetched), hashed.hashes)).clone();
 }
 
 // A block [begin, end) of items' summed rows.

@@ -191,25 +191,14 @@ double ImplicitSequenceModel::Impl::sharded_gradients(const Tensor& sequences, c
   // touches are the ones one process would touch (lazy Adam moves those).
   batch_biases = Parameter("item_biases.rows", Tensor::empty({U, 1}), config.sparse);
   Var loss;
-  Tensor bloom_hashes;  // Bloom: the items' hashes as local rows (U, H)
-  std::vector<std::int32_t> rows;  // Bloom: the distinct compressed rows, row 0 (padding) first
   if (net->bloom()) {
-    const std::int64_t H = net->bloom_hashes().dim(1);
-    const std::int32_t* hashes = net->bloom_hashes().i32();
-    rows.push_back(0);
-    for (std::int32_t u : ids) rows.insert(rows.end(), hashes + u * H, hashes + (u + 1) * H);
-    std::sort(rows.begin(), rows.end());
-    rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-    bloom_hashes = tape.arena().tensor(Shape{U, H}, DType::i32);
-    for (std::int64_t i = 0; i < U * H; ++i)
-      bloom_hashes.i32()[i] = static_cast<std::int32_t>(
-          std::lower_bound(rows.begin(), rows.end(), hashes[ids[static_cast<std::size_t>(i / H)] * H + i % H]) -
-          rows.begin());
-    const std::int64_t R = static_cast<std::int64_t>(rows.size());
+    // The compressed rows the batch's items hash to, from their owners.
+    const model::Network::BloomRows hashed = net->bloom_rows(ids.data(), U);
+    const std::int64_t R = static_cast<std::int64_t>(hashed.rows.size());
     batch_rows = Parameter("item_embeddings.rows", Tensor::empty({R, D}), config.sparse);
-    sharded_compressed->fetch(rows.data(), R, {batch_rows.value.f32()});
+    sharded_compressed->fetch(hashed.rows.data(), R, {batch_rows.value.f32()});
     sharded_table->fetch(ids.data(), U, {batch_biases.value.f32()});
-    loss = net->bloom_training_loss_on_rows(tape, tape.parameter(batch_rows), bloom_hashes,
+    loss = net->bloom_training_loss_on_rows(tape, tape.parameter(batch_rows), hashed.hashes,
                                             tape.parameter(batch_biases), local_seq, local_neg, kind);
   } else {
     batch_rows = Parameter("item_embeddings.rows", Tensor::empty({U, D}), config.sparse);
@@ -222,8 +211,8 @@ double ImplicitSequenceModel::Impl::sharded_gradients(const Tensor& sequences, c
   // Each fetched parameter's gradient, laid out densely (row-sparse ones with
   // the flags of the rows the backward touched).
   auto dense_grad = [&](const Parameter& p, std::vector<float>& grad, std::vector<unsigned char>& touched) {
-    const std::int64_t n = p.value.dim(0), width = p.value.dim(1);
     if (!config.sparse) return;
+    const std::int64_t n = p.value.dim(0), width = p.value.dim(1);
     grad.assign(static_cast<std::size_t>(n * width), 0.0f);
     touched.assign(static_cast<std::size_t>(n), 0);
     const SparseRows& g = p.sparse_grad;

@@ -269,6 +269,21 @@ Var Network::training_loss(Tape& tape, const Tensor& sequences, const Tensor& ne
   return composed_loss_on_rows(tape, table, bias, local_seq, local_neg, kind);
 }
 
+Network::BloomRows Network::bloom_rows(const std::int32_t* items, std::int64_t n) const {
+  const std::int64_t H = bloom_hashes_.dim(1);
+  const std::int32_t* hashes = bloom_hashes_.i32();
+  BloomRows out;
+  out.rows.push_back(0);
+  for (std::int64_t i = 0; i < n; ++i) out.rows.insert(out.rows.end(), hashes + items[i] * H, hashes + (items[i] + 1) * H);
+  std::sort(out.rows.begin(), out.rows.end());
+  out.rows.erase(std::unique(out.rows.begin(), out.rows.end()), out.rows.end());
+  out.hashes = Tensor::empty({n, H}, DType::i32);
+  for (std::int64_t i = 0; i < n * H; ++i)
+    out.hashes.i32()[i] = static_cast<std::int32_t>(
+        std::lower_bound(out.rows.begin(), out.rows.end(), hashes[items[i / H] * H + i % H]) - out.rows.begin());
+  return out;
+}
+
 Var Network::bloom_sum(Tape& tape, Var compressed, const Tensor& hashes) {
   return ops::sum_dim(tape, ops::embedding(tape, compressed, hashes), 1);
 }

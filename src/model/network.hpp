@@ -61,6 +61,14 @@ class Network {
   // The summed rows (n, D) of items whose hashes (n, H) number the rows of
   // `compressed` (R, D): Bloom's embeddings from fetched rows.
   Var bloom_sum(Tape& tape, Var compressed, const Tensor& hashes);
+  // The distinct compressed rows n items hash to, sorted (row 0, padding,
+  // always first), and the items' hashes as indices into them (n, H): what
+  // a sharded Bloom table fetches for them, and bloom_sum's `hashes`.
+  struct BloomRows {
+    std::vector<std::int32_t> rows;
+    Tensor hashes;
+  };
+  BloomRows bloom_rows(const std::int32_t* items, std::int64_t n) const;
   // Whether this network holds only some of the catalogue's item rows, and which.
   bool sharded() const { return rows_.begin != 0 || rows_.end != num_items_; }
   ItemRows item_rows() const { return rows_; }
