@@ -3,7 +3,6 @@
 // prints doctest's report (scripts/count_tests.py reads its summary line),
 // and the exit status is the worst rank's, so a failure on any rank fails
 // the test. A failing rank other than 0 prints its report to stderr.
-#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 #include <unistd.h>
 
