@@ -11,13 +11,19 @@
 //   projection  the input projection as one sgemm (T x 4H x D), which the
 //               call runs and neither floor counts
 // and call / (recurrence + read). Histories of --steps (default 50,199,1000)
-// items over --items (default 1683,100000) at dimension 32.
+// items over --items (default 1683,100000) at dimension 32. With --cli, also
+// the command line's line path: `limelight recommend --k 10` of the same
+// model saved, answering --lines copies of the history's line written at
+// once, (time for N lines - for 1) / (N - 1), the median of 5, beside the
+// same floors.
 //
 //   build/bench/limelight-lstm-serve-bench [--steps 50,199,1000] [--items 1683,100000] [--repeats 2001]
+//                                          [--cli build/src/cli/limelight] [--lines 1000]
 #include <cblas.h>
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -25,7 +31,9 @@
 
 #include "backend/scalar_math.hpp"
 #include "bench_common.hpp"
+#include "cli_lines.hpp"
 #include "limelight/model.hpp"
+#include "limelight/model_file.hpp"
 
 namespace {
 
@@ -96,8 +104,12 @@ int main(int argc, char** argv) {
   std::vector<int> steps = {50, 199, 1000};
   std::vector<std::int32_t> catalogues = {1683, 100000};
   int repeats = 2001;
+  std::string cli;
+  std::size_t lines = 1000;
   for (bench::Arguments args(argc, argv, "limelight-lstm-serve-bench"); args.next();) {
     if (args.flag() == "--repeats") repeats = std::stoi(args.value());
+    else if (args.flag() == "--cli") cli = args.value();
+    else if (args.flag() == "--lines") lines = std::max<std::size_t>(2, std::stoul(args.value()));
     else if (args.flag() == "--steps") {
       steps.clear();
       for (const std::string& s : bench::split_list(args.value())) steps.push_back(std::stoi(s));
@@ -109,8 +121,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // The command line serves on one thread too (it inherits the environment).
+  if (!cli.empty()) setenv("OMP_NUM_THREADS", "1", 1);
   std::printf("| items | steps | call (us) | per step (ns) | recurrence floor (us) | read floor (us) | "
-              "projection sgemm (us) | call / floors |\n|---|---|---|---|---|---|---|---|\n");
+              "projection sgemm (us) | call / floors |%s\n|---|---|---|---|---|---|---|---|%s\n",
+              cli.empty() ? "" : " CLI line (us) | CLI / floors |", cli.empty() ? "" : "---|---|");
   std::mt19937 rng(7);
   for (const std::int32_t V : catalogues) {
     ModelConfig config;
@@ -126,6 +141,11 @@ int main(int argc, char** argv) {
     for (int g = 0; g < G; ++g)
       for (int k = 0; k < H; ++k) wt[static_cast<std::size_t>(k * G + g)] = p[3]->value.f32()[g * H + k];
     std::vector<float> scores(static_cast<std::size_t>(V));
+    // The command line reads items by label: "1".."V-1", as a model fitted on MovieLens has them.
+    std::vector<std::string> labels{""};
+    for (std::int32_t v = 1; v < V; ++v) labels.push_back(std::to_string(v));
+    const std::string path = "/tmp/limelight-lstm-serve-bench-" + std::to_string(V) + ".safetensors";
+    if (!cli.empty()) save_model(path, model, labels);
     for (const int T : steps) {
       std::vector<std::int32_t> history(static_cast<std::size_t>(T));
       std::uniform_int_distribution<std::int32_t> item(1, V - 1);
@@ -140,10 +160,25 @@ int main(int argc, char** argv) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T + 1, G, H, 1.0f, emb.data(), H, p[2]->value.f32(), H,
                     1.0f, gates.data(), G);
       });
-      std::printf("| %d | %d | %.1f | %.0f | %.1f | %.1f | %.1f | %.2f |\n", V, T, call, call * 1e3 / (T + 1),
+      std::printf("| %d | %d | %.1f | %.0f | %.1f | %.1f | %.1f | %.2f |", V, T, call, call * 1e3 / (T + 1),
                   recurrence, read, projection, call / (recurrence + read));
+      if (!cli.empty()) {
+        std::string line;
+        for (const std::int32_t id : history) line += (line.empty() ? "" : ",") + labels[static_cast<std::size_t>(id)];
+        line += '\n';
+        const std::vector<std::string> command = {cli, "recommend", "--model", path, "--k", "10"};
+        std::vector<double> per_line;
+        for (int r = 0; r < 5; ++r)
+          per_line.push_back((bench::answer_lines(command, line, lines) - bench::answer_lines(command, line, 1)) /
+                             static_cast<double>(lines - 1) * 1e6);
+        const double cli_us = median(per_line);
+        std::printf(" %.1f | %.2f |", cli_us, cli_us / (recurrence + read));
+      }
+      std::printf("\n");
+      std::fflush(stdout);
       (void)sink;
     }
+    if (!cli.empty()) std::remove(path.c_str());
   }
   return 0;
 }

@@ -26,11 +26,10 @@
 #include <cstring>
 #include <exception>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "bench_common.hpp"
-#include "child_process.hpp"
+#include "cli_lines.hpp"
 #include "limelight/error.hpp"
 #include "limelight/model.hpp"
 #include "limelight/model_file.hpp"
@@ -42,87 +41,19 @@ using namespace limelight;
 using bench::Clock;
 
 // The limelight command (`limelight recommend --model FILE --k K`) or, with an
-// empty model path, `cat` (the floor), with pipes on both ends.
-bench::ChildProcess start(const std::string& cli, const std::string& model, int k) {
-  if (model.empty()) return bench::ChildProcess("cat", {"cat"}, true, "");
-  return bench::ChildProcess(cli, {cli, "recommend", "--model", model, "--k", std::to_string(k)}, true, "");
+// empty model path, `cat` (the floor).
+std::vector<std::string> command(const std::string& cli, const std::string& model, int k) {
+  if (model.empty()) return {"cat"};
+  return {cli, "recommend", "--model", model, "--k", std::to_string(k)};
 }
 
-void write_all(int fd, const std::string& s) {
-  std::size_t at = 0;
-  while (at < s.size()) {
-    const ssize_t n = ::write(fd, s.data() + at, s.size() - at);
-    LL_CHECK(n > 0, "write to the CLI failed");
-    at += static_cast<std::size_t>(n);
-  }
-}
-
-// Reads until `lines` line breaks have come; returns the bytes read.
-std::size_t read_lines(int fd, std::size_t lines, std::string* last_line = nullptr) {
-  char buf[1 << 16];
-  std::size_t seen = 0, bytes = 0;
-  std::string line;
-  while (seen < lines) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    LL_CHECK(n > 0, "the CLI ended after ", seen, " of ", lines, " answers");
-    bytes += static_cast<std::size_t>(n);
-    for (ssize_t i = 0; i < n; ++i) {
-      if (last_line) line += buf[i];
-      if (buf[i] == '\n') {
-        ++seen;
-        if (last_line && seen < lines) line.clear();
-      }
-    }
-  }
-  if (last_line) *last_line = line;
-  return bytes;
-}
-
-// Seconds for the CLI to answer `lines` copies of `line` written at once.
 double piped(const std::string& cli, const std::string& model, const std::string& line, std::size_t lines, int k) {
-  const auto t0 = Clock::now();
-  bench::ChildProcess child = start(cli, model, k);
-  std::string text;
-  for (std::size_t i = 0; i < lines; ++i) text += line;
-  // A CLI that dies makes both ends fail: the writer's error is kept for
-  // after the join, so that neither thread escapes with an exception.
-  std::exception_ptr write_error;
-  std::thread writer([&] {
-    try {
-      write_all(child.input(), text);
-    } catch (...) {
-      write_error = std::current_exception();
-    }
-    child.close_input();
-  });
-  std::exception_ptr read_error;
-  try {
-    read_lines(child.output(), lines);
-  } catch (...) {
-    read_error = std::current_exception();
-  }
-  writer.join();
-  if (read_error) std::rethrow_exception(read_error);
-  if (write_error) std::rethrow_exception(write_error);
-  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-  LL_CHECK(child.finish() == 0, "the CLI failed");
-  return s;
+  return bench::answer_lines(command(cli, model, k), line, lines);
 }
 
-// Mean seconds of a round trip (one line out, its answer back) after the first.
 double lock_step(const std::string& cli, const std::string& model, const std::string& line, std::size_t lines,
                  int k, std::string* answer) {
-  bench::ChildProcess child = start(cli, model, k);
-  write_all(child.input(), line);
-  read_lines(child.output(), 1, answer);
-  const auto t0 = Clock::now();
-  for (std::size_t i = 1; i < lines; ++i) {
-    write_all(child.input(), line);
-    read_lines(child.output(), 1);
-  }
-  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-  LL_CHECK(child.finish() == 0, "the CLI failed");
-  return s / static_cast<double>(lines - 1);
+  return bench::round_trip(command(cli, model, k), line, lines, answer);
 }
 
 }  // namespace
