@@ -373,12 +373,14 @@ void ImplicitSequenceModel::recommend_batch(const std::int32_t* sequences, std::
   model::Network& net = impl_->network();
   const std::int32_t V = num_items();
   impl_->check_ids(sequences, rows * length, "recommend_batch");
-  if (rows == 1 && exclude_seen) {
-    // One row (what a lock-step caller of `limelight recommend` sends): its
-    // own seen mask, so the catalogue pass keeps k candidates, not k + length
-    // (a heap of 209 for a 199-item history cost more than the scan).
-    counts[0] = recommend_into(std::span<const std::int32_t>(sequences, static_cast<std::size_t>(length)), k, true,
-                               std::span<Recommendation>(out, static_cast<std::size_t>(k)));
+  if (exclude_seen && (rows == 1 || impl_->device != Device::cpu)) {
+    // Each row under its own seen mask, so the catalogue pass keeps k
+    // candidates, not k + length: for one row (what a lock-step caller of
+    // `limelight recommend` sends) a heap of 209 for a 199-item history cost
+    // more than the scan, and a device's top-k keeps at most 128.
+    for (std::int64_t r = 0; r < rows; ++r)
+      counts[r] = recommend_into(std::span<const std::int32_t>(sequences + r * length, static_cast<std::size_t>(length)),
+                                 k, true, std::span<Recommendation>(out + r * k, static_cast<std::size_t>(k)));
     return;
   }
   Tape& tape = serving_tape(impl_->device);

@@ -151,6 +151,20 @@ void check_serving(const std::string& rep) {
   gpu.model.recommend_batch(rows.data(), 3, 4, 4, true, got_top.data(), got_n.data());
   CHECK(got_n == want_n);
   for (std::size_t i = 0; i < want_top.size(); ++i) CHECK_MESSAGE(got_top[i].item == want_top[i].item, rep, " batch ", i);
+  // Histories of 200 items with seen items excluded: more than the device's
+  // top-k keeps (128) if each row asked for k + length candidates.
+  constexpr std::int64_t long_rows = 3, length = 200;
+  constexpr int k = 8;
+  std::vector<std::int32_t> histories(static_cast<std::size_t>(long_rows * length));
+  for (std::size_t i = 0; i < histories.size(); ++i)
+    histories[i] = static_cast<std::int32_t>(1 + (i * 7 + i / length) % 12);  // items 1..12 seen, 13..22 not
+  std::vector<Recommendation> want_long(long_rows * k), got_long(long_rows * k);
+  std::vector<std::size_t> want_long_n(long_rows), got_long_n(long_rows);
+  cpu.model.recommend_batch(histories.data(), long_rows, length, k, true, want_long.data(), want_long_n.data());
+  gpu.model.recommend_batch(histories.data(), long_rows, length, k, true, got_long.data(), got_long_n.data());
+  CHECK(got_long_n == want_long_n);
+  for (std::size_t i = 0; i < want_long.size(); ++i)
+    CHECK_MESSAGE(got_long[i].item == want_long[i].item, rep, " long history batch ", i);
 }
 
 }  // namespace
@@ -236,4 +250,18 @@ GPU_TEST_CASE("gpu cli: fit --device cuda gives the CPU's epoch losses, recommen
       cli_test::run({"recommend", "--model", dir.file("cuda.model"), "--k", "5", "--device", "cpu"}, input);
   REQUIRE_MESSAGE(on_gpu.status == 0, on_gpu.err);
   check_same_ranking(on_gpu.out, on_cpu.out, "recommend of the device-trained model");
+  // Lines of 200-item histories with --exclude-seen (items 1..15 seen, 16..24 not).
+  std::string long_lines;
+  for (int line = 0; line < 3; ++line) {
+    for (int i = 0; i < 200; ++i) long_lines += (i ? " " : "") + std::to_string(1 + (i * 7 + line) % 15);
+    long_lines += '\n';
+  }
+  outputs.clear();
+  for (const char* device : {"cpu", "cuda"}) {
+    const cli_test::Result r = cli_test::run(
+        {"recommend", "--model", dir.file("cpu.model"), "--k", "5", "--exclude-seen", "--device", device}, long_lines);
+    REQUIRE_MESSAGE(r.status == 0, std::string(device), ": ", r.err);
+    outputs.push_back(r.out);
+  }
+  check_same_ranking(outputs[1], outputs[0], "recommend --exclude-seen of 200-item histories");
 }
