@@ -453,3 +453,43 @@ TEST_CASE("gpu: top-k workspace is bounded by users x blocks x k, not by the cat
   CHECK(kernels::top_k_workspace(512, 100'000'000, 32, 128, 264) == bytes);
   CHECK(kernels::top_k_workspace(1, 10'000'000, 32, 128, 264) < (std::size_t{1} << 20));
 }
+
+GPU_TEST_CASE("gpu parity: a mixture model's top k holds its scores for a bounded number of rows at a time") {
+  Context ctx;
+  std::mt19937 rng(12);
+  const std::int64_t rows = 6, D = 4, M = 2, V = gpu_test::reduced() ? 5000 : 20000;
+  const int k = 7;
+  const auto states = random_floats(static_cast<std::size_t>(rows * 2 * M * D), rng);
+  const auto table = random_floats(static_cast<std::size_t>(V * D), rng);
+  const auto bias = random_floats(static_cast<std::size_t>(V), rng);
+  std::vector<unsigned char> excluded(static_cast<std::size_t>(V), 0);
+  excluded[0] = excluded[17] = 1;
+  std::vector<ScoredItem> want(static_cast<std::size_t>(rows * k));
+  std::vector<std::size_t> want_n(static_cast<std::size_t>(rows));
+  Arena arena;
+  cpu::backend().top_k_catalogue(states.data(), rows, table.data(), bias.data(), V, D, M, excluded.data(), k,
+                                 want.data(), want_n.data(), arena);
+  DeviceBuffer dS = ctx.upload(states), dT = ctx.upload(table), dB = ctx.upload(bias), dE = ctx.upload(excluded);
+  DeviceBuffer out = ctx.buffer(static_cast<std::size_t>(rows * k) * sizeof(ScoredItem));
+  DeviceBuffer counts = ctx.buffer(static_cast<std::size_t>(rows) * sizeof(std::size_t));
+  // Two rows' scores at a time: the call's memory stays well under the six rows' it would take at once.
+  const std::size_t row_bytes = sizeof(float) * static_cast<std::size_t>(V), saved = mixture_scores_bytes;
+  mixture_scores_bytes = 2 * row_bytes;
+  const std::size_t before = ctx.allocator().stats().bytes_in_use;
+  Arena device_arena(Device::cuda);
+  top_k_catalogue(ctx, dS.as<float>(), rows, dT.as<float>(), dB.as<float>(), V, D, M, dE.as<unsigned char>(), k,
+                  out.as<ScoredItem>(), counts.as<std::size_t>(), device_arena);
+  ctx.synchronize();
+  mixture_scores_bytes = saved;
+  const std::size_t extra = ctx.allocator().stats().peak_bytes_in_use - before;
+  CHECK(extra >= 2 * row_bytes);
+  CHECK(extra < 3 * row_bytes);
+  const auto got = ctx.download<ScoredItem>(out, static_cast<std::size_t>(rows * k));
+  const auto got_n = ctx.download<std::size_t>(counts, static_cast<std::size_t>(rows));
+  CHECK(got_n == want_n);
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    CAPTURE(i);
+    CHECK(got[i].item == want[i].item);
+    CHECK(got[i].score == doctest::Approx(want[i].score).epsilon(1e-5));
+  }
+}

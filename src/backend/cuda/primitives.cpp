@@ -5,6 +5,7 @@
 // C^T = op(B)^T op(A)^T: a row-major matrix is its transpose in column-major.
 #include "backend/cuda/primitives.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -394,6 +395,8 @@ void top_k_of_scores(Context& ctx, const float* scores, std::int64_t rows, std::
 }
 }  // namespace
 
+std::size_t mixture_scores_bytes = std::size_t{64} << 20;
+
 void top_k_catalogue(Context& ctx, const float* states, std::int64_t rows, const float* table, const float* bias,
                      std::int64_t V, std::int64_t D, std::int64_t M, const unsigned char* excluded, int k,
                      ScoredItem* out, std::size_t* counts, Arena& scratch) {
@@ -412,10 +415,17 @@ void top_k_catalogue(Context& ctx, const float* states, std::int64_t rows, const
     kernels::score_top_k(states, rows, table, bias, V, D, k, nullptr, 0, ids.as<std::int32_t>(), best.as<float>(),
                          workspace.data(), bytes, target_blocks, ctx.fault_flag(), ctx.stream(), excluded);
   } else {
-    // The mixture head has no fused pass: its scores, then their top k.
-    DeviceBuffer scores = ctx.buffer(static_cast<std::size_t>(rows * V) * sizeof(float));
-    score_catalogue(ctx, states, rows, table, bias, V, D, M, scores.as<float>(), scratch);
-    top_k_of_scores(ctx, scores.as<float>(), rows, V, excluded, k, ids.as<std::int32_t>(), best.as<float>());
+    // The mixture head has no fused pass: its scores, then their top k, for
+    // as many rows at a time as mixture_scores_bytes holds (one at least).
+    const std::int64_t chunk =
+        std::clamp<std::int64_t>(static_cast<std::int64_t>(mixture_scores_bytes / (sizeof(float) * V)), 1, rows);
+    DeviceBuffer scores = ctx.buffer(static_cast<std::size_t>(chunk * V) * sizeof(float));
+    for (std::int64_t r0 = 0; r0 < rows; r0 += chunk) {
+      const std::int64_t n = std::min(chunk, rows - r0);
+      score_catalogue(ctx, states + r0 * 2 * M * D, n, table, bias, V, D, M, scores.as<float>(), scratch);
+      top_k_of_scores(ctx, scores.as<float>(), n, V, excluded, k, ids.as<std::int32_t>() + r0 * k,
+                      best.as<float>() + r0 * k);
+    }
   }
   kernels::pack_top_k(ids.as<std::int32_t>(), best.as<float>(), rows, k, reinterpret_cast<kernels::ScoredPair*>(out),
                       reinterpret_cast<unsigned long long*>(counts), ctx.stream());

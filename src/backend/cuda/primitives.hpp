@@ -68,7 +68,10 @@ void adam_lazy(Context& ctx, const AdamStep& c, float* w, float* m, float* v, st
 void score_catalogue(Context& ctx, const float* states, std::int64_t rows, const float* table, const float* bias,
                      std::int64_t V, std::int64_t D, std::int64_t M, float* scores, Arena& scratch);
 // excluded (V flags), out (rows, k) and counts (rows) are device memory.
-// k is at most kernels::max_top_k (128).
+// k is at most kernels::max_top_k (128). A mixture model's scores are held
+// for at most mixture_scores_bytes at a time (rows in chunks, one row at
+// least; 64 MiB, a variable so that tests can lower it).
+extern std::size_t mixture_scores_bytes;
 void top_k_catalogue(Context& ctx, const float* states, std::int64_t rows, const float* table, const float* bias,
                      std::int64_t V, std::int64_t D, std::int64_t M, const unsigned char* excluded, int k,
                      ScoredItem* out, std::size_t* counts, Arena& scratch);
