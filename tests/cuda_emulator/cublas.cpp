@@ -1,5 +1,6 @@
 // The emulator's cuBLAS: Sgemm and Sgemv in column-major through OpenBLAS,
-// with cuBLAS's argument checks (see include/cublas_v2.h).
+// with cuBLAS's argument checks (see include/cublas_v2.h), queued on the
+// handle's stream as cuBLAS queues its kernels.
 #include <cblas.h>
 #include <cublas_v2.h>
 
@@ -30,6 +31,24 @@ bool on_device(const float* a, long rows, long cols, long ld) {
 }
 
 CBLAS_TRANSPOSE to_cblas(cublasOperation_t op) { return op == CUBLAS_OP_N ? CblasNoTrans : CblasTrans; }
+
+// OpenBLAS is not instrumented: under ThreadSanitizer, its reads and writes
+// of a column-major matrix are declared column by column, so that a GEMM on
+// one stream and a kernel on another touching the same memory unordered is
+// reported as the race it is.
+#if defined(__SANITIZE_THREAD__)
+extern "C" void __tsan_read_range(const void* addr, unsigned long size);
+extern "C" void __tsan_write_range(const void* addr, unsigned long size);
+void declare_access(const float* a, long rows, long cols, long ld, bool write) {
+  for (long c = 0; c < cols; ++c) {
+    const unsigned long bytes = static_cast<unsigned long>(rows) * sizeof(float);
+    if (write) __tsan_write_range(a + c * ld, bytes);
+    else __tsan_read_range(a + c * ld, bytes);
+  }
+}
+#else
+void declare_access(const float*, long, long, long, bool) {}
+#endif
 
 }  // namespace
 
@@ -118,7 +137,15 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cubl
   if ((k > 0 && (!on_device(A, a_rows, a_cols, lda) || !on_device(B, b_rows, b_cols, ldb))) ||
       !on_device(C, m, n, ldc))
     return CUBLAS_STATUS_EXECUTION_FAILED;  // the GPU would fault on the access
-  cblas_sgemm(CblasColMajor, to_cblas(transa), to_cblas(transb), m, n, k, *alpha, A, lda, B, ldb, *beta, C, ldc);
+  // alpha and beta are host scalars (the default pointer mode): read now.
+  cuda_emulator::enqueue(handle->stream, [=, alpha = *alpha, beta = *beta] {
+    if (k > 0) {
+      declare_access(A, a_rows, a_cols, lda, false);
+      declare_access(B, b_rows, b_cols, ldb, false);
+    }
+    declare_access(C, m, n, ldc, true);
+    cblas_sgemm(CblasColMajor, to_cblas(transa), to_cblas(transb), m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  });
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -133,6 +160,11 @@ cublasStatus_t cublasSgemv(cublasHandle_t handle, cublasOperation_t trans, int m
   if (incx < 0 || incy < 0) return CUBLAS_STATUS_NOT_SUPPORTED;  // the backend never passes one
   if (!on_device(A, m, n, lda) || !on_device(x, 1, x_len, incx) || !on_device(y, 1, y_len, incy))
     return CUBLAS_STATUS_EXECUTION_FAILED;
-  cblas_sgemv(CblasColMajor, to_cblas(trans), m, n, *alpha, A, lda, x, incx, *beta, y, incy);
+  cuda_emulator::enqueue(handle->stream, [=, alpha = *alpha, beta = *beta] {
+    declare_access(A, m, n, lda, false);
+    declare_access(x, 1, x_len, incx, false);
+    declare_access(y, 1, y_len, incy, true);
+    cblas_sgemv(CblasColMajor, to_cblas(trans), m, n, alpha, A, lda, x, incx, beta, y, incy);
+  });
   return CUBLAS_STATUS_SUCCESS;
 }

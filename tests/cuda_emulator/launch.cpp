@@ -1,6 +1,7 @@
 // The emulator's execution of a grid: blocks one after another, and each
 // CUDA thread of a block a fiber (its own stack, switched in user space) on
-// the launching OS thread (see cuda_emulator/kernel_language.hpp).
+// the OS thread of the stream it was queued on (cuda_emulator/streams.hpp,
+// cuda_emulator/kernel_language.hpp).
 //
 // Why fibers: the kernels synchronise often (every shuffle is two warp
 // barriers), and a barrier of OS threads costs a futex wake and a trip
@@ -33,7 +34,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -184,7 +184,8 @@ struct Fiber {
 #endif
 };
 
-// The launches of one OS thread: its fibers and where they switch back to.
+// The launches of one OS thread (a stream's worker): its fibers and where
+// they switch back to.
 struct Scheduler {
   std::vector<std::unique_ptr<Fiber>> fibers;
   Fiber* running = nullptr;
@@ -193,7 +194,7 @@ struct Scheduler {
   void* host_tsan_fiber = nullptr;
 #endif
   const std::function<void()>* thread_body = nullptr;
-  // TSan's sync objects: the host releases block_start before a block and
+  // TSan's sync objects: the worker releases block_start before a block and
   // acquires block_end after it; two, so that a thread starting after
   // another returned is not ordered after it.
   char block_start = 0, block_end = 0;
@@ -278,11 +279,6 @@ Block& block() {
 }
 
 Warp& warp() { return *block().warps[current_thread / 32]; }
-
-std::mutex& device_mutex() {
-  static std::mutex m;
-  return m;
-}
 
 bool valid_configuration(dim3 grid, dim3 block, std::size_t shared) {
   const unsigned long long threads = static_cast<unsigned long long>(block.x) * block.y * block.z;
@@ -370,18 +366,10 @@ std::uint64_t exchange_in_warp(unsigned mask, std::uint64_t bits, int source_lan
 
 void* dynamic_shared_memory() { return block().shared.get(); }
 
-void run_grid(dim3 grid, dim3 block_dim, std::size_t shared_bytes, CUstream_st* stream,
-              const std::function<void()>& thread_body) {
-  if (!is_live_stream(stream)) {
-    record_error(cudaErrorInvalidResourceHandle);
-    return;
-  }
-  if (!valid_configuration(grid, block_dim, shared_bytes)) {
-    record_error(cudaErrorInvalidConfiguration);
-    return;
-  }
-  if (current_block) misuse("a kernel launched from inside a kernel");
-  std::lock_guard<std::mutex> lock(device_mutex());
+namespace {
+
+// One grid on the calling OS thread (a stream's worker).
+void execute_grid(dim3 grid, dim3 block_dim, std::size_t shared_bytes, const std::function<void()>& thread_body) {
   const unsigned threads = block_dim.x * block_dim.y * block_dim.z;
   while (scheduler.fibers.size() < threads)
     scheduler.fibers.push_back(std::make_unique<Fiber>(static_cast<unsigned>(scheduler.fibers.size())));
@@ -397,12 +385,31 @@ void run_grid(dim3 grid, dim3 block_dim, std::size_t shared_bytes, CUstream_st* 
                      static_cast<unsigned>(b / (static_cast<unsigned long long>(grid.x) * grid.y))};
     Block running(threads, shared_bytes);
     current_block = &running;
-    tsan_release(&scheduler.block_start);  // the host's writes, the fresh shared memory
+    tsan_release(&scheduler.block_start);  // the worker's view (what it was queued after), fresh shared memory
     run_block(threads, block_dim);
-    tsan_acquire(&scheduler.block_end);  // before the block's memory is freed, and the host reads
+    tsan_acquire(&scheduler.block_end);  // before the block's memory is freed, and what the stream runs next
     current_block = nullptr;
   }
   scheduler.thread_body = nullptr;
+}
+
+}  // namespace
+
+void run_grid(dim3 grid, dim3 block_dim, std::size_t shared_bytes, CUstream_st* stream,
+              std::function<void()> thread_body) {
+  if (!is_live_stream(stream)) {
+    record_error(cudaErrorInvalidResourceHandle);
+    return;
+  }
+  if (!valid_configuration(grid, block_dim, shared_bytes)) {
+    record_error(cudaErrorInvalidConfiguration);
+    return;
+  }
+  if (current_block) misuse("a kernel launched from inside a kernel");
+  count_launch();
+  enqueue(stream, [grid, block_dim, shared_bytes, body = std::move(thread_body)] {
+    execute_grid(grid, block_dim, shared_bytes, body);
+  });
 }
 
 }  // namespace cuda_emulator

@@ -1,15 +1,19 @@
-// The emulator's CUDA runtime: memory registry, streams, events, errors.
-// See include/cuda_runtime.h for what is emulated and what is checked.
+// The emulator's CUDA runtime: memory registry, copies and memsets, errors.
+// Streams and events are streams.cpp's. See include/cuda_runtime.h for what
+// is emulated and what is checked.
 #include <cuda_runtime.h>
 
-#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <mutex>
-#include <set>
+#include <vector>
+
+#include "cuda_emulator/streams.hpp"
 
 namespace {
 
@@ -23,9 +27,6 @@ struct Allocation {
 struct Registry {
   std::mutex mutex;
   std::map<std::uintptr_t, Allocation> allocations;  // by base address
-  std::set<const CUstream_st*> streams;
-  std::map<const CUevent_st*, unsigned> events;  // flags
-  std::map<const CUevent_st*, std::chrono::steady_clock::time_point> recorded;
 };
 
 Registry& registry() {
@@ -87,6 +88,8 @@ cudaError_t allocate(void** pointer, std::size_t bytes, Memory kind) {
 
 cudaError_t release(void* pointer, Memory kind) {
   if (!pointer) return cudaSuccess;
+  // cudaFree and cudaFreeHost wait for the device: queued work may use the memory.
+  cuda_emulator::wait_for_device();
   {
     std::lock_guard<std::mutex> lock(registry().mutex);
     auto it = registry().allocations.find(reinterpret_cast<std::uintptr_t>(pointer));
@@ -125,12 +128,6 @@ cudaError_t record_error(cudaError_t error) {
 
 bool is_device_range(const void* pointer, std::size_t bytes) {
   return bytes == 0 || is_kind(pointer, bytes, Memory::device);
-}
-
-bool is_live_stream(cudaStream_t stream) {
-  if (!stream) return true;
-  std::lock_guard<std::mutex> lock(registry().mutex);
-  return registry().streams.count(stream) != 0;
 }
 
 }  // namespace cuda_emulator
@@ -232,10 +229,6 @@ cudaError_t cudaDriverGetVersion(int* version) {
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize() {
-  return has_device() ? cudaSuccess : cuda_emulator::record_error(cudaErrorNoDevice);
-}
-
 cudaError_t cudaMalloc(void** pointer, std::size_t bytes) { return allocate(pointer, bytes, Memory::device); }
 cudaError_t cudaFree(void* pointer) { return release(pointer, Memory::device); }
 cudaError_t cudaHostAlloc(void** pointer, std::size_t bytes, unsigned flags) {
@@ -245,16 +238,35 @@ cudaError_t cudaHostAlloc(void** pointer, std::size_t bytes, unsigned flags) {
 cudaError_t cudaMallocHost(void** pointer, std::size_t bytes) { return allocate(pointer, bytes, Memory::pinned_host); }
 cudaError_t cudaFreeHost(void* pointer) { return release(pointer, Memory::pinned_host); }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
-  return cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
-}
-
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+// Copies and memsets run on the stream, as on the GPU, with what CUDA's
+// "API synchronization behavior" gives the host: a copy from pageable host
+// memory reads it before the call returns (into a staging copy), a copy to
+// pageable host memory is done when the call returns, and one to or from
+// pinned host memory is not until the stream gets there.
+static cudaError_t queue_copy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind,
+                              cudaStream_t stream, bool synchronous) {
   if (!cuda_emulator::is_live_stream(stream)) return cuda_emulator::record_error(cudaErrorInvalidResourceHandle);
   if (bytes == 0) return cudaSuccess;
   if (!dst || !src || !copy_ends_ok(dst, src, bytes, kind)) return cuda_emulator::record_error(cudaErrorInvalidValue);
-  std::memmove(dst, src, bytes);
+  const bool to_pageable = !is_kind(dst, bytes, Memory::device) && !is_kind(dst, bytes, Memory::pinned_host);
+  const bool from_pageable = !is_kind(src, bytes, Memory::device) && !is_kind(src, bytes, Memory::pinned_host);
+  if (from_pageable && !to_pageable) {
+    auto staged = std::make_shared<std::vector<std::byte>>(static_cast<const std::byte*>(src),
+                                                            static_cast<const std::byte*>(src) + bytes);
+    cuda_emulator::enqueue(stream, [dst, staged] { std::memcpy(dst, staged->data(), staged->size()); });
+    return cudaSuccess;
+  }
+  cuda_emulator::enqueue(stream, [dst, src, bytes] { std::memmove(dst, src, bytes); });
+  if (to_pageable || (synchronous && kind != cudaMemcpyDeviceToDevice)) cuda_emulator::wait_for_stream(stream);
   return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
+  return queue_copy(dst, src, bytes, kind, nullptr, true);
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  return queue_copy(dst, src, bytes, kind, stream, false);
 }
 
 cudaError_t cudaMemset(void* pointer, int value, std::size_t bytes) {
@@ -265,87 +277,6 @@ cudaError_t cudaMemsetAsync(void* pointer, int value, std::size_t bytes, cudaStr
   if (!cuda_emulator::is_live_stream(stream)) return cuda_emulator::record_error(cudaErrorInvalidResourceHandle);
   if (bytes == 0) return cudaSuccess;
   if (!is_kind(pointer, bytes, Memory::device)) return cuda_emulator::record_error(cudaErrorInvalidValue);
-  std::memset(pointer, value, bytes);
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
-
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
-  if (!stream || (flags & ~unsigned{cudaStreamNonBlocking})) return cuda_emulator::record_error(cudaErrorInvalidValue);
-  if (!has_device()) return cuda_emulator::record_error(cudaErrorNoDevice);
-  // A unique address that is never dereferenced: the handle's identity.
-  *stream = reinterpret_cast<cudaStream_t>(new char);
-  std::lock_guard<std::mutex> lock(registry().mutex);
-  registry().streams.insert(*stream);
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  {
-    std::lock_guard<std::mutex> lock(registry().mutex);
-    if (!stream || registry().streams.erase(stream) == 0)
-      return cuda_emulator::record_error(cudaErrorInvalidResourceHandle);
-  }
-  delete reinterpret_cast<char*>(stream);
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-  return cuda_emulator::is_live_stream(stream) ? cudaSuccess
-                                               : cuda_emulator::record_error(cudaErrorInvalidResourceHandle);
-}
-
-cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, cudaEventDefault); }
-
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags) {
-  if (!event || (flags & ~unsigned{cudaEventBlockingSync | cudaEventDisableTiming}))
-    return cuda_emulator::record_error(cudaErrorInvalidValue);
-  *event = reinterpret_cast<cudaEvent_t>(new char);
-  std::lock_guard<std::mutex> lock(registry().mutex);
-  registry().events[*event] = flags;
-  return cudaSuccess;
-}
-
-cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  {
-    std::lock_guard<std::mutex> lock(registry().mutex);
-    if (!event || registry().events.erase(event) == 0)
-      return cuda_emulator::record_error(cudaErrorInvalidResourceHandle);
-    registry().recorded.erase(event);
-  }
-  delete reinterpret_cast<char*>(event);
-  return cudaSuccess;
-}
-
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
-  if (!cuda_emulator::is_live_stream(stream)) return cuda_emulator::record_error(cudaErrorInvalidResourceHandle);
-  std::lock_guard<std::mutex> lock(registry().mutex);
-  if (!event || registry().events.count(event) == 0)
-    return cuda_emulator::record_error(cudaErrorInvalidResourceHandle);
-  registry().recorded[event] = std::chrono::steady_clock::now();
-  return cudaSuccess;
-}
-
-cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-  std::lock_guard<std::mutex> lock(registry().mutex);
-  if (!event || registry().events.count(event) == 0)
-    return cuda_emulator::record_error(cudaErrorInvalidResourceHandle);
-  return cudaSuccess;
-}
-
-cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
-
-cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
-  if (!ms) return cuda_emulator::record_error(cudaErrorInvalidValue);
-  std::lock_guard<std::mutex> lock(registry().mutex);
-  auto& events = registry().events;
-  auto& recorded = registry().recorded;
-  if (!events.count(start) || !events.count(end) || (events[start] & cudaEventDisableTiming) ||
-      (events[end] & cudaEventDisableTiming))
-    return cuda_emulator::record_error(cudaErrorInvalidResourceHandle);
-  if (!recorded.count(start) || !recorded.count(end))
-    return cuda_emulator::record_error(cudaErrorInvalidResourceHandle);
-  *ms = std::chrono::duration<float, std::milli>(recorded[end] - recorded[start]).count();
+  cuda_emulator::enqueue(stream, [pointer, value, bytes] { std::memset(pointer, value, bytes); });
   return cudaSuccess;
 }

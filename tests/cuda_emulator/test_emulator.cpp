@@ -12,7 +12,10 @@
 
 #include <csignal>
 #include <cstdint>
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -24,6 +27,9 @@ T* device_copy(const std::vector<T>& host) {
   T* p = nullptr;
   REQUIRE(cudaMalloc(&p, host.size() * sizeof(T)) == cudaSuccess);
   REQUIRE(cudaMemcpy(p, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess);
+  // From pageable memory the copy returns once the data is staged, before it
+  // lands, and nothing orders a non-blocking stream after it.
+  REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
   return p;
 }
 
@@ -85,6 +91,16 @@ __global__ void divergent_barriers() {
     __syncwarp();
 }
 
+// Holds its stream until the host opens the gate: work queued behind it has
+// not run, whatever the host does meanwhile.
+__global__ void wait_at_gate(int* gate) {
+  while (std::atomic_ref<int>(*gate).load(std::memory_order_acquire) == 0) std::this_thread::yield();
+}
+
+__global__ void write_value(int* x, int value) { *x = value; }
+
+__global__ void copy_value(const int* from, int* to) { *to = *from; }
+
 std::vector<int> neighbour_sums(bool with_barrier) {
   int* d_out = device_copy(std::vector<int>(2 * 64, -1));
   cuda_emulator::launch(read_neighbours, dim3(2), dim3(64), 0, nullptr)(d_out, with_barrier);
@@ -130,7 +146,12 @@ TEST_CASE("emulator: threads waiting at different barriers abort with a message,
   REQUIRE(child >= 0);
   if (child == 0) {
     dup2(message[1], STDERR_FILENO);
-    cuda_emulator::launch(divergent_barriers, dim3(1), dim3(32), 0, nullptr)();
+    dup2(message[1], STDOUT_FILENO);  // and doctest's report of the abort
+    // A stream of the child's own: the parent's workers are not in the fork.
+    cudaStream_t stream = nullptr;
+    if (cudaStreamCreate(&stream) != cudaSuccess) _exit(3);
+    cuda_emulator::launch(divergent_barriers, dim3(1), dim3(32), 0, stream)();
+    cudaStreamSynchronize(stream);
     _exit(0);  // not reached: the launch aborts
   }
   close(message[1]);
@@ -228,8 +249,10 @@ TEST_CASE("emulator: copies, memsets and handles are checked as the runtime chec
   CHECK(cudaMemcpy(device, host.data(), 36, cudaMemcpyHostToDevice) == cudaErrorInvalidValue);  // past the end
   CHECK(cudaMemcpy(device + 1, host.data(), 28, cudaMemcpyHostToDevice) == cudaSuccess);
   CHECK(cudaMemset(host.data(), 0, 4) == cudaErrorInvalidValue);
+  // A blocking stream: its memset is ordered after the null stream's copy
+  // (on a non-blocking one the two would race, and ThreadSanitizer says so).
   cudaStream_t stream = nullptr;
-  REQUIRE(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess);
+  REQUIRE(cudaStreamCreate(&stream) == cudaSuccess);
   CHECK(cudaMemsetAsync(device, 0, 32, stream) == cudaSuccess);
   REQUIRE(cudaStreamDestroy(stream) == cudaSuccess);
   CHECK(cudaMemsetAsync(device, 0, 32, stream) == cudaErrorInvalidResourceHandle);
@@ -286,4 +309,93 @@ TEST_CASE("emulator: CUB radix sort stand-in is stable and asks for its temporar
   for (void* p : {static_cast<void*>(k_in), static_cast<void*>(k_out), static_cast<void*>(v_in),
                   static_cast<void*>(v_out), temp})
     cudaFree(p);
+}
+
+TEST_CASE("emulator: a stream runs apart from the host, and an event orders another stream after it") {
+  std::atomic<int> gate{0};
+  int* d = device_copy(std::vector<int>{0, 0});
+  cudaStream_t first = nullptr, second = nullptr;
+  cudaEvent_t written = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&first, cudaStreamNonBlocking) == cudaSuccess);
+  REQUIRE(cudaStreamCreateWithFlags(&second, cudaStreamNonBlocking) == cudaSuccess);
+  REQUIRE(cudaEventCreateWithFlags(&written, cudaEventDisableTiming) == cudaSuccess);
+  cuda_emulator::launch(wait_at_gate, dim3(1), dim3(1), 0, first)(reinterpret_cast<int*>(&gate));
+  cuda_emulator::launch(write_value, dim3(1), dim3(1), 0, first)(d, 7);
+  REQUIRE(cudaEventRecord(written, first) == cudaSuccess);
+  REQUIRE(cudaStreamWaitEvent(second, written, 0) == cudaSuccess);
+  cuda_emulator::launch(copy_value, dim3(1), dim3(1), 0, second)(d, d + 1);
+  // Queued, not run: the launches returned with the gate still shut.
+  CHECK(cudaEventQuery(written) == cudaErrorNotReady);
+  const std::uint64_t waits = cuda_emulator::host_counts().synchronisations;
+  gate.store(1, std::memory_order_release);
+  REQUIRE(cudaStreamSynchronize(second) == cudaSuccess);
+  CHECK(cuda_emulator::host_counts().synchronisations == waits + 1);
+  CHECK(cudaEventQuery(written) == cudaSuccess);
+  int copied = 0;
+  REQUIRE(cudaMemcpyAsync(&copied, d + 1, sizeof(int), cudaMemcpyDeviceToHost, second) == cudaSuccess);
+  CHECK(copied == 7);  // the second stream ran after the first's write
+  cudaEventDestroy(written);
+  cudaStreamDestroy(first);
+  cudaStreamDestroy(second);
+  cudaFree(d);
+}
+
+TEST_CASE("emulator: a copy to pageable host memory is done when the call returns; to pinned memory, at a synchronisation") {
+  std::atomic<int> gate{0};
+  int* d = device_copy(std::vector<int>{5});
+  int* pinned = nullptr;
+  REQUIRE(cudaHostAlloc(&pinned, sizeof(int), cudaHostAllocDefault) == cudaSuccess);
+  *pinned = -1;
+  cudaStream_t stream = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess);
+  cuda_emulator::launch(wait_at_gate, dim3(1), dim3(1), 0, stream)(reinterpret_cast<int*>(&gate));
+  REQUIRE(cudaMemcpyAsync(pinned, d, sizeof(int), cudaMemcpyDeviceToHost, stream) == cudaSuccess);  // returns at once
+  std::atomic<bool> opened{false};
+  std::thread opener([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    opened.store(true);
+    gate.store(1, std::memory_order_release);
+  });
+  int pageable = -1;
+  REQUIRE(cudaMemcpyAsync(&pageable, d, sizeof(int), cudaMemcpyDeviceToHost, stream) == cudaSuccess);
+  CHECK(opened.load());  // it waited for the gate, and for the copy behind it
+  CHECK(pageable == 5);
+  REQUIRE(cudaStreamSynchronize(stream) == cudaSuccess);
+  CHECK(*pinned == 5);
+  opener.join();
+  cudaStreamDestroy(stream);
+  cudaFreeHost(pinned);
+  cudaFree(d);
+}
+
+TEST_CASE("emulator: the legacy default stream waits for blocking streams, not for non-blocking ones") {
+  std::atomic<int> blocking_gate{0}, non_blocking_gate{0};
+  int* d = device_copy(std::vector<int>{0, 0});
+  cudaStream_t blocking = nullptr, non_blocking = nullptr;
+  cudaEvent_t after_null = nullptr;
+  REQUIRE(cudaStreamCreate(&blocking) == cudaSuccess);
+  REQUIRE(cudaStreamCreateWithFlags(&non_blocking, cudaStreamNonBlocking) == cudaSuccess);
+  REQUIRE(cudaEventCreate(&after_null) == cudaSuccess);
+  cuda_emulator::launch(wait_at_gate, dim3(1), dim3(1), 0, non_blocking)(reinterpret_cast<int*>(&non_blocking_gate));
+  cuda_emulator::launch(write_value, dim3(1), dim3(1), 0, nullptr)(d, 1);
+  REQUIRE(cudaEventRecord(after_null, nullptr) == cudaSuccess);
+  // Returns with the non-blocking stream's gate still shut (it would hang if
+  // the null stream waited for it).
+  REQUIRE(cudaEventSynchronize(after_null) == cudaSuccess);
+  CHECK(cudaEventQuery(after_null) == cudaSuccess);
+  cuda_emulator::launch(wait_at_gate, dim3(1), dim3(1), 0, blocking)(reinterpret_cast<int*>(&blocking_gate));
+  cuda_emulator::launch(write_value, dim3(1), dim3(1), 0, nullptr)(d + 1, 2);
+  REQUIRE(cudaEventRecord(after_null, nullptr) == cudaSuccess);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(cudaEventQuery(after_null) == cudaErrorNotReady);  // behind the blocking stream's gate
+  blocking_gate.store(1, std::memory_order_release);
+  non_blocking_gate.store(1, std::memory_order_release);
+  REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+  std::vector<int> out(2);
+  cudaMemcpy(out.data(), d, 2 * sizeof(int), cudaMemcpyDeviceToHost);
+  CHECK(out == std::vector<int>{1, 2});
+  cudaEventDestroy(after_null);
+  cudaStreamDestroy(blocking);
+  cudaStreamDestroy(non_blocking);
+  cudaFree(d);
 }

@@ -3,10 +3,12 @@
 // codes. Device memory is host memory, but every allocation is registered so
 // that copies, memsets and library calls can check that a "device" pointer
 // really is one and that the range fits the allocation, and fresh device
-// memory is poisoned (0xff bytes). Streams and events are handles the
-// emulator tracks: work runs when it is queued, so synchronising is a no-op,
-// but a destroyed or unknown handle is an error as on the GPU. The last error
-// is per host thread, as cudaGetLastError's is.
+// memory is poisoned (0xff bytes). Each stream runs its work (kernels,
+// copies, memsets, cuBLAS and CUB calls) on a worker thread of its own, in
+// order and apart from the host, with CUDA's events, waits, synchronisation
+// and legacy default stream (cuda_emulator/streams.hpp); a destroyed or
+// unknown handle is an error as on the GPU. The last error is per host
+// thread, as cudaGetLastError's is.
 //
 // LIMELIGHT_EMULATOR_DEVICES=0 in the environment makes the emulator report
 // no device (cudaErrorNoDevice), to test the paths for a machine without one.
@@ -16,6 +18,7 @@
 
 #include "cuda_emulator/kernel_language.hpp"
 #include "cuda_emulator/launch.hpp"
+#include "cuda_emulator/streams.hpp"
 
 #define LIMELIGHT_CUDA_EMULATOR 1
 
@@ -105,6 +108,7 @@ cudaError_t cudaStreamCreate(cudaStream_t* stream);
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags);
 cudaError_t cudaStreamDestroy(cudaStream_t stream);
 cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned flags = 0);
 
 cudaError_t cudaEventCreate(cudaEvent_t* event);
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags);

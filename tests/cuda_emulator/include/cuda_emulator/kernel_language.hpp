@@ -1,17 +1,18 @@
 // The CUDA kernel language on the CPU: what a .cu file of kernels/ uses
 // inside its kernels, compiled by g++ as C++.
 //
-// Execution model (launch.cpp): a grid runs its blocks one after another;
-// each CUDA thread of a block is a fiber on the launching OS thread, run
-// until it waits at a barrier or returns. __syncthreads is the block's
-// barrier and a thread that returns from the kernel leaves it, as an exited
-// thread no longer counts on the GPU. The
+// Execution model (launch.cpp): a grid runs its blocks one after another on
+// the worker thread of its stream (streams.hpp); each CUDA thread of a block
+// is a fiber there, run until it waits at a barrier or returns.
+// __syncthreads is the block's barrier and a thread that returns from the
+// kernel leaves it, as an exited thread no longer counts on the GPU. The
 // warp is 32 threads of consecutive linear index; shuffles exchange values
 // through per-warp slots between two waits on the warp's barrier. Atomics
 // are std::atomic_ref (relaxed, as CUDA's). __shared__ variables are
-// function statics: one copy per kernel, which is per-block memory because
-// blocks and launches never overlap. Dynamic shared memory is a fresh,
-// poisoned (0xff bytes: NaN floats, -1 ints) buffer per block.
+// function statics of the OS thread: one copy per kernel and stream worker,
+// which is per-block memory because a worker runs one block at a time.
+// Dynamic shared memory is a fresh, poisoned (0xff bytes: NaN floats, -1
+// ints) buffer per block.
 #pragma once
 
 #include <math.h>
@@ -26,7 +27,7 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __shared__ static
+#define __shared__ static thread_local
 #define __align__(n) alignas(n)
 
 struct uint3 {

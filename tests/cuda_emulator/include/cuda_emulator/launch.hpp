@@ -2,13 +2,14 @@
 // stream)(args...)` is what LL_LAUNCH (kernels/common.cuh) expands to in an
 // emulator build, the counterpart of `kernel<<<grid, block, shared,
 // stream>>>(args...)`. The arguments are converted to the kernel's
-// parameter types and copied once, as CUDA copies them into the launch; the
-// launch then runs to completion before it returns (streams are in order,
-// and the emulator has one stream of execution).
+// parameter types and copied once, as CUDA copies them into the launch, and
+// the grid is queued on the stream (cuda_emulator/streams.hpp): it runs on
+// the stream's worker after the work queued there before.
 #pragma once
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -20,10 +21,11 @@ struct CUstream_st;
 namespace cuda_emulator {
 
 // Checks the configuration like the CUDA runtime (a bad one sets the
-// thread's last error, cudaErrorInvalidConfiguration, and runs nothing),
-// then runs every block of the grid. Launches are serialised process-wide.
+// thread's last error, cudaErrorInvalidConfiguration, and queues nothing),
+// then queues the grid on the stream: its blocks one after another, each of
+// its threads running thread_body.
 void run_grid(dim3 grid, dim3 block, std::size_t dynamic_shared_bytes, CUstream_st* stream,
-              const std::function<void()>& thread_body);
+              std::function<void()> thread_body);
 
 template <class... Params>
 class Launch {
@@ -34,8 +36,8 @@ class Launch {
   template <class... Args>
   void operator()(Args&&... args) const {
     static_assert(sizeof...(Args) == sizeof...(Params), "kernel launched with the wrong number of arguments");
-    const std::tuple<std::decay_t<Params>...> copied(std::forward<Args>(args)...);
-    run_grid(grid_, block_, shared_, stream_, [&] { std::apply(kernel_, copied); });
+    auto copied = std::make_shared<const std::tuple<std::decay_t<Params>...>>(std::forward<Args>(args)...);
+    run_grid(grid_, block_, shared_, stream_, [kernel = kernel_, copied] { std::apply(kernel, *copied); });
   }
 
  private:

@@ -36,22 +36,25 @@ struct DeviceRadixSort {
         !cuda_emulator::is_device_range(values_in, n * sizeof(Value)) ||
         !cuda_emulator::is_device_range(values_out, n * sizeof(Value)))
       return cuda_emulator::record_error(cudaErrorInvalidValue);
-    const int bits = end_bit - begin_bit;
-    const Key mask = bits >= static_cast<int>(sizeof(Key) * 8) ? static_cast<Key>(~Key{0})
-                                                                : static_cast<Key>((Key{1} << bits) - 1);
-    auto digit = [&](Key k) { return static_cast<Key>((k >> begin_bit) & mask); };
-    std::vector<std::size_t> order(n);
-    std::iota(order.begin(), order.end(), std::size_t{0});
-    std::stable_sort(order.begin(), order.end(),
-                     [&](std::size_t a, std::size_t b) { return digit(keys_in[a]) < digit(keys_in[b]); });
-    std::vector<Key> keys(n);
-    std::vector<Value> values(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      keys[i] = keys_in[order[i]];
-      values[i] = values_in[order[i]];
-    }
-    std::copy(keys.begin(), keys.end(), keys_out);
-    std::copy(values.begin(), values.end(), values_out);
+    // Queued on the stream, as CUB's kernels are.
+    cuda_emulator::enqueue(stream, [=] {
+      const int bits = end_bit - begin_bit;
+      const Key mask = bits >= static_cast<int>(sizeof(Key) * 8) ? static_cast<Key>(~Key{0})
+                                                                  : static_cast<Key>((Key{1} << bits) - 1);
+      auto digit = [&](Key k) { return static_cast<Key>((k >> begin_bit) & mask); };
+      std::vector<std::size_t> order(n);
+      std::iota(order.begin(), order.end(), std::size_t{0});
+      std::stable_sort(order.begin(), order.end(),
+                       [&](std::size_t a, std::size_t b) { return digit(keys_in[a]) < digit(keys_in[b]); });
+      std::vector<Key> keys(n);
+      std::vector<Value> values(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        keys[i] = keys_in[order[i]];
+        values[i] = values_in[order[i]];
+      }
+      std::copy(keys.begin(), keys.end(), keys_out);
+      std::copy(values.begin(), values.end(), values_out);
+    });
     return cudaSuccess;
   }
 };

@@ -26,8 +26,10 @@ struct DeviceScan {
         !cuda_emulator::is_device_range(temp_storage, temp_storage_bytes) ||
         !cuda_emulator::is_device_range(in, n * sizeof(In)) || !cuda_emulator::is_device_range(out, n * sizeof(Out)))
       return cuda_emulator::record_error(cudaErrorInvalidValue);
-    const std::vector<In> copy(in, in + n);
-    std::exclusive_scan(copy.begin(), copy.end(), out, Out{});
+    cuda_emulator::enqueue(stream, [=] {  // queued on the stream, as CUB's kernels are
+      const std::vector<In> copy(in, in + n);
+      std::exclusive_scan(copy.begin(), copy.end(), out, Out{});
+    });
     return cudaSuccess;
   }
 };
