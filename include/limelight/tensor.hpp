@@ -45,6 +45,11 @@ class DeviceAllocator {
   virtual void zero(void* p, std::size_t bytes) = 0;
   // Copies between this device and the host (either side may be the host).
   virtual void copy(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes) = 0;
+  // Returns once the work the calling thread has queued on the device is
+  // done, so that what it wrote is what work queued later by any thread
+  // reads (a device whose queues run apart from the host needs this where
+  // a model's parameters change hands; the host's memory does not).
+  virtual void synchronize() {}
 };
 // Installs the allocator of a device (not the host's, which is fixed). The
 // allocator must outlive every tensor allocated from it.

@@ -363,6 +363,9 @@ LoadedModel load_from(const io::SafetensorsFile& file, const std::string& device
                ", expected finite values");
     p->value.copy_from(Tensor::borrow(values.data(), p->value.shape(), DType::f32));
   }
+  // The uploads are queued on this thread's stream: done before the model is
+  // handed to callers, who may serve it from other threads at once.
+  allocator_for(std::as_const(out.model).parameters().front()->value.device()).synchronize();
   // The optimizer state, when saved: both moments of every parameter.
   std::optional<TrainingState> state;
   if (m.has("optimizer_steps")) {

@@ -76,6 +76,7 @@ void ImplicitSequenceModel::Impl::build(std::int32_t num_items, distributed::Com
   options.lr = impl_->config.learning_rate;
   options.weight_decay = impl_->config.l2;
   impl_->adam = std::make_unique<Adam>(impl_->net->parameters(), options);
+  impl_->publish();
 }
 
 bool ImplicitSequenceModel::initialized() const { return impl_->net != nullptr; }
@@ -111,6 +112,7 @@ void ImplicitSequenceModel::restore_training_state(const TrainingState& state) {
   m.adam->restore(state.optimizer_steps, state.exp_avg, state.exp_avg_sq);
   m.rng = Rng::from_state(state.rng_state);
   m.epochs = state.epochs;
+  m.publish();
 }
 
 void ImplicitSequenceModel::set_epochs_trained(int epochs) {

@@ -92,6 +92,14 @@ struct ImplicitSequenceModel::Impl {
                " is outside the model's catalogue [0, ", V, ")");
   }
 
+  // Waits for this thread's queued writes of the parameters (a device's
+  // queues run apart from the host): called before a call that changed
+  // them returns, so that another thread may serve the model at once.
+  void publish() const { allocator_for(device).synchronize(); }
+
+  // One batch's gradients and Adam step, unpublished (fit publishes per epoch).
+  double step(const Tensor& sequences, const Tensor& negatives);
+
   ops::LossKind loss_kind() const;
   // The masked loss of a batch; negatives are (B, L), or (n, B, L) for adaptive_hinge.
   Var forward_loss(const Tensor& sequences, const Tensor& negatives);

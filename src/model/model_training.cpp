@@ -58,13 +58,21 @@ double ImplicitSequenceModel::Impl::gradients(const Tensor& sequences, const Ten
 }
 
 double ImplicitSequenceModel::compute_gradients(const Tensor& sequences, const Tensor& negatives) {
-  return impl_->gradients(sequences, negatives);
+  const double loss = impl_->gradients(sequences, negatives);
+  impl_->publish();  // the gradients, for a caller that reads them from another thread
+  return loss;
+}
+
+double ImplicitSequenceModel::Impl::step(const Tensor& sequences, const Tensor& negatives) {
+  const double loss = gradients(sequences, negatives);
+  adam->step();
+  net->parameters_changed();
+  return loss;
 }
 
 double ImplicitSequenceModel::train_step(const Tensor& sequences, const Tensor& negatives) {
-  const double loss = impl_->gradients(sequences, negatives);
-  impl_->adam->step();
-  impl_->net->parameters_changed();
+  const double loss = impl_->step(sequences, negatives);
+  impl_->publish();
   return loss;
 }
 
@@ -136,13 +144,14 @@ void ImplicitSequenceModel::fit(const SequenceInteractions& train, const FitCall
         Tensor neg_view = n_neg > 1 || m.config.loss == "adaptive_hinge"
                               ? Tensor::borrow(neg, Shape{n_neg, rows, L}, DType::i32)
                               : Tensor::borrow(neg, Shape{rows, L}, DType::i32);
-        epoch_loss += train_step(seq_view, neg_view);
+        epoch_loss += m.step(seq_view, neg_view);
       } else {
         epoch_loss += m.distributed_step(train, batch_order, rows, neg, n_neg, rank, ranks, batch, slice_negatives,
                                          exchange, params);
       }
       if (callbacks.on_batch) callbacks.on_batch(b + 1, total);
     }
+    m.publish();  // before the epoch's callback, which may hand the model to other threads
     epoch_loss /= static_cast<double>(total);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const int epoch = m.epochs++;

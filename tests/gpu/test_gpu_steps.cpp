@@ -7,9 +7,13 @@
 // Sizes are tiny: the emulator runs one OS thread per CUDA thread.
 #include <cmath>
 #include <cstdlib>
+#include <functional>
+#include <future>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "../cli/cli_helpers.hpp"
@@ -108,6 +112,7 @@ STEP_CASES("mixture")
 STEP_CASES("cnn")
 STEP_CASES("lstm")
 
+
 // A trained model on both devices: the same weights (one CPU fit, loaded
 // onto each device through a model file) then serving.
 void check_serving(const std::string& rep) {
@@ -173,6 +178,63 @@ GPU_TEST_CASE("gpu serving: pooling predict, recommend and batches match the CPU
 GPU_TEST_CASE("gpu serving: mixture predict, recommend and batches match the CPU") { check_serving("mixture"); }
 GPU_TEST_CASE("gpu serving: cnn predict, recommend and batches match the CPU") { check_serving("cnn"); }
 GPU_TEST_CASE("gpu serving: lstm predict, recommend and batches match the CPU") { check_serving("lstm"); }
+
+namespace {
+
+// `write` makes a device model on a thread of its own, which then stays
+// alive (its stream with it) while two other threads serve the model at
+// once, each on its own stream; their answers, against `want`.
+void check_served_at_once(const std::function<ImplicitSequenceModel()>& write, const std::vector<std::int32_t>& seq,
+                          const std::vector<float>& want, const std::string& label) {
+  std::optional<ImplicitSequenceModel> model;
+  std::promise<void> written, served;
+  std::shared_future<void> ready = written.get_future().share();
+  std::thread writer([&] {
+    model.emplace(write());
+    written.set_value();
+    served.get_future().wait();
+  });
+  std::vector<std::vector<float>> got(2);
+  std::vector<std::thread> servers;
+  for (std::size_t i = 0; i < got.size(); ++i)
+    servers.emplace_back([&, i] {
+      ready.wait();
+      got[i] = model->predict(seq);
+    });
+  for (std::thread& t : servers) t.join();
+  served.set_value();
+  writer.join();
+  for (std::size_t i = 0; i < got.size(); ++i) check_close(label + ", server " + std::to_string(i), got[i], want, 1e-4, 2e-6);
+}
+
+}  // namespace
+
+// The writer's queued work (a load's last upload chunks, a fit's last Adam
+// step) must be done before its call returns: the servers' kernels run on
+// their own streams, which nothing orders after the writer's.
+GPU_TEST_CASE("gpu serving: a model loaded or trained on one thread serves other threads at once, as on the CPU") {
+  const std::vector<std::int32_t> seq = {1, 2, 3, 4, 5, 6, 7, 8};
+  for (const std::string rep : {"pooling", "lstm"}) {
+    ModelConfig config = step_config(rep, "bpr", false, "cpu");
+    ImplicitSequenceModel cpu(config);
+    cpu.initialize(num_items);
+    const std::string bytes = serialize_model(cpu);
+    check_served_at_once([&] { return std::move(load_model_from_bytes(bytes, "gpu.safetensors", "cuda").model); },
+                         seq, cpu.predict(seq), rep + " loaded");
+    std::vector<Batch> batches;
+    for (int step = 0; step < 3; ++step) batches.push_back(make_batch(config, 300u + static_cast<std::uint32_t>(step)));
+    for (const Batch& b : batches) cpu.train_step(b.sequences, b.negatives);
+    config.device = "cuda";
+    check_served_at_once(
+        [&] {
+          ImplicitSequenceModel gpu(config);
+          gpu.initialize(num_items);
+          for (const Batch& b : batches) gpu.train_step(b.sequences, b.negatives);
+          return gpu;
+        },
+        seq, cpu.predict(seq), rep + " trained");
+  }
+}
 
 namespace {
 

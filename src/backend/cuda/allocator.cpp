@@ -133,6 +133,10 @@ class TensorAllocator final : public DeviceAllocator {
     CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, ctx.stream()));
   }
 
+  // The calling thread's stream: its kernels and copies. (Each thread queues
+  // on a stream of its own, and nothing orders one stream after another.)
+  void synchronize() override { thread_context().synchronize(); }
+
   void copy(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes) override {
     if (bytes == 0) return;
     if (dst_device == Device::cpu && src_device == Device::cpu) {
