@@ -34,8 +34,9 @@ __global__ void adam_dense_kernel(AdamConstants c, float* __restrict__ w, const 
 
 __global__ void adam_lazy_kernel(AdamConstants c, float* __restrict__ w, float* __restrict__ m, float* __restrict__ v,
                                  std::int64_t V, std::int64_t D, const std::int32_t* __restrict__ rows,
-                                 const float* __restrict__ values, std::int64_t num_rows, int* fault) {
-  const std::int64_t total = num_rows * D;
+                                 const float* __restrict__ values, std::int64_t num_rows,
+                                 const std::int32_t* __restrict__ count, int* fault) {
+  const std::int64_t total = (count ? *count : num_rows) * D;
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t r = i / D, d = i - r * D;
@@ -59,11 +60,11 @@ void adam_dense(const AdamConstants& c, float* w, const float* g, float* m, floa
 }
 
 void adam_lazy(const AdamConstants& c, float* w, float* m, float* v, std::int64_t V, std::int64_t D,
-               const std::int32_t* rows, const float* values, std::int64_t num_rows, int* fault,
-               cudaStream_t stream) {
+               const std::int32_t* rows, const float* values, std::int64_t num_rows, const std::int32_t* count,
+               int* fault, cudaStream_t stream) {
   if (num_rows == 0 || D == 0) return;
   LL_LAUNCH(adam_lazy_kernel, grid_for(num_rows * D, threads), threads, 0, stream)(c, w, m, v, V, D, rows, values,
-                                                                                 num_rows, fault);
+                                                                                 num_rows, count, fault);
   LL_LAUNCH_CHECK("adam_lazy");
 }
 

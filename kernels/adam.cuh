@@ -20,9 +20,11 @@ void adam_dense(const AdamConstants& c, float* w, const float* g, float* m, floa
 
 // Lazy (SparseAdam) update of the rows of a (V, D) table a step touched:
 // rows[r] (distinct) gets values[r, :]; other rows and their moments stay.
-// A row outside [0, V) is skipped and sets a bit of `fault`.
+// The rows are the first *count (device memory) of num_rows when count is
+// set, so that the host need not read the count; all num_rows otherwise. A
+// row outside [0, V) is skipped and sets a bit of `fault`.
 void adam_lazy(const AdamConstants& c, float* w, float* m, float* v, std::int64_t V, std::int64_t D,
-               const std::int32_t* rows, const float* values, std::int64_t num_rows, int* fault,
-               cudaStream_t stream);
+               const std::int32_t* rows, const float* values, std::int64_t num_rows, const std::int32_t* count,
+               int* fault, cudaStream_t stream);
 
 }  // namespace limelight::cuda::kernels

@@ -18,8 +18,11 @@
 // it to the bit (tanhf and expf aside, which differ from glibc's by a few
 // ulp on a GPU). Deterministic. CPU reference: src/backend/cpu/
 // elementwise.cpp and embedding.cpp.
+#include <cstring>
+
 #include "kernels/common.cuh"
 #include "kernels/elementwise.cuh"
+#include "limelight/error.hpp"
 
 #include <cstdint>
 
@@ -248,7 +251,20 @@ __global__ void score_rows_backward_kernel(const float* __restrict__ d_out, cons
   }
 }
 
+__global__ void write_bytes_kernel(SmallBytes payload, std::size_t n, unsigned char* __restrict__ dst) {
+  for (std::size_t i = threadIdx.x; i < n; i += blockDim.x) dst[i] = payload.bytes[i];
+}
+
 }  // namespace
+
+void write_small(void* device, const void* host, std::size_t bytes, cudaStream_t stream) {
+  LL_CHECK(bytes <= small_write_bytes, "write_small: ", bytes, " bytes, at most ", small_write_bytes);
+  if (bytes == 0) return;
+  SmallBytes payload{};
+  std::memcpy(payload.bytes, host, bytes);
+  LL_LAUNCH(write_bytes_kernel, 1, 256, 0, stream)(payload, bytes, static_cast<unsigned char*>(device));
+  LL_LAUNCH_CHECK("write_small");
+}
 
 void fill(float* x, std::int64_t n, float value, cudaStream_t stream) {
   launch_map("fill", Fill{{}, value}, nullptr, nullptr, x, n, stream);

@@ -20,6 +20,14 @@ void fill(float* x, std::int64_t n, float value, cudaStream_t stream);
 void axpy(float alpha, const float* x, float* y, std::int64_t n, cudaStream_t stream);
 // Entries [src_at, src_at + len) of src's middle dimension (outer, src_n,
 // inner) to [dst_at, ...) of dst's (outer, dst_n, inner); adds if accumulate.
+// Writes `bytes` (at most small_write_bytes) of host memory to device memory
+// on the stream, carried in the kernel's arguments: no staging, no wait.
+constexpr std::size_t small_write_bytes = 256;
+struct SmallBytes {
+  unsigned char bytes[small_write_bytes];
+};
+void write_small(void* device, const void* host, std::size_t bytes, cudaStream_t stream);
+
 void copy_band(const float* src, std::int64_t src_n, std::int64_t src_at, float* dst, std::int64_t dst_n,
                std::int64_t dst_at, std::int64_t outer, std::int64_t len, std::int64_t inner, bool accumulate,
                cudaStream_t stream);

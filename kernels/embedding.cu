@@ -64,6 +64,25 @@ __global__ void scatter_add_rows_kernel(const float* __restrict__ grad, std::int
   }
 }
 
+// The first *count of rows (distinct ids): one addition per element, so no
+// atomics.
+__global__ void add_distinct_rows_kernel(const float* __restrict__ values, std::int64_t V, std::int64_t D,
+                                         const std::int32_t* __restrict__ rows, const std::int32_t* __restrict__ count,
+                                         float* __restrict__ table_grad, int* fault) {
+  const int lane = threadIdx.x % warp_size;
+  const std::int64_t n = *count;
+  for (std::int64_t i = global_warp(); i < n; i += warp_count()) {
+    const std::int32_t id = rows[i];
+    if (id < 0 || id >= V) {
+      if (lane == 0) atomicOr(fault, fault_scatter_id);
+      continue;
+    }
+    float* dst = table_grad + static_cast<std::int64_t>(id) * D;
+    const float* src = values + i * D;
+    for (std::int64_t d = lane; d < D; d += warp_size) dst[d] = __fadd_rn(dst[d], src[d]);
+  }
+}
+
 __global__ void iota_kernel(std::int32_t* out, std::int64_t n) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
@@ -213,6 +232,15 @@ void scatter_add_rows(const float* grad, std::int64_t V, std::int64_t D, const s
   LL_LAUNCH(scatter_add_rows_kernel, grid_for(n, threads / warp_size), threads, 0, stream)(grad, V, D, ids, n,
                                                                                          table_grad, fault);
   LL_LAUNCH_CHECK("scatter_add_rows");
+}
+
+void add_distinct_rows(const float* values, std::int64_t V, std::int64_t D, const std::int32_t* rows,
+                       const std::int32_t* count, std::int64_t max_rows, float* table_grad, int* fault,
+                       cudaStream_t stream) {
+  if (max_rows == 0 || D == 0) return;
+  LL_LAUNCH(add_distinct_rows_kernel, grid_for(max_rows, threads / warp_size), threads, 0, stream)(
+      values, V, D, rows, count, table_grad, fault);
+  LL_LAUNCH_CHECK("add_distinct_rows");
 }
 
 std::size_t sparse_rows_workspace(std::int64_t n, std::int64_t D) { return layout(n, D).total; }

@@ -20,6 +20,13 @@ void gather_rows(const float* table, std::int64_t V, std::int64_t D, const std::
 void scatter_add_rows(const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids, std::int64_t n,
                       float* table_grad, int* fault, cudaStream_t stream);
 
+// table_grad[rows[i], :] += values[i, :] for the first *count (device) of
+// max_rows distinct rows: sized for max_rows, so the host need not read the
+// count; deterministic, with no atomics.
+void add_distinct_rows(const float* values, std::int64_t V, std::int64_t D, const std::int32_t* rows,
+                       const std::int32_t* count, std::int64_t max_rows, float* table_grad, int* fault,
+                       cudaStream_t stream);
+
 // Deterministic row-sparse gradient: the distinct non-zero ids in ascending
 // order into rows[0, count), and values[j, :] = the sum of grad[i, :] over
 // the i with ids[i] == rows[j], added in increasing i. *count (device) gets

@@ -18,6 +18,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <optional>
 #include <vector>
 
 #include "limelight/tensor.hpp"
@@ -201,6 +202,14 @@ class Tape {
   // Forgets every value and node; keeps all capacity.
   void reset();
 
+  // A one-element value (or, for the loss backward() started from, its
+  // gradient) read on the host. An op that computed the value on the host
+  // says so with set_host_scalar, and backward() knows its seed: those are
+  // read without a copy from a device, which would wait for its queue.
+  void set_host_scalar(Var v, float value);
+  float scalar(Var v) const;
+  float grad_scalar(Var v);
+
   bool recording() const { return record_; }
   Arena& arena() { return arena_; }
   std::size_t num_nodes() const { return nodes_.size(); }
@@ -218,6 +227,7 @@ class Tape {
     Tensor grad;
     bool requires_grad = false;
     Parameter* param = nullptr;
+    std::optional<float> host_value, host_grad;  // known on the host (scalars only)
   };
   const Slot& slot(Var v) const;
   bool record_;

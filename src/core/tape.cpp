@@ -133,12 +133,32 @@ void Tape::backward(Var loss, float seed_value) {
   LL_CHECK(requires_grad(loss), "Tape::backward: the loss does not depend on any parameter");
   const Tensor& seed = grad(loss);
   allocator_for(seed.device()).copy(seed.raw(), seed.device(), &seed_value, Device::cpu, sizeof seed_value);
+  slots_[static_cast<std::size_t>(loss.id)].host_grad = seed_value;
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
     // A node whose output received no gradient contributes nothing.
     const Slot& out = slots_[static_cast<std::size_t>(it->out.id)];
     if (!out.grad.defined() || out.grad.raw() == nullptr) continue;
     it->backward(*this, *it);
   }
+}
+
+void Tape::set_host_scalar(Var v, float value) {
+  const Slot& s = slot(v);
+  LL_CHECK(s.value.numel() == 1, "Tape::set_host_scalar: the value has shape ", s.value.shape().str());
+  slots_[static_cast<std::size_t>(v.id)].host_value = value;
+}
+
+float Tape::scalar(Var v) const {
+  const Slot& s = slot(v);
+  LL_CHECK(s.value.numel() == 1, "Tape::scalar: the value has shape ", s.value.shape().str());
+  return s.host_value ? *s.host_value : s.value.to(Device::cpu).f32()[0];
+}
+
+float Tape::grad_scalar(Var v) {
+  const Tensor& g = grad(v);
+  LL_CHECK(g.numel() == 1, "Tape::grad_scalar: the gradient has shape ", g.shape().str());
+  const Slot& s = slot(v);
+  return s.host_grad ? *s.host_grad : g.to(Device::cpu).f32()[0];
 }
 
 void Tape::reset() {

@@ -52,7 +52,7 @@ double ImplicitSequenceModel::Impl::gradients(const Tensor& sequences, const Ten
   adam->zero_grad();
   tape.reset();
   Var loss = forward_loss(on_tape_device(tape, sequences), on_tape_device(tape, negatives));
-  const double value = tape.value(loss).to(Device::cpu).f32()[0];
+  const double value = tape.scalar(loss);
   tape.backward(loss, seed);
   return value;
 }

@@ -73,7 +73,8 @@ inline void check_same_shape(const Tensor& a, const Tensor& b, const char* op) {
   LL_CHECK(a.shape() == b.shape(), op, ": shapes differ, ", a.shape().str(), " vs ", b.shape().str());
 }
 
-// Ids of a (V, ...) table: i32, each in [0, V).
+// Ids of a (V, ...) table: i32, each in [0, V). On a device this is a
+// search there and a wait for its queue.
 inline void check_ids(Backend& be, const Tensor& ids, std::int64_t V, const char* op) {
   LL_CHECK(ids.dtype() == DType::i32, op, ": ids must be i32, got ", dtype_name(ids.dtype()));
   const std::int64_t bad = be.find_bad_id(ids.i32(), ids.numel(), V);
@@ -81,6 +82,18 @@ inline void check_ids(Backend& be, const Tensor& ids, std::int64_t V, const char
     const std::int32_t id = ids.to(Device::cpu).i32()[bad];
     ::limelight::detail::fail(op, ": item id ", id, " at position ", bad, " is outside [0, ", V, ")");
   }
+}
+
+// The same for an op whose device kernels check each id themselves (the
+// gathers, scatters, losses and mixture scores): ids in a device's memory are
+// not searched first, which would wait for the device's queue on every
+// training step. A kernel skips an id outside the table and flags it, and
+// the next synchronisation (the loss's read-back, any copy to the host)
+// throws an Error naming the kernel. (The model checks its batches on the
+// host before they go to the device.)
+inline void check_ids_before_flagging_kernel(Backend& be, const Tensor& ids, std::int64_t V, const char* op) {
+  LL_CHECK(ids.dtype() == DType::i32, op, ": ids must be i32, got ", dtype_name(ids.dtype()));
+  if (ids.device() == Device::cpu) check_ids(be, ids, V, op);
 }
 
 // The outer / n / inner view of a shape around dimension `dim`.

@@ -70,7 +70,7 @@ Var embedding(Tape& t, Var table, const Tensor& ids) {
   const Tensor& E = check_table(t, table, Var{}, "embedding");
   Backend& be = backend_of(t, "embedding", {table}, {&ids});
   const std::int64_t D = E.dim(1);
-  check_ids(be, ids, E.dim(0), "embedding");
+  check_ids_before_flagging_kernel(be, ids, E.dim(0), "embedding");
   LL_CHECK(ids.rank() < Shape::max_rank, "embedding: ids of rank ", ids.rank(), " leave no room for D");
   Tensor out = new_tensor(t, ids.shape().appended(D));
   be.gather_rows(E.f32(), D, ids.i32(), ids.numel(), out.f32());
@@ -101,7 +101,7 @@ Var mixture_score(Tape& t, Var rep, Var table, Var bias, const Tensor& ids, std:
            "mixture_score: rep ", R.shape().str(), " does not match ids ", ids.shape().str(), " with ", M,
            " mixtures of width ", D);
   Backend& be = backend_of(t, "mixture_score", {rep, table, bias}, {&ids});
-  check_ids(be, ids, E.dim(0), "mixture_score");
+  check_ids_before_flagging_kernel(be, ids, E.dim(0), "mixture_score");
   const std::int64_t rows = ids.numel();
   Tensor out = new_tensor(t, ids.shape());
   Tensor weights = t.arena().tensor(Shape{rows, M});

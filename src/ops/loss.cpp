@@ -18,8 +18,7 @@ struct LossAttrs {
 void sequence_loss_backward(Tape& t, const Node& n) {
   const LossAttrs a = n.attrs.get<LossAttrs>();
   Backend& be = backend_of(t, "sequence_loss backward", {n.out});
-  const Tensor& G = t.grad(n.out);
-  const float d_loss = G.to(Device::cpu).f32()[0] * a.inverse_count;
+  const float d_loss = t.grad_scalar(n.out) * a.inverse_count;
   be.sequence_loss_backward(a.shape, d_loss, t.value(n.in[0]).f32(), t.value(n.in[1]).f32(), n.saved[0].i32(),
                             n.saved[1].i32(), n.saved[2].f32(), grad_or_null(t, n.in[0]), table_grad(t, n.in[1]),
                             table_grad(t, n.in[2]), n.payload);
@@ -29,7 +28,7 @@ void sequence_loss_backward(Tape& t, const Node& n) {
 void pooled_sequence_loss_backward(Tape& t, const Node& n) {
   const LossAttrs a = n.attrs.get<LossAttrs>();
   Backend& be = backend_of(t, "pooled_sequence_loss backward", {n.out});
-  const float d_loss = t.grad(n.out).to(Device::cpu).f32()[0] * a.inverse_count;
+  const float d_loss = t.grad_scalar(n.out) * a.inverse_count;
   be.pooled_sequence_loss_backward(a.shape, d_loss, t.value(n.in[0]).f32(), n.saved[0].i32(), n.saved[1].i32(),
                                    n.saved[2].f32(), table_grad(t, n.in[0]), table_grad(t, n.in[1]), t.arena(),
                                    n.payload);
@@ -67,14 +66,16 @@ Var record_loss(Tape& t, const char* op, const Backend::LossTotals& totals, bool
                 std::initializer_list<Var> inputs, const backend::LossShape& s, const Tensor& ids,
                 const Tensor& negatives, const Tensor& coef, const BackendPayload& payload) {
   LL_CHECK(totals.count > 0.0, op, ": every target in the batch is padding (id 0); nothing to learn from");
-  Tensor out = scalar_tensor(t, static_cast<float>(totals.sum / totals.count));
-  return record(t, out, requires_grad, backward, inputs, [&](Node& n) {
+  const auto mean = static_cast<float>(totals.sum / totals.count);
+  const Var loss = record(t, scalar_tensor(t, mean), requires_grad, backward, inputs, [&](Node& n) {
     n.attrs.put(LossAttrs{s, static_cast<float>(1.0 / totals.count)});
     n.saved[0] = ids;
     n.saved[1] = negatives;
     n.saved[2] = coef;
     n.payload = payload;
   });
+  t.set_host_scalar(loss, mean);  // the totals came back to the host: no second read
+  return loss;
 }
 
 }  // namespace
@@ -92,8 +93,8 @@ Var pooled_sequence_loss(Tape& t, Var table, Var bias, const Tensor& sequences, 
   Backend& be = backend_of(t, op, {table, bias}, {&sequences, &negatives});
   LL_CHECK(be.supports(backend::Primitive::pooled_sequence_loss), op, ": the ", be.name(),
            " backend has no fused pooling loss");
-  check_ids(be, sequences, V, op);
-  check_ids(be, negatives, V, op);
+  check_ids_before_flagging_kernel(be, sequences, V, op);
+  check_ids_before_flagging_kernel(be, negatives, V, op);
   const backend::LossShape s{B, L, L + 1, D, V, D, 0, N};
   Tensor coef = t.arena().tensor(Shape{N + 1, B, L});
   const bool rg = needs_grad(t, {table, bias});
@@ -120,8 +121,8 @@ Var sequence_loss(Tape& t, Var states, Var table, Var bias, const Tensor& target
            " do not fit targets ", targets.shape().str(), " (expected (", B, ", >= ", L, ", ", W, "))");
   const std::int64_t N = negatives_per_position(negatives, B, L, kind, op);
   Backend& be = backend_of(t, op, {states, table, bias}, {&targets, &negatives});
-  check_ids(be, targets, V, op);
-  check_ids(be, negatives, V, op);
+  check_ids_before_flagging_kernel(be, targets, V, op);
+  check_ids_before_flagging_kernel(be, negatives, V, op);
   const backend::LossShape s{B, L, R.dim(1), W, V, D, M, N};
   Tensor coef = t.arena().tensor(Shape{N + 1, B, L});
   const bool rg = needs_grad(t, {states, table, bias});

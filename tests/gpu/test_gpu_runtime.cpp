@@ -2,6 +2,7 @@
 // of the check macros, the caching allocator's size classes and steady
 // state, pinned staging, and the device fault flag. The first cases need no
 // GPU and run everywhere; the rest are skipped without one.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -13,6 +14,7 @@
 
 #include "backend/cuda/check.hpp"
 #include "backend/cuda/primitives.hpp"
+#include "kernels/elementwise.cuh"
 #include "gpu_test.hpp"
 
 using namespace limelight;
@@ -90,6 +92,31 @@ GPU_TEST_CASE("gpu: allocator makes no cudaMalloc in steady state and reports ou
   alloc.release_cached();
   CHECK(alloc.stats().bytes_cached == 0);
   CHECK(alloc.stats().device_frees == 3);
+}
+
+// A block freed on one stream and handed to another: the second stream's
+// work waits (on the device) for the first's, whose kernels may still be
+// writing it. Without the wait ThreadSanitizer reports the two fills racing
+// on the emulator, and a device could keep the first fill's values.
+GPU_TEST_CASE("gpu: a tensor block freed on one stream is reused by another after the first's work") {
+  CachingAllocator alloc(CachingAllocator::Sharing::across_streams);
+  cudaStream_t first = nullptr, second = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&first, cudaStreamNonBlocking) == cudaSuccess);
+  REQUIRE(cudaStreamCreateWithFlags(&second, cudaStreamNonBlocking) == cudaSuccess);
+  const std::int64_t n = 1 << 16;
+  auto* a = static_cast<float*>(alloc.allocate(n * sizeof(float), first));
+  kernels::fill(a, n, 1.0f, first);
+  alloc.deallocate(a, first);
+  auto* b = static_cast<float*>(alloc.allocate(n * sizeof(float), second));
+  REQUIRE(b == a);  // the one cached block
+  kernels::fill(b, n, 2.0f, second);
+  std::vector<float> host(static_cast<std::size_t>(n));
+  REQUIRE(cudaMemcpyAsync(host.data(), b, host.size() * sizeof(float), cudaMemcpyDeviceToHost, second) == cudaSuccess);
+  CHECK(std::count(host.begin(), host.end(), 2.0f) == n);
+  alloc.deallocate(b, second);
+  REQUIRE(cudaStreamSynchronize(second) == cudaSuccess);
+  cudaStreamDestroy(first);
+  cudaStreamDestroy(second);
 }
 
 GPU_TEST_CASE("gpu: pinned staging round-trips and stops allocating host memory") {

@@ -21,6 +21,7 @@
 #include "limelight/model.hpp"
 #include "limelight/model_file.hpp"
 #include "limelight/tensor.hpp"
+#include "limelight_config.h"
 
 using namespace limelight;
 using gpu_test::check_close;
@@ -112,6 +113,31 @@ STEP_CASES("mixture")
 STEP_CASES("cnn")
 STEP_CASES("lstm")
 
+#if LIMELIGHT_CUDA_EMULATED
+// What the emulator counts of a step on the host's side: the waits for the
+// device, which stall the queue of work behind them on a GPU, and the
+// kernels queued. A step reads its loss back (one wait) and publishes its
+// parameters before it returns (one more).
+void check_step_synchronisations(const std::string& rep, const std::string& loss, bool sparse) {
+  ImplicitSequenceModel gpu(step_config(rep, loss, sparse, "cuda"));
+  gpu.initialize(num_items);
+  const Batch batch = make_batch(gpu.config(), 100u);
+  gpu.train_step(batch.sequences, batch.negatives);  // the allocator's first blocks
+  const cuda_emulator::HostCounts before = cuda_emulator::host_counts();
+  gpu.train_step(batch.sequences, batch.negatives);
+  const cuda_emulator::HostCounts after = cuda_emulator::host_counts();
+  const std::uint64_t waits = after.synchronisations - before.synchronisations;
+  MESSAGE(rep, " ", loss, std::string(sparse ? " sparse" : " dense"), ": ", waits, " host synchronisations, ",
+          after.launches - before.launches, " kernels in one step");
+  CHECK(waits <= 2);
+}
+
+GPU_TEST_CASE("gpu steps: a training step waits on the host at most twice, for every representation") {
+  for (const char* rep : {"pooling", "mixture", "cnn", "lstm"})
+    for (const char* loss : {"bpr", "adaptive_hinge"})
+      for (bool sparse : {false, true}) check_step_synchronisations(rep, loss, sparse);
+}
+#endif
 
 // A trained model on both devices: the same weights (one CPU fit, loaded
 // onto each device through a model file) then serving.

@@ -4,10 +4,15 @@
 // sizes makes no cudaMalloc after its first step. Classes are a quarter of a
 // power of two apart (at most 25% waste) with a 512-byte minimum.
 //
-// All work of the backend runs on one stream, so a block freed on the host
-// and handed out again is only touched by kernels queued after the ones that
-// used it: reuse needs no event. On out of memory the cached blocks are
-// released and the allocation tried once more before an Error is thrown.
+// Reuse is ordered on the device, never by waiting on the host. An
+// allocator serving one stream (a Context's own) needs nothing for it: a
+// block freed on the host and handed out again is only touched by kernels
+// queued after the ones that used it. One shared by streams (the tensors',
+// used by every thread) records an event on the freeing stream; a block is
+// handed to the same stream at once, and to another after that stream is
+// made to wait for the event (cudaStreamWaitEvent, on the device). On out of
+// memory the cached blocks are released and the allocation tried once more
+// before an Error is thrown.
 #pragma once
 
 #include <cstddef>
@@ -18,6 +23,8 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <cuda_runtime.h>
 
 namespace limelight::cuda {
 
@@ -32,15 +39,18 @@ class CachingAllocator {
     std::size_t peak_bytes_in_use = 0;
   };
 
-  CachingAllocator() = default;
+  enum class Sharing { one_stream, across_streams };
+  explicit CachingAllocator(Sharing sharing = Sharing::one_stream) : sharing_(sharing) {}
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;
   ~CachingAllocator();  // frees everything; never throws
 
-  // 256-byte aligned device memory of at least `bytes` (nullptr for 0).
-  void* allocate(std::size_t bytes);
-  // Error for a pointer this allocator did not hand out.
-  void deallocate(void* ptr);
+  // 256-byte aligned device memory of at least `bytes` (nullptr for 0), for
+  // work queued on `stream` (across_streams only; one_stream ignores it).
+  void* allocate(std::size_t bytes, cudaStream_t stream = nullptr);
+  // Returns a block whose last use is queued on `stream`. Error for a
+  // pointer this allocator did not hand out.
+  void deallocate(void* ptr, cudaStream_t stream = nullptr);
   // cudaFree of every cached block.
   void release_cached();
   Stats stats() const;
@@ -49,9 +59,16 @@ class CachingAllocator {
   static std::size_t size_class(std::size_t bytes);
 
  private:
+  struct FreeBlock {
+    void* data;
+    cudaStream_t stream;  // where its last use was queued
+    cudaEvent_t freed;    // recorded there at the free (across_streams), or null
+  };
   void release_cached_locked();
+  const Sharing sharing_;
   mutable std::mutex mutex_;
-  std::map<std::size_t, std::vector<void*>> free_;
+  std::map<std::size_t, std::vector<FreeBlock>> free_;
+  std::vector<cudaEvent_t> idle_events_;
   std::unordered_map<void*, std::size_t> live_;
   Stats stats_;
 };
@@ -96,10 +113,11 @@ class DeviceBuffer {
 // DeviceAllocator, include/limelight/tensor.hpp): blocks from one process-wide
 // CachingAllocator; zero and copies on the calling thread's Context stream
 // (thread_context(), context.hpp), host copies through its fixed-size pinned
-// chunks. A freed block waits for the device to finish its queued work
-// before it is cached: it may be reused by another thread's stream, and
-// tensors are freed rarely (arena blocks, parameters), never per op. Once
-// per process; thread-safe; later calls do nothing.
+// chunks (a few bytes: in a kernel's arguments), reads back in one wait. A
+// freed block is ordered after the work the freeing thread queued on it
+// (CachingAllocator::Sharing::across_streams); work another thread queued
+// on it must have been waited for, as the library's calls do before they
+// return. Once per process; thread-safe; later calls do nothing.
 void install_allocator();
 
 }  // namespace limelight::cuda

@@ -2,6 +2,7 @@
 #include "backend/cuda/context.hpp"
 
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 
@@ -10,6 +11,11 @@
 #include "limelight/error.hpp"
 
 namespace limelight::cuda {
+
+namespace {
+// Where a read-back's data starts in the pinned buffer, after the fault flag.
+constexpr std::size_t read_back_offset = 256;
+}  // namespace
 
 Context::Context(int device, std::size_t staging_chunk_bytes)
     : device_(device), staging_(staging_chunk_bytes), user_(std::this_thread::get_id()) {
@@ -29,7 +35,9 @@ Context::Context(int device, std::size_t staging_chunk_bytes)
     CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
     CUDA_CHECK(cudaMalloc(&fault_, sizeof(int)));
     CUDA_CHECK(cudaMemsetAsync(fault_, 0, sizeof(int), stream_));
+    CUDA_CHECK(cudaHostAlloc(&read_back_, read_back_offset + read_back_bytes, cudaHostAllocDefault));
   } catch (...) {
+    if (read_back_) cudaFreeHost(read_back_);
     if (fault_) cudaFree(fault_);
     if (blas_) cublasDestroy(blas_);
     if (stream_) cudaStreamDestroy(stream_);
@@ -40,6 +48,7 @@ Context::Context(int device, std::size_t staging_chunk_bytes)
 Context::~Context() {
   if (stream_ && cudaStreamSynchronize(stream_) != cudaSuccess)
     std::fprintf(stderr, "limelight: cuda::Context: pending work failed at destruction\n");
+  if (read_back_) cudaFreeHost(read_back_);
   if (fault_) cudaFree(fault_);
   if (blas_) cublasDestroy(blas_);
   if (stream_) cudaStreamDestroy(stream_);
@@ -53,9 +62,13 @@ void Context::check_thread() const {
 
 void Context::synchronize() {
   check_thread();
-  int fault = 0;
-  CUDA_CHECK(cudaMemcpyAsync(&fault, fault_, sizeof(int), cudaMemcpyDeviceToHost, stream_));
+  // The flag comes back through pinned memory behind the queued work: the
+  // stream's one wait covers both.
+  CUDA_CHECK(cudaMemcpyAsync(read_back_, fault_, sizeof(int), cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
+  staging_.drained();
+  int fault = 0;
+  std::memcpy(&fault, read_back_, sizeof fault);
   if (fault == 0) return;
   CUDA_CHECK(cudaMemsetAsync(fault_, 0, sizeof(int), stream_));
   std::string kernels;
@@ -68,6 +81,18 @@ void Context::synchronize() {
     if (fault & bit) kernels += (kernels.empty() ? "" : ", ") + std::string(name);
   ::limelight::detail::fail("cuda: an item id outside the table reached the device in ", kernels,
                "; those entries were skipped and the results are invalid");
+}
+
+void Context::read_back(const void* device, void* host, std::size_t bytes) {
+  check_thread();
+  if (bytes > read_back_bytes) {  // in staging chunks, a wait each
+    staging_.download(device, bytes, host, stream_);
+    synchronize();
+    return;
+  }
+  if (bytes) CUDA_CHECK(cudaMemcpyAsync(read_back_ + read_back_offset, device, bytes, cudaMemcpyDeviceToHost, stream_));
+  synchronize();
+  if (bytes) std::memcpy(host, read_back_ + read_back_offset, bytes);
 }
 
 ContextPool::Lease ContextPool::lease() {
@@ -100,12 +125,26 @@ ContextPool::Lease::~Lease() {
   pool_->idle_.push_back(std::move(context_));
 }
 
+namespace {
+// Trivially destructible, so it may be read after the thread's other
+// thread_local objects are gone (a tensor freed during thread exit).
+thread_local Context* leased = nullptr;
+
+struct ThreadLease {
+  explicit ThreadLease(ContextPool::Lease l) : lease(std::move(l)) { leased = &*lease; }
+  ~ThreadLease() { leased = nullptr; }
+  ContextPool::Lease lease;
+};
+}  // namespace
+
 Context& thread_context() {
   // Never destroyed: the leases of threads that end during exit return to it.
   static ContextPool* const pool = new ContextPool(0);
-  thread_local std::optional<ContextPool::Lease> lease;
+  thread_local std::optional<ThreadLease> lease;
   if (!lease) lease.emplace(pool->lease());
-  return **lease;
+  return *leased;
 }
+
+Context* thread_context_if_any() { return leased; }
 
 }  // namespace limelight::cuda

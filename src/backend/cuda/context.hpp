@@ -83,8 +83,14 @@ class Context {
   }
 
   // Waits for all queued work; Error when a kernel flagged bad input (the
-  // message names the kernel family) or failed.
+  // message names the kernel family) or failed. One host synchronisation.
   void synchronize();
+
+  // Copies `bytes` of device memory to `host` behind the queued work and
+  // waits for both, as synchronize() does: one host synchronisation for up
+  // to read_back_bytes, one per staging chunk beyond.
+  void read_back(const void* device, void* host, std::size_t bytes);
+  static constexpr std::size_t read_back_bytes = 64 * 1024;
 
  private:
   friend class ContextPool;
@@ -95,6 +101,8 @@ class Context {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   int* fault_ = nullptr;
+  // Pinned host memory a read-back lands in: the fault flag, then the data.
+  unsigned char* read_back_ = nullptr;
   std::shared_ptr<CachingAllocator> allocator_ = std::make_shared<CachingAllocator>();
   PinnedStaging staging_;
   std::atomic<std::thread::id> user_;
@@ -146,5 +154,8 @@ class ContextPool {
 // thread (the trainer, every serving thread) queues its work on its own
 // stream and sees only its own kernels' faults.
 Context& thread_context();
+// The calling thread's Context if it has one (never makes one): null on a
+// thread that never asked, or whose lease ended with it.
+Context* thread_context_if_any();
 
 }  // namespace limelight::cuda

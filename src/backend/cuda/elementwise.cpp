@@ -195,7 +195,7 @@ double masked_mean(Context& ctx, const float* x, const float* mask, std::int64_t
   double* den = workspace.as<double>() + partials;
   kernels::masked_mean(x, mask, n, out, den, workspace.as<double>(), ctx.stream());
   double host_den = 0.0;
-  ctx.download(den, &host_den, 1);
+  ctx.read_back(den, &host_den, sizeof host_den);
   return host_den;
 }
 
@@ -271,7 +271,7 @@ std::int64_t find_bad_id(Context& ctx, const std::int32_t* ids, std::int64_t n, 
   CUDA_CHECK(cudaMemsetAsync(first.data(), 0xff, sizeof(unsigned long long), ctx.stream()));
   kernels::find_bad_id(ids, n, V, first.as<unsigned long long>(), ctx.stream());
   unsigned long long host_first = 0;
-  ctx.download(first.data(), &host_first, 1);
+  ctx.read_back(first.data(), &host_first, sizeof host_first);
   return host_first == ~0ull ? -1 : static_cast<std::int64_t>(host_first);
 }
 

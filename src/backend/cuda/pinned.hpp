@@ -30,6 +30,11 @@ class PinnedStaging {
   // Queues the copies from `device` and waits for them: `host` holds the data on return.
   void download(const void* device, std::size_t bytes, void* host, cudaStream_t stream);
 
+  // The stream every copy went to has been synchronised: every slot is free.
+  void drained() {
+    for (Slot& s : slots_) s.pending = false;
+  }
+
   std::size_t chunk_bytes() const { return chunk_bytes_; }
   std::size_t host_allocations() const { return host_allocations_; }
   std::size_t pinned_bytes() const;

@@ -59,17 +59,21 @@ void scatter_add_rows(Context& ctx, const float* grad, std::int64_t V, std::int6
   kernels::scatter_add_rows(grad, V, D, ids, n, table_grad, ctx.fault_flag(), ctx.stream());
 }
 
-std::int64_t sparse_rows_sorted(Context& ctx, const float* grad, std::int64_t V, std::int64_t D,
-                                const std::int32_t* ids, std::int64_t n, std::int32_t* rows, float* values) {
+void sparse_rows_sorted(Context& ctx, const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids,
+                        std::int64_t n, std::int32_t* rows, float* values, std::int32_t* count) {
   check_sizes("cuda::sparse_rows_sorted", {V, D, n});
   const std::size_t bytes = n > 0 ? kernels::sparse_rows_workspace(n, D) : 0;
   DeviceBuffer workspace = ctx.buffer(bytes);
+  kernels::sparse_rows_sorted(grad, V, D, ids, n, rows, values, count, workspace.data(), bytes, ctx.fault_flag(),
+                              ctx.stream());
+}
+
+std::int64_t sparse_rows_sorted(Context& ctx, const float* grad, std::int64_t V, std::int64_t D,
+                                const std::int32_t* ids, std::int64_t n, std::int32_t* rows, float* values) {
   DeviceBuffer count = ctx.buffer(sizeof(std::int32_t));
-  kernels::sparse_rows_sorted(grad, V, D, ids, n, rows, values, count.as<std::int32_t>(), workspace.data(), bytes,
-                              ctx.fault_flag(), ctx.stream());
+  sparse_rows_sorted(ctx, grad, V, D, ids, n, rows, values, count.as<std::int32_t>());
   std::int32_t host_count = 0;
-  ctx.download(count.data(), &host_count, 1);
-  ctx.synchronize();
+  ctx.read_back(count.data(), &host_count, sizeof host_count);
   return host_count;
 }
 
@@ -92,9 +96,9 @@ void adam_dense(Context& ctx, const AdamConstants& c, float* w, const float* g, 
 }
 
 void adam_lazy(Context& ctx, const AdamConstants& c, float* w, float* m, float* v, std::int64_t V, std::int64_t D,
-               const std::int32_t* rows, const float* values, std::int64_t num_rows) {
+               const std::int32_t* rows, const float* values, std::int64_t num_rows, const std::int32_t* count) {
   check_sizes("cuda::adam_lazy", {V, D, num_rows});
-  kernels::adam_lazy(c, w, m, v, V, D, rows, values, num_rows, ctx.fault_flag(), ctx.stream());
+  kernels::adam_lazy(c, w, m, v, V, D, rows, values, num_rows, count, ctx.fault_flag(), ctx.stream());
 }
 
 namespace {
@@ -245,12 +249,15 @@ void add_entries(Context& ctx, const float* grad, std::int64_t D, const std::int
     e.count += n;
     return;
   }
+  // The distinct rows' sums, then one addition per element; their count
+  // stays on the device (no wait for it).
   DeviceBuffer rows = ctx.buffer(static_cast<std::size_t>(n) * sizeof(std::int32_t));
   DeviceBuffer values = ctx.buffer(static_cast<std::size_t>(n * D) * sizeof(float));
-  const std::int64_t distinct =
-      raw::sparse_rows_sorted(ctx, grad, any_table, D, ids, n, rows.as<std::int32_t>(), values.as<float>());
-  // Distinct rows: every element receives exactly one addition.
-  raw::scatter_add_rows(ctx, values.as<float>(), any_table, D, rows.as<std::int32_t>(), distinct, d_table.dense);
+  DeviceBuffer distinct = ctx.buffer(sizeof(std::int32_t));
+  raw::sparse_rows_sorted(ctx, grad, any_table, D, ids, n, rows.as<std::int32_t>(), values.as<float>(),
+                          distinct.as<std::int32_t>());
+  kernels::add_distinct_rows(values.as<float>(), any_table, D, rows.as<std::int32_t>(), distinct.as<std::int32_t>(), n,
+                             d_table.dense, ctx.fault_flag(), ctx.stream());
 }
 
 }  // namespace
@@ -285,8 +292,7 @@ backend::Backend::LossTotals sequence_loss_forward(Context& ctx, ops::LossKind k
   kernels::sequence_loss_forward(static_cast<int>(kind), ks, states, table, bias, ids.as<std::int32_t>(), coef,
                                  result.as<float>(), partials.as<double>(), ctx.fault_flag(), ctx.stream());
   std::vector<double> host(2 * blocks);
-  ctx.download(partials.data(), host.data(), host.size());
-  ctx.synchronize();
+  ctx.read_back(partials.data(), host.data(), host.size() * sizeof(double));
   // The partials in block order, as the kernels' own finishing pass adds them.
   backend::Backend::LossTotals totals{0.0, 0.0};
   for (std::size_t k = 0; k < blocks; ++k) {
@@ -354,10 +360,11 @@ void adam_lazy(Context& ctx, const AdamStep& c, float* w, float* m, float* v, st
   if (e.count == 0) return;
   DeviceBuffer rows = ctx.buffer(static_cast<std::size_t>(e.count) * sizeof(std::int32_t));
   DeviceBuffer values = ctx.buffer(static_cast<std::size_t>(e.count * D) * sizeof(float));
-  const std::int64_t distinct =
-      raw::sparse_rows_sorted(ctx, e.values, any_table, D, e.ids, e.count, rows.as<std::int32_t>(), values.as<float>());
+  DeviceBuffer distinct = ctx.buffer(sizeof(std::int32_t));
+  raw::sparse_rows_sorted(ctx, e.values, any_table, D, e.ids, e.count, rows.as<std::int32_t>(), values.as<float>(),
+                          distinct.as<std::int32_t>());
   raw::adam_lazy(ctx, raw::adam_constants(c), w, m, v, any_table, D, rows.as<std::int32_t>(), values.as<float>(),
-                 distinct);
+                 e.count, distinct.as<std::int32_t>());
 }
 
 void score_catalogue(Context& ctx, const float* states, std::int64_t rows, const float* table, const float* bias,
@@ -441,8 +448,7 @@ std::size_t top_k(Context& ctx, const float* scores, std::int64_t V, const unsig
   kernels::pack_top_k(ids.as<std::int32_t>(), best.as<float>(), 1, k, reinterpret_cast<kernels::ScoredPair*>(out),
                       count.as<unsigned long long>(), ctx.stream());
   unsigned long long n = 0;
-  ctx.download(count.data(), &n, 1);
-  ctx.synchronize();
+  ctx.read_back(count.data(), &n, sizeof n);
   return static_cast<std::size_t>(n);
 }
 

@@ -89,7 +89,10 @@ void scatter_add_rows(Context& ctx, const float* grad, std::int64_t V, std::int6
                       std::int64_t n, float* table_grad);
 // Deterministic row-sparse gradient of the same sum: distinct non-zero ids
 // ascending into rows, their summed gradients into values (room for n rows
-// each). Synchronises to return the row count.
+// each), and the row count into *count (device memory): no wait.
+void sparse_rows_sorted(Context& ctx, const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids,
+                        std::int64_t n, std::int32_t* rows, float* values, std::int32_t* count);
+// The same, waiting to return the row count.
 std::int64_t sparse_rows_sorted(Context& ctx, const float* grad, std::int64_t V, std::int64_t D,
                                 const std::int32_t* ids, std::int64_t n, std::int32_t* rows, float* values);
 
@@ -97,9 +100,11 @@ std::int64_t sparse_rows_sorted(Context& ctx, const float* grad, std::int64_t V,
 using kernels::AdamConstants;
 AdamConstants adam_constants(const backend::AdamStep& step);
 void adam_dense(Context& ctx, const AdamConstants& c, float* w, const float* g, float* m, float* v, std::int64_t n);
-// SparseAdam's lazy update of the distinct rows of a (V, D) table.
+// SparseAdam's lazy update of the distinct rows of a (V, D) table: num_rows
+// of them, or the first *count (device memory) when count is set.
 void adam_lazy(Context& ctx, const AdamConstants& c, float* w, float* m, float* v, std::int64_t V, std::int64_t D,
-               const std::int32_t* rows, const float* values, std::int64_t num_rows);
+               const std::int32_t* rows, const float* values, std::int64_t num_rows,
+               const std::int32_t* count = nullptr);
 
 // The fused masked sequence loss (see kernels/loss.cuh for the layouts).
 // result (3 floats) = mean loss, 1/count, count. Forward is asynchronous: the
