@@ -10,6 +10,12 @@
 // recommend through the model on device "cuda" at 1.7K, 1M and 10M items
 // (host wall time per call, the CPU's recommend beside it). Prints one
 // compact table.
+//
+// Built against the CUDA emulator (-Dgpu_emulator=true) it times nothing:
+// it prints what the emulator counted, what a device would pay for whatever
+// its speed. For score_top_k, the warp shuffles per item and user of the
+// scoring pass, and the kernels and host waits per call; for a training
+// step of each representation, the kernels queued and the host waits.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -27,6 +33,7 @@
 #include "limelight/adam.hpp"
 #include "limelight/model.hpp"
 #include "limelight/tape.hpp"
+#include "limelight_config.h"
 
 using namespace limelight;
 using namespace limelight::cuda;
@@ -185,10 +192,74 @@ void bench_model_serving(std::vector<Row>& rows) {
       rows.push_back({"model recommend k=10 (cuda)", shape, gpu_us * 1e-3, 0.0, note});
     }
 }
+#if LIMELIGHT_CUDA_EMULATED
+// The emulator's counts (see the file comment), at shapes it runs in seconds.
+int print_emulator_counts() {
+  Context ctx;
+  std::printf("device: the CUDA emulator (counts, no timings)\n\n%-34s %-20s %12s %9s %11s\n", "call", "shape",
+              "shuffles/iu", "kernels", "host waits");
+  const std::int64_t V = 4096, D = 32;
+  const int k = 10;
+  DeviceBuffer table = ctx.upload(host_floats(static_cast<std::size_t>(V * D), 1));
+  DeviceBuffer bias = ctx.upload(host_floats(static_cast<std::size_t>(V), 2));
+  for (const std::int64_t B : {1, 2, 8, 64}) {
+    DeviceBuffer users = ctx.upload(host_floats(static_cast<std::size_t>(B * D), 3));
+    DeviceBuffer ids = ctx.buffer(static_cast<std::size_t>(B * k) * sizeof(std::int32_t));
+    DeviceBuffer scores = ctx.buffer(static_cast<std::size_t>(B * k) * sizeof(float));
+    ctx.synchronize();
+    const std::uint64_t shuffles = cuda_emulator::warp_shuffles();
+    const cuda_emulator::HostCounts before = cuda_emulator::host_counts();
+    score_top_k(ctx, users.as<float>(), B, table.as<float>(), bias.as<float>(), V, D, k, nullptr, 0,
+                ids.as<std::int32_t>(), scores.as<float>());
+    const cuda_emulator::HostCounts after = cuda_emulator::host_counts();
+    ctx.synchronize();
+    const double per = static_cast<double>(cuda_emulator::warp_shuffles() - shuffles) / static_cast<double>(V * B);
+    std::printf("%-34s %-20s %12.3f %9llu %11llu\n", "score_top_k k=10", ("B=" + std::to_string(B) + " V=4096 D=32").c_str(),
+                per, static_cast<unsigned long long>(after.launches - before.launches),
+                static_cast<unsigned long long>(after.synchronisations - before.synchronisations));
+  }
+  for (const char* representation : {"pooling", "mixture", "cnn", "lstm"})
+    for (const bool sparse : {false, true}) {
+      ModelConfig config;
+      config.representation = parse_representation(representation);
+      config.embedding_dim = 32;
+      config.loss = "bpr";
+      config.sparse = sparse;
+      config.device = "cuda";
+      config.seed = 7;
+      ImplicitSequenceModel model(config);
+      const std::int32_t items = 1000;
+      model.initialize(items);
+      const std::int64_t rows = 64, length = 50;
+      std::vector<std::int32_t> sequences(static_cast<std::size_t>(rows * length));
+      std::vector<std::int32_t> negatives(sequences.size());
+      const auto a = host_ids(sequences.size(), items, 5), b = host_ids(negatives.size(), items, 6);
+      std::copy(a.begin(), a.end(), sequences.begin());
+      std::copy(b.begin(), b.end(), negatives.begin());
+      const Tensor seq = Tensor::from_vector(sequences, Shape{rows, length});
+      const Tensor neg = Tensor::from_vector(negatives, Shape{rows, length});
+      model.train_step(seq, neg);  // the allocator's first blocks
+      const cuda_emulator::HostCounts before = cuda_emulator::host_counts();
+      model.train_step(seq, neg);
+      const cuda_emulator::HostCounts after = cuda_emulator::host_counts();
+      std::printf("%-34s %-20s %12s %9llu %11llu\n",
+                  (std::string("train_step ") + representation + (sparse ? " sparse" : " dense")).c_str(),
+                  "B=64 L=50 D=32", "", static_cast<unsigned long long>(after.launches - before.launches),
+                  static_cast<unsigned long long>(after.synchronisations - before.synchronisations));
+    }
+  std::printf("\nshuffles/iu: warp-wide shuffles per item and user of the scoring pass; host waits: calls that wait "
+              "on the host for queued device work\n");
+  return 0;
+}
+#endif
+
 }  // namespace
 
 int main() {
   try {
+#if LIMELIGHT_CUDA_EMULATED
+    return print_emulator_counts();
+#endif
     if (!cuda_available()) {
       std::fprintf(stderr, "limelight-gpu-bench: no usable CUDA device; nothing to measure\n");
       return 2;

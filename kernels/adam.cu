@@ -25,14 +25,14 @@ __device__ __forceinline__ void adam_element(float& p, float g, float& m, float&
   p = __fadd_rn(p, __fdiv_rn(__fmul_rn(c.neg_step_size, m), denom));
 }
 
-__global__ void adam_dense_kernel(AdamConstants c, float* __restrict__ w, const float* __restrict__ g,
+__global__ void __launch_bounds__(max_block_threads) adam_dense_kernel(AdamConstants c, float* __restrict__ w, const float* __restrict__ g,
                                   float* __restrict__ m, float* __restrict__ v, std::int64_t n) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
     adam_element(w[i], g[i], m[i], v[i], c);
 }
 
-__global__ void adam_lazy_kernel(AdamConstants c, float* __restrict__ w, float* __restrict__ m, float* __restrict__ v,
+__global__ void __launch_bounds__(max_block_threads) adam_lazy_kernel(AdamConstants c, float* __restrict__ w, float* __restrict__ m, float* __restrict__ v,
                                  std::int64_t V, std::int64_t D, const std::int32_t* __restrict__ rows,
                                  const float* __restrict__ values, std::int64_t num_rows,
                                  const std::int32_t* __restrict__ count, int* fault) {

@@ -9,6 +9,7 @@
 // against the CPU emulator of tests/cuda_emulator (docs/gpu.md):
 //   LL_LAUNCH(kernel, grid, block, shared_bytes, stream)(args...);
 //   LL_DYNAMIC_SHARED(float, name);  // extern __shared__, 16-byte aligned
+//   LL_UNROLL for (...)              // unrolled whole: register arrays keep constant indices
 // LL_LAUNCH first fails on an error left pending by earlier work, naming it
 // as such, so that the LL_LAUNCH_CHECK after the launch blames only this
 // kernel.
@@ -27,12 +28,14 @@
   } else                                                                                      \
     kernel<<<grid, block, shared, stream>>>
 #define LL_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
+#define LL_UNROLL _Pragma("unroll")
 #elif defined(LIMELIGHT_CUDA_EMULATOR)
 #define LL_LAUNCH(kernel, grid, block, shared, stream)                                        \
   if (::limelight::cuda::detail::check_before_launch(#kernel, __FILE__, __LINE__); false) { \
   } else                                                                                      \
     ::cuda_emulator::launch(kernel, grid, block, shared, stream)
 #define LL_DYNAMIC_SHARED(type, name) type* const name = static_cast<type*>(::cuda_emulator::dynamic_shared_memory())
+#define LL_UNROLL _Pragma("GCC unroll 64")
 #else
 #error "kernels/*.cu build with nvcc or against the CUDA emulator (tests/cuda_emulator/include)"
 #endif
@@ -45,6 +48,11 @@ constexpr int max_mixtures = 64;
 
 // Threads per block of the grid-stride kernels.
 constexpr int grid_stride_block = 256;
+// The most threads any launch gives a block (the merge pass of score_top_k
+// excepted, bounded by its own 512): every kernel is declared
+// __launch_bounds__(max_block_threads), the block size nvcc allocates
+// registers for, and the CUDA build makes a register spill an error.
+constexpr int max_block_threads = 256;
 
 // Threads per block for `work` items: grid_stride_block, or fewer (whole warps,
 // at least one) for a launch with less work than one block takes.

@@ -21,7 +21,7 @@ constexpr int threads = grid_stride_block;
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < (n); \
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
 
-__global__ void pack_weight_kernel(const float* __restrict__ weight, ConvDims s, float* __restrict__ wr) {
+__global__ void __launch_bounds__(max_block_threads) pack_weight_kernel(const float* __restrict__ weight, ConvDims s, float* __restrict__ wr) {
   const std::int64_t KC = s.K * s.C;
   LL_GRID_STRIDE(i, s.O * KC) {
     const std::int64_t o = i / KC, r = i - o * KC, j = r / s.C, c = r - j * s.C;
@@ -29,7 +29,7 @@ __global__ void pack_weight_kernel(const float* __restrict__ weight, ConvDims s,
   }
 }
 
-__global__ void unpack_weight_add_kernel(const float* __restrict__ d_wr, ConvDims s, float* __restrict__ d_weight) {
+__global__ void __launch_bounds__(max_block_threads) unpack_weight_add_kernel(const float* __restrict__ d_wr, ConvDims s, float* __restrict__ d_weight) {
   const std::int64_t KC = s.K * s.C;
   LL_GRID_STRIDE(i, s.O * KC) {
     const std::int64_t o = i / KC, r = i - o * KC, c = r / s.K, j = r - c * s.K;
@@ -37,7 +37,7 @@ __global__ void unpack_weight_add_kernel(const float* __restrict__ d_wr, ConvDim
   }
 }
 
-__global__ void unfold_kernel(const float* __restrict__ x, ConvDims s, float* __restrict__ col) {
+__global__ void __launch_bounds__(max_block_threads) unfold_kernel(const float* __restrict__ x, ConvDims s, float* __restrict__ col) {
   const std::int64_t KC = s.K * s.C;
   LL_GRID_STRIDE(i, s.B * s.To * KC) {
     const std::int64_t row = i / KC, r = i - row * KC, j = r / s.C, c = r - j * s.C;
@@ -47,7 +47,7 @@ __global__ void unfold_kernel(const float* __restrict__ x, ConvDims s, float* __
   }
 }
 
-__global__ void fold_add_kernel(const float* __restrict__ d_col, ConvDims s, float* __restrict__ d_x) {
+__global__ void __launch_bounds__(max_block_threads) fold_add_kernel(const float* __restrict__ d_col, ConvDims s, float* __restrict__ d_x) {
   const std::int64_t KC = s.K * s.C;
   LL_GRID_STRIDE(i, s.B * s.T * s.C) {
     const std::int64_t row = i / s.C, c = i - row * s.C;
@@ -65,7 +65,7 @@ __device__ __forceinline__ float activate(float pre, int activation) {
   return activation == conv_relu ? (pre > 0.0f ? pre : 0.0f) : activation == conv_tanh ? fast_tanh(pre) : pre;
 }
 
-__global__ void activate_kernel(float* __restrict__ y, float* __restrict__ activations, const float* __restrict__ bias,
+__global__ void __launch_bounds__(max_block_threads) activate_kernel(float* __restrict__ y, float* __restrict__ activations, const float* __restrict__ bias,
                                 const float* __restrict__ residual, ConvDims s, int activation) {
   LL_GRID_STRIDE(i, s.B * s.To * s.O) {
     const std::int64_t row = i / s.O, o = i - row * s.O;
@@ -77,7 +77,7 @@ __global__ void activate_kernel(float* __restrict__ y, float* __restrict__ activ
   }
 }
 
-__global__ void activation_backward_kernel(const float* __restrict__ d_y, const float* __restrict__ a, ConvDims s,
+__global__ void __launch_bounds__(max_block_threads) activation_backward_kernel(const float* __restrict__ d_y, const float* __restrict__ a, ConvDims s,
                                            int activation, float* __restrict__ d_pre, float* __restrict__ d_residual) {
   LL_GRID_STRIDE(i, s.B * s.To * s.O) {
     const float g = d_y[i];

@@ -30,8 +30,6 @@ namespace limelight::cuda::kernels {
 
 namespace {
 
-constexpr int threads = grid_stride_block;
-
 // ---- Maps: out[i] = f(a[i], b[i], out[i]). A functor says which of its
 // three operands it reads; the others are passed as 0. No __restrict__:
 // out may be one of the inputs (an in-place map reads each element before
@@ -46,7 +44,7 @@ __device__ __forceinline__ void map_one(const F& f, const float* a, const float*
 }
 
 template <class F>
-__global__ void map_kernel(F f, const float* a, const float* b, float* out, std::int64_t n, bool vectorised) {
+__global__ void __launch_bounds__(max_block_threads) map_kernel(F f, const float* a, const float* b, float* out, std::int64_t n, bool vectorised) {
   std::int64_t scalar_from = 0;
   if (vectorised) {
     const std::int64_t n4 = n / 4;
@@ -162,7 +160,7 @@ struct AddScaledMask : Reads<true, false, true> {
 
 // ---- Copies and broadcasts with a shape.
 
-__global__ void copy_band_kernel(const float* __restrict__ src, std::int64_t src_n, std::int64_t src_at,
+__global__ void __launch_bounds__(max_block_threads) copy_band_kernel(const float* __restrict__ src, std::int64_t src_n, std::int64_t src_at,
                                  float* __restrict__ dst, std::int64_t dst_n, std::int64_t dst_at, std::int64_t outer,
                                  std::int64_t band, std::int64_t inner, bool accumulate) {
   for (std::int64_t i = thread_index(); i < outer * band; i += thread_count()) {
@@ -173,12 +171,12 @@ __global__ void copy_band_kernel(const float* __restrict__ src, std::int64_t src
   }
 }
 
-__global__ void bias_add_kernel(const float* __restrict__ x, const float* __restrict__ bias, std::int64_t rows,
+__global__ void __launch_bounds__(max_block_threads) bias_add_kernel(const float* __restrict__ x, const float* __restrict__ bias, std::int64_t rows,
                                 std::int64_t N, float* __restrict__ out) {
   for (std::int64_t i = thread_index(); i < rows * N; i += thread_count()) out[i] = __fadd_rn(x[i], bias[i % N]);
 }
 
-__global__ void sum_dim_backward_kernel(const float* __restrict__ d_out, std::int64_t outer, std::int64_t n,
+__global__ void __launch_bounds__(max_block_threads) sum_dim_backward_kernel(const float* __restrict__ d_out, std::int64_t outer, std::int64_t n,
                                         std::int64_t inner, float* __restrict__ d_x) {
   for (std::int64_t i = thread_index(); i < outer * n * inner; i += thread_count()) {
     const std::int64_t o = i / (n * inner), r = i % inner;
@@ -194,7 +192,7 @@ struct InputPointers {
   const float* p[max_inputs];
 };
 
-__global__ void maximum_kernel(InputPointers xs, int count, int first_index, bool resume, std::int64_t n,
+__global__ void __launch_bounds__(max_block_threads) maximum_kernel(InputPointers xs, int count, int first_index, bool resume, std::int64_t n,
                                float* __restrict__ out, std::int32_t* __restrict__ arg) {
   for (std::int64_t i = thread_index(); i < n; i += thread_count()) {
     float best;
@@ -220,7 +218,7 @@ __global__ void maximum_kernel(InputPointers xs, int count, int first_index, boo
   }
 }
 
-__global__ void maximum_backward_kernel(const float* __restrict__ d_out, const std::int32_t* __restrict__ arg,
+__global__ void __launch_bounds__(max_block_threads) maximum_backward_kernel(const float* __restrict__ d_out, const std::int32_t* __restrict__ arg,
                                         std::int32_t which, float* __restrict__ d_x, std::int64_t n) {
   for (std::int64_t i = thread_index(); i < n; i += thread_count())
     if (arg[i] == which) d_x[i] = __fadd_rn(d_x[i], d_out[i]);
@@ -228,7 +226,7 @@ __global__ void maximum_backward_kernel(const float* __restrict__ d_out, const s
 
 // ---- Target scoring.
 
-__global__ void score_rows_kernel(const float* __restrict__ rep, const float* __restrict__ table,
+__global__ void __launch_bounds__(max_block_threads) score_rows_kernel(const float* __restrict__ rep, const float* __restrict__ table,
                                   const float* __restrict__ bias, std::int64_t D, const std::int32_t* __restrict__ ids,
                                   std::int64_t n, float* __restrict__ out) {
   const int lane = threadIdx.x % warp_size;
@@ -239,7 +237,7 @@ __global__ void score_rows_kernel(const float* __restrict__ rep, const float* __
   }
 }
 
-__global__ void score_rows_backward_kernel(const float* __restrict__ d_out, const float* __restrict__ rep,
+__global__ void __launch_bounds__(max_block_threads) score_rows_backward_kernel(const float* __restrict__ d_out, const float* __restrict__ rep,
                                            const float* __restrict__ table, std::int64_t D,
                                            const std::int32_t* __restrict__ ids, std::int64_t n,
                                            float* __restrict__ d_rep, float* __restrict__ d_entries) {
@@ -251,7 +249,7 @@ __global__ void score_rows_backward_kernel(const float* __restrict__ d_out, cons
   }
 }
 
-__global__ void write_bytes_kernel(SmallBytes payload, std::size_t n, unsigned char* __restrict__ dst) {
+__global__ void __launch_bounds__(max_block_threads) write_bytes_kernel(SmallBytes payload, std::size_t n, unsigned char* __restrict__ dst) {
   for (std::size_t i = threadIdx.x; i < n; i += blockDim.x) dst[i] = payload.bytes[i];
 }
 

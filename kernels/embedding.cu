@@ -20,6 +20,9 @@
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_scan.cuh>
 
+#include <algorithm>
+#include <bit>
+
 #include "kernels/common.cuh"
 #include "kernels/embedding.cuh"
 #include "limelight/error.hpp"
@@ -30,7 +33,7 @@ namespace {
 
 constexpr int threads = 256;
 
-__global__ void gather_rows_kernel(const float* __restrict__ table, std::int64_t V, std::int64_t D,
+__global__ void __launch_bounds__(max_block_threads) gather_rows_kernel(const float* __restrict__ table, std::int64_t V, std::int64_t D,
                                    const std::int32_t* __restrict__ ids, std::int64_t n, float* __restrict__ out,
                                    int* fault) {
   const int lane = threadIdx.x % warp_size;
@@ -47,7 +50,7 @@ __global__ void gather_rows_kernel(const float* __restrict__ table, std::int64_t
   }
 }
 
-__global__ void scatter_add_rows_kernel(const float* __restrict__ grad, std::int64_t V, std::int64_t D,
+__global__ void __launch_bounds__(max_block_threads) scatter_add_rows_kernel(const float* __restrict__ grad, std::int64_t V, std::int64_t D,
                                         const std::int32_t* __restrict__ ids, std::int64_t n,
                                         float* __restrict__ table_grad, int* fault) {
   const int lane = threadIdx.x % warp_size;
@@ -64,9 +67,18 @@ __global__ void scatter_add_rows_kernel(const float* __restrict__ grad, std::int
   }
 }
 
+__global__ void __launch_bounds__(max_block_threads) drop_ids_outside_kernel(std::int32_t* __restrict__ ids, std::int64_t n, std::int64_t V, int* fault) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    if (ids[i] < 0 || ids[i] >= V) {
+      ids[i] = 0;
+      atomicOr(fault, fault_scatter_id);
+    }
+}
+
 // The first *count of rows (distinct ids): one addition per element, so no
 // atomics.
-__global__ void add_distinct_rows_kernel(const float* __restrict__ values, std::int64_t V, std::int64_t D,
+__global__ void __launch_bounds__(max_block_threads) add_distinct_rows_kernel(const float* __restrict__ values, std::int64_t V, std::int64_t D,
                                          const std::int32_t* __restrict__ rows, const std::int32_t* __restrict__ count,
                                          float* __restrict__ table_grad, int* fault) {
   const int lane = threadIdx.x % warp_size;
@@ -83,7 +95,7 @@ __global__ void add_distinct_rows_kernel(const float* __restrict__ values, std::
   }
 }
 
-__global__ void iota_kernel(std::int32_t* out, std::int64_t n) {
+__global__ void __launch_bounds__(max_block_threads) iota_kernel(std::int32_t* out, std::int64_t n) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
     out[i] = static_cast<std::int32_t>(i);
@@ -92,7 +104,7 @@ __global__ void iota_kernel(std::int32_t* out, std::int64_t n) {
 // flags[i] = 1 where a run of a valid, non-padding id starts; flags[n] = 0 so
 // that the exclusive scan's last element is the run count. Keys are the ids
 // as unsigned: negative ids sort after every valid one.
-__global__ void run_heads_kernel(const std::uint32_t* __restrict__ keys, std::int64_t n, std::int64_t V,
+__global__ void __launch_bounds__(max_block_threads) run_heads_kernel(const std::uint32_t* __restrict__ keys, std::int64_t n, std::int64_t V,
                                  std::int32_t* __restrict__ flags, int* fault) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i <= n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
@@ -107,7 +119,7 @@ __global__ void run_heads_kernel(const std::uint32_t* __restrict__ keys, std::in
   }
 }
 
-__global__ void run_starts_kernel(const std::int32_t* __restrict__ flags, const std::int32_t* __restrict__ run_index,
+__global__ void __launch_bounds__(max_block_threads) run_starts_kernel(const std::int32_t* __restrict__ flags, const std::int32_t* __restrict__ run_index,
                                   std::int64_t n, std::int32_t* __restrict__ starts) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
@@ -127,7 +139,7 @@ __device__ __forceinline__ bool valid_key(std::uint32_t k, std::int64_t V) {
 
 // seg_flags[i] = 1 where a segment starts: at every run head and every
 // segment_length-th entry of a run after it; seg_flags[n] = 0.
-__global__ void segment_heads_kernel(const std::uint32_t* __restrict__ keys, std::int64_t n, std::int64_t V,
+__global__ void __launch_bounds__(max_block_threads) segment_heads_kernel(const std::uint32_t* __restrict__ keys, std::int64_t n, std::int64_t V,
                                      const std::int32_t* __restrict__ flags, const std::int32_t* __restrict__ run_index,
                                      const std::int32_t* __restrict__ starts, std::int32_t* __restrict__ seg_flags) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i <= n;
@@ -142,7 +154,7 @@ __global__ void segment_heads_kernel(const std::uint32_t* __restrict__ keys, std
 }
 
 // One warp per segment: partial[g, :] = the sum of its grad rows, in order.
-__global__ void segment_sums_kernel(const float* __restrict__ grad, std::int64_t D,
+__global__ void __launch_bounds__(max_block_threads) segment_sums_kernel(const float* __restrict__ grad, std::int64_t D,
                                     const std::uint32_t* __restrict__ keys, const std::int32_t* __restrict__ positions,
                                     std::int64_t n, const std::int32_t* __restrict__ seg_starts,
                                     const std::int32_t* __restrict__ seg_count, float* __restrict__ partial) {
@@ -162,7 +174,7 @@ __global__ void segment_sums_kernel(const float* __restrict__ grad, std::int64_t
 }
 
 // One warp per run: values[r, :] = its segment sums in order; rows[r] = id.
-__global__ void run_sums_kernel(std::int64_t D, const std::uint32_t* __restrict__ keys,
+__global__ void __launch_bounds__(max_block_threads) run_sums_kernel(std::int64_t D, const std::uint32_t* __restrict__ keys,
                                 const std::int32_t* __restrict__ starts, const std::int32_t* __restrict__ run_count,
                                 const std::int32_t* __restrict__ seg_index, const std::int32_t* __restrict__ seg_count,
                                 const float* __restrict__ partial, std::int32_t* __restrict__ rows,
@@ -234,6 +246,12 @@ void scatter_add_rows(const float* grad, std::int64_t V, std::int64_t D, const s
   LL_LAUNCH_CHECK("scatter_add_rows");
 }
 
+void drop_ids_outside(std::int32_t* ids, std::int64_t n, std::int64_t V, int* fault, cudaStream_t stream) {
+  if (n == 0) return;
+  LL_LAUNCH(drop_ids_outside_kernel, grid_for(n, threads), threads, 0, stream)(ids, n, V, fault);
+  LL_LAUNCH_CHECK("drop_ids_outside");
+}
+
 void add_distinct_rows(const float* values, std::int64_t V, std::int64_t D, const std::int32_t* rows,
                        const std::int32_t* count, std::int64_t max_rows, float* table_grad, int* fault,
                        cudaStream_t stream) {
@@ -271,8 +289,11 @@ void sparse_rows_sorted(const float* grad, std::int64_t V, std::int64_t D, const
   const unsigned grid = grid_for(n + 1, threads);
   LL_LAUNCH(iota_kernel, grid, threads, 0, stream)(positions_in, n);
   LL_LAUNCH_CHECK("sparse_rows_sorted iota");
+  // The bits ids below V use: a radix pass per 8 of them, not four always.
+  // (An id outside [0, V) may then sort out of place; run_heads flags it.)
+  const int key_bits = std::max(1, static_cast<int>(std::bit_width(static_cast<std::uint64_t>(V - 1))));
   CUDA_CHECK(cub::DeviceRadixSort::SortPairs(base + l.temp, temp_bytes, reinterpret_cast<const std::uint32_t*>(ids),
-                                             keys, positions_in, positions, n, 0, 32, stream));
+                                             keys, positions_in, positions, n, 0, std::min(key_bits, 32), stream));
   LL_LAUNCH(run_heads_kernel, grid, threads, 0, stream)(keys, n, V, flags, fault);
   LL_LAUNCH_CHECK("sparse_rows_sorted run_heads");
   temp_bytes = l.total - l.temp;

@@ -20,6 +20,9 @@ void gather_rows(const float* table, std::int64_t V, std::int64_t D, const std::
 void scatter_add_rows(const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids, std::int64_t n,
                       float* table_grad, int* fault, cudaStream_t stream);
 
+// Ids outside [0, V) become 0 (padding) and set fault_scatter_id in *fault.
+void drop_ids_outside(std::int32_t* ids, std::int64_t n, std::int64_t V, int* fault, cudaStream_t stream);
+
 // table_grad[rows[i], :] += values[i, :] for the first *count (device) of
 // max_rows distinct rows: sized for max_rows, so the host need not read the
 // count; deterministic, with no atomics.

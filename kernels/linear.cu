@@ -20,7 +20,7 @@ constexpr int sum_lanes = threads / sum_columns;     // row lanes per block
 constexpr std::int64_t rows_per_chunk = 1024;        // rows one block sums
 constexpr std::int64_t max_chunks = 256;
 
-__global__ void broadcast_rows_kernel(const float* __restrict__ a, const float* __restrict__ b, std::int64_t rows,
+__global__ void __launch_bounds__(max_block_threads) broadcast_rows_kernel(const float* __restrict__ a, const float* __restrict__ b, std::int64_t rows,
                                       std::int64_t N, float* __restrict__ out) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < rows * N;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
@@ -31,7 +31,7 @@ __global__ void broadcast_rows_kernel(const float* __restrict__ a, const float* 
 
 // Block (column tile blockIdx.x, chunk blockIdx.y): the chunk's sum of each
 // column into partial[chunk, n], or added into out when there is one chunk.
-__global__ void column_chunk_sums_kernel(const float* __restrict__ x, std::int64_t rows, std::int64_t N,
+__global__ void __launch_bounds__(max_block_threads) column_chunk_sums_kernel(const float* __restrict__ x, std::int64_t rows, std::int64_t N,
                                          std::int64_t chunk_rows, float* __restrict__ partial,
                                          float* __restrict__ out) {
   __shared__ float lanes[sum_lanes][sum_columns];
@@ -54,7 +54,7 @@ __global__ void column_chunk_sums_kernel(const float* __restrict__ x, std::int64
   }
 }
 
-__global__ void column_merge_kernel(const float* __restrict__ partial, std::int64_t chunks, std::int64_t N,
+__global__ void __launch_bounds__(max_block_threads) column_merge_kernel(const float* __restrict__ partial, std::int64_t chunks, std::int64_t N,
                                     float* __restrict__ out) {
   for (std::int64_t n = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; n < N;
        n += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {

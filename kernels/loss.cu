@@ -32,10 +32,14 @@ __device__ __forceinline__ float score_entry(const float* rep, const float* tabl
   return base + (bias ? bias[id] : 0.0f);
 }
 
-__global__ void loss_forward_kernel(int kind, LossShape s, const float* __restrict__ states,
-                                    const float* __restrict__ table, const float* __restrict__ bias,
-                                    const std::int32_t* __restrict__ ids, float* __restrict__ coef,
-                                    double* __restrict__ partials, int* fault) {
+// Three blocks per multiprocessor (at most 85 registers) rather than the
+// default target: the mixture head's scoring, inlined twice, spilled 12
+// bytes at the 64 registers that __launch_bounds__(256) alone gives it
+// (ptxas of CUDA 13.0: 80 registers, no spill, this way).
+__global__ void __launch_bounds__(max_block_threads, 3)
+    loss_forward_kernel(int kind, LossShape s, const float* __restrict__ states, const float* __restrict__ table,
+                        const float* __restrict__ bias, const std::int32_t* __restrict__ ids, float* __restrict__ coef,
+                        double* __restrict__ partials, int* fault) {
   __shared__ double block_sum[warps_per_block], block_count[warps_per_block];
   const int lane = threadIdx.x % warp_size, warp = threadIdx.x / warp_size;
   const std::int64_t BL = s.B * s.L;
@@ -87,7 +91,7 @@ __global__ void loss_forward_kernel(int kind, LossShape s, const float* __restri
   }
 }
 
-__global__ void loss_finish_kernel(const double* __restrict__ partials, int blocks, float* __restrict__ result) {
+__global__ void __launch_bounds__(max_block_threads) loss_finish_kernel(const double* __restrict__ partials, int blocks, float* __restrict__ result) {
   if (threadIdx.x != 0) return;
   double sum = 0.0, count = 0.0;
   for (int k = 0; k < blocks; ++k) {
@@ -99,7 +103,7 @@ __global__ void loss_finish_kernel(const double* __restrict__ partials, int bloc
   result[2] = static_cast<float>(count);
 }
 
-__global__ void loss_backward_kernel(LossShape s, const float* __restrict__ states, const float* __restrict__ table,
+__global__ void __launch_bounds__(max_block_threads) loss_backward_kernel(LossShape s, const float* __restrict__ states, const float* __restrict__ table,
                                      const std::int32_t* __restrict__ ids, const float* __restrict__ coef,
                                      const float* __restrict__ result, float d_loss, float* __restrict__ d_states,
                                      float* __restrict__ d_entries, float* __restrict__ d_bias_entries,

@@ -29,13 +29,6 @@
 
 #include <type_traits>
 
-// Full unrolling keeps the register arrays' indices constant.
-#if defined(__CUDACC__)
-#define LL_UNROLL _Pragma("unroll")
-#else
-#define LL_UNROLL _Pragma("GCC unroll 64")
-#endif
-
 namespace limelight::cuda::kernels {
 
 using scalar::fast_sigmoid;
@@ -51,7 +44,7 @@ std::size_t forward_shared(int tile, std::int64_t H) { return sizeof(float) * ti
 std::size_t backward_shared(int tile, std::int64_t H) { return sizeof(float) * tile * 10 * H; }
 
 template <int MaxH>
-__global__ void lstm_forward_kernel(float* __restrict__ gates, const float* __restrict__ w_hh, std::int64_t B,
+__global__ void __launch_bounds__(max_block_threads) lstm_forward_kernel(float* __restrict__ gates, const float* __restrict__ w_hh, std::int64_t B,
                                     std::int64_t T, int H, int tile, float* __restrict__ out,
                                     float* __restrict__ h_prev, float* __restrict__ c_out) {
   LL_DYNAMIC_SHARED(float, shared);
@@ -110,7 +103,7 @@ __global__ void lstm_forward_kernel(float* __restrict__ gates, const float* __re
 }
 
 template <int MaxH>
-__global__ void lstm_backward_kernel(const float* __restrict__ d_out, const float* __restrict__ gates,
+__global__ void __launch_bounds__(max_block_threads) lstm_backward_kernel(const float* __restrict__ d_out, const float* __restrict__ gates,
                                      const float* __restrict__ c, const float* __restrict__ w_hh, std::int64_t B,
                                      std::int64_t T, int H, int tile, float* __restrict__ dz) {
   LL_DYNAMIC_SHARED(float, shared);
@@ -180,7 +173,7 @@ __global__ void lstm_backward_kernel(const float* __restrict__ d_out, const floa
   }
 }
 
-__global__ void add_into_kernel(const float* __restrict__ x, std::int64_t n, float* __restrict__ y) {
+__global__ void __launch_bounds__(max_block_threads) add_into_kernel(const float* __restrict__ x, std::int64_t n, float* __restrict__ y) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
     y[i] += x[i];

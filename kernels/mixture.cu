@@ -17,7 +17,7 @@ namespace {
 
 constexpr int threads = 256;
 
-__global__ void mixture_forward_kernel(const float* __restrict__ rep, const float* __restrict__ table,
+__global__ void __launch_bounds__(max_block_threads) mixture_forward_kernel(const float* __restrict__ rep, const float* __restrict__ table,
                                        const float* __restrict__ bias, std::int64_t V, std::int64_t D, int M,
                                        const std::int32_t* __restrict__ ids, std::int64_t rows,
                                        float* __restrict__ out, float* __restrict__ weights, int* fault) {
@@ -42,7 +42,7 @@ __global__ void mixture_forward_kernel(const float* __restrict__ rep, const floa
 }
 
 // One warp per (row, item) pair: scores (rows, V) of every item.
-__global__ void mixture_catalogue_kernel(const float* __restrict__ rep, const float* __restrict__ table,
+__global__ void __launch_bounds__(max_block_threads) mixture_catalogue_kernel(const float* __restrict__ rep, const float* __restrict__ table,
                                          const float* __restrict__ bias, std::int64_t V, std::int64_t D, int M,
                                          std::int64_t rows, float* __restrict__ scores) {
   const int lane = threadIdx.x % warp_size;
@@ -54,7 +54,7 @@ __global__ void mixture_catalogue_kernel(const float* __restrict__ rep, const fl
   }
 }
 
-__global__ void mixture_backward_kernel(const float* __restrict__ d_out, const float* __restrict__ rep,
+__global__ void __launch_bounds__(max_block_threads) mixture_backward_kernel(const float* __restrict__ d_out, const float* __restrict__ rep,
                                         const float* __restrict__ table, std::int64_t V, std::int64_t D, int M,
                                         const std::int32_t* __restrict__ ids, std::int64_t rows,
                                         const float* __restrict__ weights, float* __restrict__ d_rep,

@@ -16,7 +16,7 @@ namespace {
 
 constexpr int threads = 256;
 
-__global__ void running_pool_forward_kernel(const float* __restrict__ x, std::int64_t B, std::int64_t T,
+__global__ void __launch_bounds__(max_block_threads) running_pool_forward_kernel(const float* __restrict__ x, std::int64_t B, std::int64_t T,
                                             std::int64_t D, float* __restrict__ out, float* __restrict__ div) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < B * D;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
@@ -37,7 +37,7 @@ __global__ void running_pool_forward_kernel(const float* __restrict__ x, std::in
   }
 }
 
-__global__ void running_pool_backward_kernel(const float* __restrict__ g, const float* __restrict__ div,
+__global__ void __launch_bounds__(max_block_threads) running_pool_backward_kernel(const float* __restrict__ g, const float* __restrict__ div,
                                              std::int64_t B, std::int64_t T, std::int64_t D, float* __restrict__ dx) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < B * D;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {

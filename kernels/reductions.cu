@@ -64,7 +64,7 @@ __device__ __forceinline__ double block_sum(double v) {
 
 // partials[block] = the block's sum of x (times mask, when given) and, with
 // a mask, partials[gridDim.x + block] = its sum of mask.
-__global__ void whole_sum_partials_kernel(const float* __restrict__ x, const float* __restrict__ mask, std::int64_t n,
+__global__ void __launch_bounds__(max_block_threads) whole_sum_partials_kernel(const float* __restrict__ x, const float* __restrict__ mask, std::int64_t n,
                                           bool vectorised, double* __restrict__ partials) {
   double sum = 0.0, den = 0.0;
   std::int64_t scalar_from = 0;
@@ -108,7 +108,7 @@ __global__ void whole_sum_partials_kernel(const float* __restrict__ x, const flo
 }
 
 // One block: the partials in a fixed order, then the result.
-__global__ void whole_sum_finish_kernel(const double* __restrict__ partials, int blocks, bool masked, float factor,
+__global__ void __launch_bounds__(max_block_threads) whole_sum_finish_kernel(const double* __restrict__ partials, int blocks, bool masked, float factor,
                                         float* __restrict__ out, double* __restrict__ den_out) {
   double sum = 0.0, den = 0.0;
   for (int k = threadIdx.x; k < blocks; k += blockDim.x) {
@@ -130,7 +130,7 @@ __global__ void whole_sum_finish_kernel(const double* __restrict__ partials, int
 // of k, added in order; chunk 0 starts from init[o * inner + i] (out's
 // values, when accumulating) or 0, as the CPU starts from out or its zero
 // fill. With one chunk dst is out itself (and may be init).
-__global__ void sum_chunks_kernel(const float* __restrict__ x, std::int64_t outer, std::int64_t n, std::int64_t inner,
+__global__ void __launch_bounds__(max_block_threads) sum_chunks_kernel(const float* __restrict__ x, std::int64_t outer, std::int64_t n, std::int64_t inner,
                                   std::int64_t chunks, const float* init, float* dst) {
   for (std::int64_t t = thread_index(); t < outer * chunks * inner; t += thread_count()) {
     const std::int64_t q = t / inner, i = t - q * inner;
@@ -151,7 +151,7 @@ __global__ void sum_chunks_kernel(const float* __restrict__ x, std::int64_t oute
 }
 
 // out[o, i] = the chunk sums of column (o, i), added in order.
-__global__ void sum_chunk_totals_kernel(const float* __restrict__ partial, std::int64_t outer, std::int64_t chunks,
+__global__ void __launch_bounds__(max_block_threads) sum_chunk_totals_kernel(const float* __restrict__ partial, std::int64_t outer, std::int64_t chunks,
                                         std::int64_t inner, float* __restrict__ out) {
   for (std::int64_t t = thread_index(); t < outer * inner; t += thread_count()) {
     const std::int64_t o = t / inner, i = t - o * inner;
@@ -162,7 +162,7 @@ __global__ void sum_chunk_totals_kernel(const float* __restrict__ partial, std::
   }
 }
 
-__global__ void cumsum_kernel(const float* __restrict__ x, std::int64_t outer, std::int64_t n, std::int64_t inner,
+__global__ void __launch_bounds__(max_block_threads) cumsum_kernel(const float* __restrict__ x, std::int64_t outer, std::int64_t n, std::int64_t inner,
                               float* __restrict__ out) {
   for (std::int64_t t = thread_index(); t < outer * inner; t += thread_count()) {
     const std::int64_t o = t / inner, i = t - o * inner;
@@ -176,7 +176,7 @@ __global__ void cumsum_kernel(const float* __restrict__ x, std::int64_t outer, s
   }
 }
 
-__global__ void cumsum_backward_kernel(const float* __restrict__ d_out, std::int64_t outer, std::int64_t n,
+__global__ void __launch_bounds__(max_block_threads) cumsum_backward_kernel(const float* __restrict__ d_out, std::int64_t outer, std::int64_t n,
                                        std::int64_t inner, float* __restrict__ d_x) {
   for (std::int64_t t = thread_index(); t < outer * inner; t += thread_count()) {
     const std::int64_t o = t / inner, i = t - o * inner;
@@ -189,7 +189,7 @@ __global__ void cumsum_backward_kernel(const float* __restrict__ d_out, std::int
   }
 }
 
-__global__ void softmax_kernel(const float* __restrict__ x, std::int64_t outer, std::int64_t n, std::int64_t inner,
+__global__ void __launch_bounds__(max_block_threads) softmax_kernel(const float* __restrict__ x, std::int64_t outer, std::int64_t n, std::int64_t inner,
                                float* __restrict__ y) {
   for (std::int64_t t = thread_index(); t < outer * inner; t += thread_count()) {
     const std::int64_t o = t / inner, i = t - o * inner;
@@ -209,7 +209,7 @@ __global__ void softmax_kernel(const float* __restrict__ x, std::int64_t outer, 
   }
 }
 
-__global__ void softmax_backward_kernel(const float* __restrict__ y, const float* __restrict__ d_y, std::int64_t outer,
+__global__ void __launch_bounds__(max_block_threads) softmax_backward_kernel(const float* __restrict__ y, const float* __restrict__ d_y, std::int64_t outer,
                                         std::int64_t n, std::int64_t inner, float* __restrict__ d_x) {
   for (std::int64_t t = thread_index(); t < outer * inner; t += thread_count()) {
     const std::int64_t o = t / inner, i = t - o * inner;
@@ -224,7 +224,7 @@ __global__ void softmax_backward_kernel(const float* __restrict__ y, const float
   }
 }
 
-__global__ void find_bad_id_kernel(const std::int32_t* __restrict__ ids, std::int64_t n, std::int64_t V,
+__global__ void __launch_bounds__(max_block_threads) find_bad_id_kernel(const std::int32_t* __restrict__ ids, std::int64_t n, std::int64_t V,
                                    unsigned long long* first) {
   for (std::int64_t i = thread_index(); i < n; i += thread_count()) {
     const std::int32_t id = ids[i];

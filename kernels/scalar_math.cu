@@ -11,7 +11,7 @@ namespace {
 
 constexpr int threads = 256;
 
-__global__ void scalar_math_kernel(const float* __restrict__ x, const float* __restrict__ y, std::int64_t n,
+__global__ void __launch_bounds__(max_block_threads) scalar_math_kernel(const float* __restrict__ x, const float* __restrict__ y, std::int64_t n,
                                    float* __restrict__ out) {
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {

@@ -3,10 +3,13 @@
 // add_column_bias: scores (B, V) += bias (V); one thread per element.
 // score_top_k: users (B, D), table (V, D), bias (V) -> the k best (id, score)
 //   per user, without the (B, V) score matrix ever reaching memory.
-//   Scoring pass: block (t, c) holds a tile of up to 8 users in shared
-//   memory and scans slice c of the catalogue; each warp scores one item row
-//   at a time against every user of the tile (lanes over D: the row is read
-//   coalesced, once per tile), and the blocks of all tiles for a slice run
+//   Scoring pass: block (t, c) holds a tile of up to 8 users (a power of
+//   two) in shared memory and scans slice c of the catalogue; each group of 8
+//   lanes scores one item row against every user of the tile, four rows in
+//   flight per warp (lanes over D: each row read in 32-byte runs, once per
+//   tile), each lane's per-user sums in registers and then one
+//   transpose-reduce across the group (U - 1 + 3 - log2 U shuffles for four
+//   items, at most 2 per item per user), and the blocks of all tiles for a slice run
 //   side by side (tile is the fast grid index), so the row comes from DRAM
 //   about once per call and from L2 for the other tiles. Each user of the
 //   tile keeps a candidate list in shared memory and a running threshold,
@@ -20,8 +23,10 @@
 //   Deterministic (a total order on (score, id): higher score, then lower
 //   id); NaN scores never beat a threshold and are not returned. Scores
 //   differ from the CPU's by dot-product rounding.
-// CPU reference: ImplicitSequenceModel::recommend_into (src/model/model.cpp),
+// CPU reference: ImplicitSequenceModel::recommend_into (src/model/model_serving.cpp),
 //   whose heap uses the same order and also never returns id 0.
+#include <bit>
+
 #include "kernels/common.cuh"
 #include "kernels/scoring.cuh"
 #include "limelight/error.hpp"
@@ -43,7 +48,7 @@ __device__ __forceinline__ bool better(float sa, std::int32_t ia, float sb, std:
   return sa > sb || (sa == sb && static_cast<std::uint32_t>(ia) < static_cast<std::uint32_t>(ib));
 }
 
-__global__ void add_column_bias_kernel(float* __restrict__ scores, std::int64_t B, std::int64_t V,
+__global__ void __launch_bounds__(max_block_threads) add_column_bias_kernel(float* __restrict__ scores, std::int64_t B, std::int64_t V,
                                        const float* __restrict__ bias) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < B * V;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
@@ -51,7 +56,7 @@ __global__ void add_column_bias_kernel(float* __restrict__ scores, std::int64_t 
 }
 
 // Exclusion ids outside [0, V) set the fault flag (0 is padding).
-__global__ void check_exclusions_kernel(const std::int32_t* __restrict__ exclude_ids, std::int64_t count,
+__global__ void __launch_bounds__(max_block_threads) check_exclusions_kernel(const std::int32_t* __restrict__ exclude_ids, std::int64_t count,
                                         std::int64_t V, int* fault) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
@@ -82,6 +87,7 @@ __device__ void bitonic_sort(float* keys, std::int32_t* ids, int n) {
 }
 
 struct TileSource {
+  const float* row_scores;  // (B, V) scores whose top k to take, in place of the dot products; or null
   const float* users;
   const float* table;
   const float* bias;
@@ -91,20 +97,62 @@ struct TileSource {
   int tile_users, k;
 };
 
-// Block (t, c): the k best items of slice c for each user of tile t, to
-// out[user, c * k ...] (padded with (-inf, -1)).
-__global__ void tile_top_k_kernel(TileSource src, float* __restrict__ out_scores, std::int32_t* __restrict__ out_ids,
+// A group of lanes scores one item: the warp scores group_items at once.
+constexpr int group_lanes = 8;
+constexpr int group_items = warp_size / group_lanes;
+
+// The transpose-reduce of N per-lane partial sums (one per user) over a group
+// of 8 lanes, with the xor offset halving from Offset: while more than one
+// value is left, each lane keeps half of them (by its offset bit) and sends
+// the other half, so N values take N - 1 shuffles, then a plain sum for each
+// offset left. Lane g of the group ends with the whole sum of user
+// g >> (3 - log2 N). In each sum the two halves are added as the warp's
+// butterfly adds them (a + b = b + a: every lane holding a user gets the
+// same bits).
+template <int N, int Offset>
+__device__ __forceinline__ float transpose_reduce(const float (&v)[N], int g) {
+  if constexpr (Offset == 0) {
+    static_assert(N == 1, "more users than the group has lanes");
+    return v[0];
+  } else if constexpr (N == 1) {
+    const float next[1] = {v[0] + __shfl_xor_sync(full_mask, v[0], Offset)};
+    return transpose_reduce<1, Offset / 2>(next, g);
+  } else {
+    const bool upper = (g & Offset) != 0;
+    float next[N / 2];
+LL_UNROLL
+    for (int j = 0; j < N / 2; ++j) {
+      const float keep = upper ? v[j + N / 2] : v[j];
+      const float send = upper ? v[j] : v[j + N / 2];
+      next[j] = keep + __shfl_xor_sync(full_mask, send, Offset);
+    }
+    return transpose_reduce<N / 2, Offset / 2>(next, g);
+  }
+}
+
+// Block (t, c): the k best items of slice c for each user of tile t (at most
+// U, a power of two up to 8), to out[user, c * k ...] (padded with (-inf,
+// -1)). Each group of 8 lanes scores one item against the U users held in
+// shared memory (zero rows past the tile's last user), U sums per lane in
+// registers, then one transpose-reduce: U - 1 + 3 - log2 U shuffles for
+// group_items items, at most 2 per item per user (U = 1: 0.75).
+template <int U>
+__global__ void __launch_bounds__(max_block_threads) tile_top_k_kernel(TileSource src, float* __restrict__ out_scores, std::int32_t* __restrict__ out_ids,
                                   std::int64_t out_stride) {
   __shared__ float list_scores[max_tile_users][list_capacity];
   __shared__ std::int32_t list_ids[max_tile_users][list_capacity];
   __shared__ int list_count[max_tile_users];
   __shared__ float threshold_score[max_tile_users];
   __shared__ std::int32_t threshold_id[max_tile_users];
-  LL_DYNAMIC_SHARED(float, users);  // tile_users x D
+  LL_DYNAMIC_SHARED(float, users);  // U x D
   const int lane = threadIdx.x % warp_size, warp = threadIdx.x / warp_size;
-  const std::int64_t first_user = static_cast<std::int64_t>(blockIdx.x) * src.tile_users;
-  const int tile = static_cast<int>(src.B - first_user < src.tile_users ? src.B - first_user : src.tile_users);
-  for (std::int64_t i = threadIdx.x; i < tile * src.D; i += blockDim.x) users[i] = src.users[first_user * src.D + i];
+  const int group = lane / group_lanes, g = lane % group_lanes;
+  constexpr int log2_users = U == 1 ? 0 : U == 2 ? 1 : U == 4 ? 2 : 3;
+  constexpr int lanes_per_user = group_lanes / U;
+  const std::int64_t first_user = static_cast<std::int64_t>(blockIdx.x) * U;
+  const int tile = static_cast<int>(src.B - first_user < U ? src.B - first_user : U);
+  for (std::int64_t i = threadIdx.x; i < U * src.D; i += blockDim.x)
+    users[i] = i < tile * src.D ? src.users[first_user * src.D + i] : 0.0f;
   if (threadIdx.x < max_tile_users) {
     list_count[threadIdx.x] = 0;
     threshold_score[threadIdx.x] = -INFINITY;
@@ -165,21 +213,33 @@ __global__ void tile_top_k_kernel(TileSource src, float* __restrict__ out_scores
 
   const std::int64_t begin = static_cast<std::int64_t>(blockIdx.y) * src.slice_items;
   const std::int64_t end = begin + src.slice_items < src.V ? begin + src.slice_items : src.V;
-  float acc[max_tile_users];
-  // Every thread runs the same rounds so that all reach the barriers.
+  // Every thread runs the same rounds so that all reach the barriers; every
+  // lane of a warp takes part in its shuffles, a group past the slice's end
+  // scoring its last item again for nothing.
   for (std::int64_t round = begin; round < end; round += round_items) {
-    for (std::int64_t item = round + warp; item < round + round_items && item < end; item += tile_warps) {
-      const float* e = src.table + item * src.D;
-      for (int u = 0; u < max_tile_users; ++u) acc[u] = 0.0f;
-      for (std::int64_t d = lane; d < src.D; d += warp_size) {
-        const float x = e[d];
-        for (int u = 0; u < tile; ++u) acc[u] += x * users[u * src.D + d];
+    for (std::int64_t first = round + warp * group_items; first < round + round_items;
+         first += tile_warps * group_items) {
+      const std::int64_t item = first + group;
+      const bool valid = item < end;
+      const int u = g >> (3 - log2_users);
+      const bool decides = valid && g % lanes_per_user == 0 && u < tile && item != 0;
+      float sum = 0.0f;
+      if (src.row_scores) {  // the same in every thread of the launch
+        if (decides) sum = src.row_scores[(first_user + u) * src.V + item];
+      } else {
+        const float* e = src.table + (valid ? item : end - 1) * src.D;
+        float acc[U];
+LL_UNROLL
+        for (int v = 0; v < U; ++v) acc[v] = 0.0f;
+        for (std::int64_t d = g; d < src.D; d += group_lanes) {
+          const float x = e[d];
+LL_UNROLL
+          for (int v = 0; v < U; ++v) acc[v] += x * users[v * src.D + d];
+        }
+        sum = transpose_reduce<U, group_lanes / 2>(acc, g);
       }
-      for (int u = 0; u < tile; ++u) acc[u] = warp_sum(acc[u]);
-      // Lane u decides for user u; every lane holds every sum.
-      if (lane < tile && item != 0) {
-        const int u = lane;
-        const float score = acc[u] + (src.bias ? src.bias[item] : 0.0f);
+      if (decides) {
+        const float score = sum + (src.bias ? src.bias[item] : 0.0f);
         const std::int32_t id = static_cast<std::int32_t>(item);
         if (better(score, id, threshold_score[u], threshold_id[u])) {
           bool excluded = src.excluded && src.excluded[item];
@@ -197,16 +257,16 @@ __global__ void tile_top_k_kernel(TileSource src, float* __restrict__ out_scores
     }
     __syncthreads();  // the round's candidates are in
     bool full = false;
-    for (int u = 0; u < tile; ++u) full = full || list_count[u] > compact_at;
+    for (int v = 0; v < tile; ++v) full = full || list_count[v] > compact_at;
     __syncthreads();  // every thread has read the counts before the next round adds to them
     if (full) compact(false);
   }
   compact(true);
-  for (int u = 0; u < tile; ++u) {
+  for (int v = 0; v < tile; ++v) {
     for (int j = threadIdx.x; j < src.k; j += blockDim.x) {
-      const std::int64_t at = (first_user + u) * out_stride + static_cast<std::int64_t>(blockIdx.y) * src.k + j;
-      out_scores[at] = list_scores[u][j];
-      out_ids[at] = list_ids[u][j];
+      const std::int64_t at = (first_user + v) * out_stride + static_cast<std::int64_t>(blockIdx.y) * src.k + j;
+      out_scores[at] = list_scores[v][j];
+      out_ids[at] = list_ids[v][j];
     }
   }
 }
@@ -218,7 +278,7 @@ struct CandidateSource {
 };
 
 // Block (c, b): candidates of chunk c of row b, best k to out[b, c * k ..].
-__global__ void merge_kernel(CandidateSource cand, int k, float* __restrict__ out_scores,
+__global__ void __launch_bounds__(merge_threads) merge_kernel(CandidateSource cand, int k, float* __restrict__ out_scores,
                              std::int32_t* __restrict__ out_ids, std::int64_t out_stride) {
   __shared__ float keys[chunk];
   __shared__ std::int32_t ids[chunk];
@@ -239,8 +299,11 @@ __global__ void merge_kernel(CandidateSource cand, int k, float* __restrict__ ou
 std::int64_t chunks_of(std::int64_t n) { return (n + chunk - 1) / chunk; }
 std::size_t align(std::size_t x) { return (x + 255) / 256 * 256; }
 
-int tile_users_for(std::int64_t D) {
-  return static_cast<int>(std::clamp<std::int64_t>(max_top_k_width / D, 1, max_tile_users));
+// Users per tile: a power of two, as many as fit max_top_k_width floats of
+// shared memory (8 at most), and no more than B needs.
+int tile_users_for(std::int64_t B, std::int64_t D) {
+  const auto fit = static_cast<std::uint64_t>(std::clamp<std::int64_t>(max_top_k_width / D, 1, max_tile_users));
+  return static_cast<int>(std::min(std::bit_floor(fit), std::bit_ceil(static_cast<std::uint64_t>(B))));
 }
 
 struct Plan {
@@ -252,7 +315,7 @@ struct Plan {
 // round and at least 8 rounds long.
 Plan plan(std::int64_t B, std::int64_t V, std::int64_t D, int target_blocks) {
   Plan p{};
-  p.tile_users = tile_users_for(D);
+  p.tile_users = tile_users_for(B, D);
   p.tiles = (B + p.tile_users - 1) / p.tile_users;
   const std::int64_t max_slices = std::max<std::int64_t>(1, V / (8 * round_items));
   const std::int64_t wanted = (target_blocks + p.tiles - 1) / p.tiles;
@@ -281,7 +344,7 @@ Layout layout(std::int64_t B, const Plan& p, int k) {
   return l;
 }
 
-__global__ void pack_top_k_kernel(const std::int32_t* __restrict__ ids, const float* __restrict__ scores,
+__global__ void __launch_bounds__(max_block_threads) pack_top_k_kernel(const std::int32_t* __restrict__ ids, const float* __restrict__ scores,
                                   std::int64_t rows, int k, ScoredPair* __restrict__ out,
                                   unsigned long long* __restrict__ counts) {
   for (std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; r < rows;
@@ -315,14 +378,19 @@ std::size_t top_k_workspace(std::int64_t B, std::int64_t V, std::int64_t D, int 
   return layout(B, plan(B, V, D, target_blocks), k).total;
 }
 
-void score_top_k(const float* users, std::int64_t B, const float* table, const float* bias, std::int64_t V,
-                 std::int64_t D, int k, const std::int32_t* exclude_ids, std::int64_t X, std::int32_t* out_ids,
-                 float* out_scores, void* workspace, std::size_t workspace_bytes, int target_blocks, int* fault,
-                 cudaStream_t stream, const unsigned char* excluded) {
+namespace {
+
+// score_top_k's passes; with row_scores, the scores are given (B, V) and
+// the users, table and width unused (D = 0: no user vectors to load).
+void top_k_passes(const float* row_scores, const float* users, std::int64_t B, const float* table, const float* bias,
+                  std::int64_t V, std::int64_t D, int k, const std::int32_t* exclude_ids, std::int64_t X,
+                  std::int32_t* out_ids, float* out_scores, void* workspace, std::size_t workspace_bytes,
+                  int target_blocks, int* fault, cudaStream_t stream, const unsigned char* excluded) {
   LL_CHECK(k >= 1 && k <= max_top_k, "score_top_k: k must be in [1, ", max_top_k, "], got ", k);
   LL_CHECK(B >= 1 && B <= 65535, "score_top_k: ", B, " users; one call takes 1 to 65535");
-  LL_CHECK(D >= 1 && D <= max_top_k_width, "score_top_k: embedding width ", D, " not in [1, ", max_top_k_width, "]");
-  const Plan p = plan(B, V, D, target_blocks);
+  LL_CHECK(D >= 0 && D <= max_top_k_width && (D >= 1 || row_scores), "score_top_k: embedding width ", D, " not in [1, ",
+           max_top_k_width, "]");
+  const Plan p = plan(B, V, std::max<std::int64_t>(D, 1), target_blocks);
   const Layout l = layout(B, p, k);
   LL_CHECK(workspace_bytes >= l.total, "score_top_k: workspace of ", workspace_bytes, " bytes, needs ", l.total);
   auto* base = static_cast<char*>(workspace);
@@ -347,11 +415,16 @@ void score_top_k(const float* users, std::int64_t B, const float* table, const f
   std::int32_t* i_out;
   std::int64_t stride;
   target(per_row, s_out, i_out, stride);
-  const TileSource src{users, table, bias, exclude_ids && X > 0 ? exclude_ids : nullptr, excluded, B, V, D, X,
-                       p.slice_items, p.tile_users, k};
+  const TileSource src{row_scores, users, table, bias, exclude_ids && X > 0 ? exclude_ids : nullptr, excluded, B, V, D,
+                       X, p.slice_items, p.tile_users, k};
   const std::size_t user_bytes = static_cast<std::size_t>(p.tile_users * D) * sizeof(float);
-  LL_LAUNCH(tile_top_k_kernel, dim3(static_cast<unsigned>(p.tiles), static_cast<unsigned>(p.slices)), tile_threads,
-            user_bytes, stream)(src, s_out, i_out, stride);
+  const dim3 grid(static_cast<unsigned>(p.tiles), static_cast<unsigned>(p.slices));
+  switch (p.tile_users) {
+    case 1: LL_LAUNCH(tile_top_k_kernel<1>, grid, tile_threads, user_bytes, stream)(src, s_out, i_out, stride); break;
+    case 2: LL_LAUNCH(tile_top_k_kernel<2>, grid, tile_threads, user_bytes, stream)(src, s_out, i_out, stride); break;
+    case 4: LL_LAUNCH(tile_top_k_kernel<4>, grid, tile_threads, user_bytes, stream)(src, s_out, i_out, stride); break;
+    default: LL_LAUNCH(tile_top_k_kernel<8>, grid, tile_threads, user_bytes, stream)(src, s_out, i_out, stride);
+  }
   LL_LAUNCH_CHECK("score_top_k tile_top_k");
   while (per_row > k) {
     const CandidateSource cand{s_out, i_out, per_row};
@@ -363,6 +436,23 @@ void score_top_k(const float* users, std::int64_t B, const float* table, const f
               stream)(cand, k, s_out, i_out, stride);
     LL_LAUNCH_CHECK("score_top_k merge");
   }
+}
+
+}  // namespace
+
+void score_top_k(const float* users, std::int64_t B, const float* table, const float* bias, std::int64_t V,
+                 std::int64_t D, int k, const std::int32_t* exclude_ids, std::int64_t X, std::int32_t* out_ids,
+                 float* out_scores, void* workspace, std::size_t workspace_bytes, int target_blocks, int* fault,
+                 cudaStream_t stream, const unsigned char* excluded) {
+  top_k_passes(nullptr, users, B, table, bias, V, D, k, exclude_ids, X, out_ids, out_scores, workspace,
+               workspace_bytes, target_blocks, fault, stream, excluded);
+}
+
+void rows_top_k(const float* scores, std::int64_t rows, std::int64_t V, const unsigned char* excluded, int k,
+                std::int32_t* out_ids, float* out_scores, void* workspace, std::size_t workspace_bytes,
+                int target_blocks, int* fault, cudaStream_t stream) {
+  top_k_passes(scores, nullptr, rows, nullptr, nullptr, V, 0, k, nullptr, 0, out_ids, out_scores, workspace,
+               workspace_bytes, target_blocks, fault, stream, excluded);
 }
 
 }  // namespace limelight::cuda::kernels

@@ -34,6 +34,13 @@ void score_top_k(const float* users, std::int64_t B, const float* table, const f
                  float* out_scores, void* workspace, std::size_t workspace_bytes, int target_blocks, int* fault,
                  cudaStream_t stream, const unsigned char* excluded = nullptr);
 
+// The same over given scores (rows, V) (a mixture head's): the k best of
+// each row, the rows in tiles of up to 8 side by side in one pass, with
+// top_k_workspace(rows, V, 1, k, target_blocks) bytes.
+void rows_top_k(const float* scores, std::int64_t rows, std::int64_t V, const unsigned char* excluded, int k,
+                std::int32_t* out_ids, float* out_scores, void* workspace, std::size_t workspace_bytes,
+                int target_blocks, int* fault, cudaStream_t stream);
+
 // One (item, score) result, laid out as backend::ScoredItem.
 struct ScoredPair {
   std::int32_t item;

@@ -131,13 +131,17 @@ class Backend {
   // ---- Embeddings. Row 0 of a table is padding: it never receives gradient.
   // The index of the first id outside [0, V), or -1.
   virtual std::int64_t find_bad_id(const std::int32_t* ids, std::int64_t n, std::int64_t V) = 0;
+  // V, in these and the mixture head's calls, is the table's row count: a
+  // backend whose ids are not searched first (a device's, ops/common.hpp)
+  // checks each id against it and reports one outside at its next
+  // synchronisation instead of reading past the table.
   // out[i, :] = table[ids[i], :] for rows of width D.
-  virtual void gather_rows(const float* table, std::int64_t D, const std::int32_t* ids, std::int64_t n,
-                           float* out) = 0;
+  virtual void gather_rows(const float* table, std::int64_t V, std::int64_t D, const std::int32_t* ids,
+                           std::int64_t n, float* out) = 0;
   // grad's row i adds into row ids[i] of the table's gradient, skipping id 0;
   // deterministic for a given thread count.
-  virtual void scatter_add_rows(const float* grad, std::int64_t D, const std::int32_t* ids, std::int64_t n,
-                                const TableGrad& d_table) = 0;
+  virtual void scatter_add_rows(const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids,
+                                std::int64_t n, const TableGrad& d_table) = 0;
   // out[i] = rep[i] . table[ids[i]] + bias[ids[i]] (bias may be null).
   virtual void score_rows(const float* rep, const float* table, const float* bias, std::int64_t D,
                           const std::int32_t* ids, std::int64_t n, float* out) = 0;
@@ -147,12 +151,12 @@ class Backend {
 
   // ---- The mixture-of-tastes head. rep rows hold M taste vectors then M
   // attention vectors of width D; weights (n, M) are the attention softmax.
-  virtual void mixture_score(const float* rep, const float* table, const float* bias, std::int64_t D, std::int64_t M,
-                             const std::int32_t* ids, std::int64_t n, float* out, float* weights) = 0;
+  virtual void mixture_score(const float* rep, const float* table, const float* bias, std::int64_t V, std::int64_t D,
+                             std::int64_t M, const std::int32_t* ids, std::int64_t n, float* out, float* weights) = 0;
   // Adds into d_rep (n, 2MD); writes the gradient of each row's item embedding into d_entries (n, D).
-  virtual void mixture_score_backward(const float* d_out, const float* rep, const float* table, std::int64_t D,
-                                      std::int64_t M, const std::int32_t* ids, std::int64_t n, const float* weights,
-                                      float* d_rep, float* d_entries) = 0;
+  virtual void mixture_score_backward(const float* d_out, const float* rep, const float* table, std::int64_t V,
+                                      std::int64_t D, std::int64_t M, const std::int32_t* ids, std::int64_t n,
+                                      const float* weights, float* d_rep, float* d_entries) = 0;
 
   // ---- The fused masked sequence loss (see ops::sequence_loss). Forward
   // writes into `coef` (N+1, B, L) d loss_element / d score for the positive

@@ -26,8 +26,9 @@ const Tensor& check_table(Tape& t, Var table, Var bias, const char* op) {
 // saved[0] = ids.
 void embedding_backward(Tape& t, const Node& n) {
   const Tensor& ids = n.saved[0];
+  const Tensor& E = t.value(n.in[0]);
   backend_of(t, "embedding backward", {n.out})
-      .scatter_add_rows(t.grad(n.out).f32(), t.value(n.in[0]).dim(1), ids.i32(), ids.numel(), table_grad(t, n.in[0]));
+      .scatter_add_rows(t.grad(n.out).f32(), E.dim(0), E.dim(1), ids.i32(), ids.numel(), table_grad(t, n.in[0]));
 }
 
 // The backward of a scoring op (score_items, mixture_score; saved[0] =
@@ -40,11 +41,11 @@ void scoring_backward(Tape& t, const Node& n, const char* op, ScoreBackward&& sc
   Backend& be = backend_of(t, op, {n.out});
   const Tensor& ids = n.saved[0];
   const Tensor& E = t.value(n.in[1]);
-  const std::int64_t D = E.dim(1), rows = ids.numel();
+  const std::int64_t V = E.dim(0), D = E.dim(1), rows = ids.numel();
   float* entries = wants(t, n.in[1]) ? t.arena().tensor(Shape{rows, D}).f32() : nullptr;
   score_backward(be, E, ids, entries);
-  if (entries) be.scatter_add_rows(entries, D, ids.i32(), rows, table_grad(t, n.in[1]));
-  if (wants(t, n.in[2])) be.scatter_add_rows(t.grad(n.out).f32(), 1, ids.i32(), rows, table_grad(t, n.in[2]));
+  if (entries) be.scatter_add_rows(entries, V, D, ids.i32(), rows, table_grad(t, n.in[1]));
+  if (wants(t, n.in[2])) be.scatter_add_rows(t.grad(n.out).f32(), V, 1, ids.i32(), rows, table_grad(t, n.in[2]));
 }
 
 void score_items_backward(Tape& t, const Node& n) {
@@ -58,7 +59,7 @@ void score_items_backward(Tape& t, const Node& n) {
 void mixture_backward(Tape& t, const Node& n) {
   const std::int64_t M = n.attrs.get<MixtureAttrs>().num_mixtures;
   auto mixture = [&](Backend& be, const Tensor& E, const Tensor& ids, float* entries) {
-    be.mixture_score_backward(t.grad(n.out).f32(), t.value(n.in[0]).f32(), E.f32(), E.dim(1), M, ids.i32(),
+    be.mixture_score_backward(t.grad(n.out).f32(), t.value(n.in[0]).f32(), E.f32(), E.dim(0), E.dim(1), M, ids.i32(),
                               ids.numel(), n.saved[1].f32(), grad_or_null(t, n.in[0]), entries);
   };
   scoring_backward(t, n, "mixture_score backward", mixture);
@@ -73,7 +74,7 @@ Var embedding(Tape& t, Var table, const Tensor& ids) {
   check_ids_before_flagging_kernel(be, ids, E.dim(0), "embedding");
   LL_CHECK(ids.rank() < Shape::max_rank, "embedding: ids of rank ", ids.rank(), " leave no room for D");
   Tensor out = new_tensor(t, ids.shape().appended(D));
-  be.gather_rows(E.f32(), D, ids.i32(), ids.numel(), out.f32());
+  be.gather_rows(E.f32(), E.dim(0), D, ids.i32(), ids.numel(), out.f32());
   return record(t, out, needs_grad(t, {table}), embedding_backward, {table}, [&](Node& n) { n.saved[0] = ids; });
 }
 
@@ -105,8 +106,8 @@ Var mixture_score(Tape& t, Var rep, Var table, Var bias, const Tensor& ids, std:
   const std::int64_t rows = ids.numel();
   Tensor out = new_tensor(t, ids.shape());
   Tensor weights = t.arena().tensor(Shape{rows, M});
-  be.mixture_score(R.f32(), E.f32(), bias.valid() ? t.value(bias).f32() : nullptr, D, M, ids.i32(), rows, out.f32(),
-                   weights.f32());
+  be.mixture_score(R.f32(), E.f32(), bias.valid() ? t.value(bias).f32() : nullptr, E.dim(0), D, M, ids.i32(), rows,
+                   out.f32(), weights.f32());
   return record(t, out, needs_grad(t, {rep, table, bias}), mixture_backward, {rep, table, bias}, [&](Node& n) {
     n.attrs.put(MixtureAttrs{M});
     n.saved[0] = ids;

@@ -29,6 +29,8 @@
 #include <cuda_runtime.h>
 #include <sys/mman.h>
 
+#include <atomic>
+#include <bit>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -353,10 +355,23 @@ int lane_id() {
   return static_cast<int>(current_thread % 32);
 }
 
+namespace {
+// Warp-wide shuffle and ballot instructions: counted once per warp, by its
+// lowest lane in the mask, as a GPU issues one instruction for the warp.
+std::atomic<std::uint64_t> warp_exchanges{0};
+
+void count_exchange(unsigned mask, int lane) {
+  if (lane == std::countr_zero(mask)) warp_exchanges.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+std::uint64_t warp_shuffles() { return warp_exchanges.load(std::memory_order_relaxed); }
+
 std::uint64_t exchange_in_warp(unsigned mask, std::uint64_t bits, int source_lane) {
   Warp& w = warp();
   const int lane = static_cast<int>(current_thread % 32);
   if (!(mask >> lane & 1u)) misuse("a shuffle by a lane outside its mask");
+  count_exchange(mask, lane);
   w.slots[lane] = bits;
   w.sync.arrive_and_wait();  // every lane has published
   const std::uint64_t out = source_lane >= 0 && source_lane < w.lanes ? w.slots[source_lane] : bits;
@@ -428,6 +443,7 @@ unsigned __ballot_sync(unsigned mask, int predicate) {
   Warp& w = warp();
   const int lane = static_cast<int>(current_thread % 32);
   if (!(mask >> lane & 1u)) misuse("a ballot by a lane outside its mask");
+  count_exchange(mask, lane);
   w.slots[lane] = predicate ? 1 : 0;
   w.sync.arrive_and_wait();
   unsigned out = 0;

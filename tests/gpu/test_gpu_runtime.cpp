@@ -16,6 +16,8 @@
 #include "backend/cuda/primitives.hpp"
 #include "kernels/elementwise.cuh"
 #include "gpu_test.hpp"
+#include "limelight/ops.hpp"
+#include "limelight/tape.hpp"
 
 using namespace limelight;
 using namespace limelight::cuda;
@@ -143,6 +145,23 @@ GPU_TEST_CASE("gpu: an id outside the table becomes an Error naming the kernel")
   CHECK_THROWS_WITH_AS(gemm(ctx, false, false, 2, 2, 2, 1.0f, t.as<float>(), 1, t.as<float>(), 2, 0.0f,
                             out.as<float>(), 2),
                        doctest::Contains("leading dimensions"), Error);
+}
+
+// Ids already on the device are not searched before the op (that would wait
+// for the device): the gather's kernel checks each against the table's rows
+// (V, passed through the Backend), reads nothing past it, and the next read
+// on the host throws naming the kernel.
+GPU_TEST_CASE("gpu: an id outside the table in a device tensor becomes an Error at the next read, naming the kernel") {
+  gpu_test::install_device_allocator();
+  Parameter table("table", Tensor::from_vector(std::vector<float>(5 * 3, 1.0f), Shape{5, 3}).to(Device::cuda));
+  const Tensor ids = Tensor::from_vector(std::vector<std::int32_t>{1, 5, 2}, Shape{3}).to(Device::cuda);
+  Tape t(true, Device::cuda);
+  const Var rows = ops::embedding(t, t.parameter(table), ids);
+  CHECK_THROWS_WITH_AS((void)t.value(rows).to(Device::cpu), doctest::Contains("gather_rows"), Error);
+  const Tensor good = Tensor::from_vector(std::vector<std::int32_t>{1, 4, 2}, Shape{3}).to(Device::cuda);
+  t.reset();
+  const Var fine = ops::embedding(t, t.parameter(table), good);
+  CHECK(t.value(fine).to(Device::cpu).to_vector() == std::vector<float>(9, 1.0f));  // the flag was cleared
 }
 
 GPU_TEST_CASE("gpu: pinned staging copies large transfers in fixed chunks and never grows") {

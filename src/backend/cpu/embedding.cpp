@@ -21,8 +21,10 @@ std::int64_t CpuBackend::find_bad_id(const std::int32_t* ids, std::int64_t n, st
   return -1;
 }
 
-void CpuBackend::gather_rows(const float* table, std::int64_t D, const std::int32_t* ids, std::int64_t n,
-                             float* out) {
+// The CPU's ids were searched by the op before these calls (find_bad_id): V
+// is not checked again.
+void CpuBackend::gather_rows(const float* table, std::int64_t, std::int64_t D, const std::int32_t* ids,
+                             std::int64_t n, float* out) {
   parallel_chunks(num_threads(), n, 4096, [&](int, std::int64_t i0, std::int64_t i1) {
     for (std::int64_t i = i0; i < i1; ++i)
       std::memcpy(out + i * D, table + static_cast<std::int64_t>(ids[i]) * D,
@@ -30,8 +32,8 @@ void CpuBackend::gather_rows(const float* table, std::int64_t D, const std::int3
   });
 }
 
-void CpuBackend::scatter_add_rows(const float* grad, std::int64_t D, const std::int32_t* ids, std::int64_t n,
-                                  const TableGrad& d_table) {
+void CpuBackend::scatter_add_rows(const float* grad, std::int64_t, std::int64_t D, const std::int32_t* ids,
+                                  std::int64_t n, const TableGrad& d_table) {
   // A row-sparse gradient gets its rows in id order on one thread first, so
   // that the threads below only look rows up.
   if (d_table.sparse)
@@ -74,8 +76,9 @@ void CpuBackend::score_rows_backward(const float* d_out, const float* rep, const
   }
 }
 
-void CpuBackend::mixture_score(const float* rep, const float* table, const float* bias, std::int64_t D,
-                               std::int64_t M, const std::int32_t* ids, std::int64_t n, float* out, float* weights) {
+void CpuBackend::mixture_score(const float* rep, const float* table, const float* bias, std::int64_t,
+                               std::int64_t D, std::int64_t M, const std::int32_t* ids, std::int64_t n, float* out,
+                               float* weights) {
   float s[64];
   for (std::int64_t i = 0; i < n; ++i)
     out[i] = mixture_head_forward(rep + i * 2 * M * D, table + static_cast<std::int64_t>(ids[i]) * D, M, D,
@@ -83,8 +86,8 @@ void CpuBackend::mixture_score(const float* rep, const float* table, const float
              (bias ? bias[ids[i]] : 0.0f);
 }
 
-void CpuBackend::mixture_score_backward(const float* d_out, const float* rep, const float* table, std::int64_t D,
-                                        std::int64_t M, const std::int32_t* ids, std::int64_t n,
+void CpuBackend::mixture_score_backward(const float* d_out, const float* rep, const float* table, std::int64_t,
+                                        std::int64_t D, std::int64_t M, const std::int32_t* ids, std::int64_t n,
                                         const float* weights, float* d_rep, float* d_entries) {
   if (d_entries) std::memset(d_entries, 0, sizeof(float) * static_cast<std::size_t>(n * D));
   float s[64];

@@ -135,13 +135,14 @@ std::int64_t CudaBackend::find_bad_id(const std::int32_t* ids, std::int64_t n, s
   return cuda::find_bad_id(thread_context(), ids, n, V);
 }
 
-void CudaBackend::gather_rows(const float* table, std::int64_t D, const std::int32_t* ids, std::int64_t n, float* out) {
-  cuda::gather_rows(thread_context(), table, D, ids, n, out);
+void CudaBackend::gather_rows(const float* table, std::int64_t V, std::int64_t D, const std::int32_t* ids,
+                              std::int64_t n, float* out) {
+  raw::gather_rows(thread_context(), table, V, D, ids, n, out);
 }
 
-void CudaBackend::scatter_add_rows(const float* grad, std::int64_t D, const std::int32_t* ids, std::int64_t n,
-                                   const TableGrad& d_table) {
-  cuda::scatter_add_rows(thread_context(), grad, D, ids, n, d_table);
+void CudaBackend::scatter_add_rows(const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids,
+                                   std::int64_t n, const TableGrad& d_table) {
+  cuda::scatter_add_rows(thread_context(), grad, V, D, ids, n, d_table);
 }
 
 void CudaBackend::score_rows(const float* rep, const float* table, const float* bias, std::int64_t D,
@@ -154,15 +155,16 @@ void CudaBackend::score_rows_backward(const float* d_out, const float* rep, cons
   cuda::score_rows_backward(thread_context(), d_out, rep, table, D, ids, n, d_rep, d_entries);
 }
 
-void CudaBackend::mixture_score(const float* rep, const float* table, const float* bias, std::int64_t D, std::int64_t M,
-                                const std::int32_t* ids, std::int64_t n, float* out, float* weights) {
-  cuda::mixture_score(thread_context(), rep, table, bias, D, M, ids, n, out, weights);
+void CudaBackend::mixture_score(const float* rep, const float* table, const float* bias, std::int64_t V,
+                                std::int64_t D, std::int64_t M, const std::int32_t* ids, std::int64_t n, float* out,
+                                float* weights) {
+  raw::mixture_score_forward(thread_context(), rep, table, bias, V, D, M, ids, n, out, weights);
 }
 
-void CudaBackend::mixture_score_backward(const float* d_out, const float* rep, const float* table, std::int64_t D,
-                                         std::int64_t M, const std::int32_t* ids, std::int64_t n, const float* weights,
-                                         float* d_rep, float* d_entries) {
-  cuda::mixture_score_backward(thread_context(), d_out, rep, table, D, M, ids, n, weights, d_rep, d_entries);
+void CudaBackend::mixture_score_backward(const float* d_out, const float* rep, const float* table, std::int64_t V,
+                                         std::int64_t D, std::int64_t M, const std::int32_t* ids, std::int64_t n,
+                                         const float* weights, float* d_rep, float* d_entries) {
+  raw::mixture_score_backward(thread_context(), d_out, rep, table, V, D, M, ids, n, weights, d_rep, d_entries);
 }
 
 backend::Backend::LossTotals CudaBackend::sequence_loss_forward(ops::LossKind kind, const LossShape& s,

@@ -61,18 +61,19 @@ class CudaBackend final : public backend::Backend {
   void softmax_backward(const float* y, const float* d_y, std::int64_t outer, std::int64_t n, std::int64_t inner,
                         float* d_x) override;
   std::int64_t find_bad_id(const std::int32_t* ids, std::int64_t n, std::int64_t V) override;
-  void gather_rows(const float* table, std::int64_t D, const std::int32_t* ids, std::int64_t n, float* out) override;
-  void scatter_add_rows(const float* grad, std::int64_t D, const std::int32_t* ids, std::int64_t n,
+  void gather_rows(const float* table, std::int64_t V, std::int64_t D, const std::int32_t* ids, std::int64_t n,
+                   float* out) override;
+  void scatter_add_rows(const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids, std::int64_t n,
                         const TableGrad& d_table) override;
   void score_rows(const float* rep, const float* table, const float* bias, std::int64_t D, const std::int32_t* ids,
                   std::int64_t n, float* out) override;
   void score_rows_backward(const float* d_out, const float* rep, const float* table, std::int64_t D,
                            const std::int32_t* ids, std::int64_t n, float* d_rep, float* d_entries) override;
-  void mixture_score(const float* rep, const float* table, const float* bias, std::int64_t D, std::int64_t M,
-                     const std::int32_t* ids, std::int64_t n, float* out, float* weights) override;
-  void mixture_score_backward(const float* d_out, const float* rep, const float* table, std::int64_t D, std::int64_t M,
-                              const std::int32_t* ids, std::int64_t n, const float* weights, float* d_rep,
-                              float* d_entries) override;
+  void mixture_score(const float* rep, const float* table, const float* bias, std::int64_t V, std::int64_t D,
+                     std::int64_t M, const std::int32_t* ids, std::int64_t n, float* out, float* weights) override;
+  void mixture_score_backward(const float* d_out, const float* rep, const float* table, std::int64_t V, std::int64_t D,
+                              std::int64_t M, const std::int32_t* ids, std::int64_t n, const float* weights,
+                              float* d_rep, float* d_entries) override;
   LossTotals sequence_loss_forward(ops::LossKind kind, const LossShape& s, const float* states, const float* table,
                                    const float* bias, const std::int32_t* targets, const std::int32_t* negatives,
                                    float* coef, BackendPayload* payload) override;

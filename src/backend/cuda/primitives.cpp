@@ -189,8 +189,9 @@ void score_top_k(Context& ctx, const float* users, std::int64_t B, const float* 
 
 namespace {
 
-// Ids reaching these primitives were checked against their table by the op
-// (find_bad_id); the kernels' own range check then only guards int32.
+// Rows of a row-sparse gradient's device entries, checked against their
+// table when they were appended (add_entries): Adam's lazy step, which is not
+// told V, needs only the int32 guard.
 constexpr std::int64_t any_table = std::numeric_limits<std::int32_t>::max();
 
 kernels::LossShape kernel_shape(const backend::LossShape& s) { return {s.B, s.L, s.S, s.W, s.D, s.M, s.N, s.V}; }
@@ -236,14 +237,17 @@ void reserve_entries(Context& ctx, DeviceSparseEntries& e, std::int64_t row_size
 // Adds n entries (ids, rows of width D; id 0 adds nothing) into a table's
 // gradient: appended to a row-sparse one; into a dense one as the sums of
 // the distinct rows, each added once (deterministic).
-void add_entries(Context& ctx, const float* grad, std::int64_t D, const std::int32_t* ids, std::int64_t n,
-                 const TableGrad& d_table) {
+void add_entries(Context& ctx, const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids,
+                 std::int64_t n, const TableGrad& d_table) {
   if (n == 0 || !d_table.wanted()) return;
   if (d_table.sparse) {
     DeviceSparseEntries& e = d_table.sparse->device_entries();
     reserve_entries(ctx, e, D, n);
     CUDA_CHECK(cudaMemcpyAsync(e.ids + e.count, ids, static_cast<std::size_t>(n) * sizeof(std::int32_t),
                                cudaMemcpyDeviceToDevice, ctx.stream()));
+    // Checked here, where the table's V is known (Adam's lazy step is not
+    // told it): an id outside becomes padding and sets the fault flag.
+    kernels::drop_ids_outside(e.ids + e.count, n, V, ctx.fault_flag(), ctx.stream());
     CUDA_CHECK(cudaMemcpyAsync(e.values + e.count * D, grad, static_cast<std::size_t>(n * D) * sizeof(float),
                                cudaMemcpyDeviceToDevice, ctx.stream()));
     e.count += n;
@@ -254,23 +258,18 @@ void add_entries(Context& ctx, const float* grad, std::int64_t D, const std::int
   DeviceBuffer rows = ctx.buffer(static_cast<std::size_t>(n) * sizeof(std::int32_t));
   DeviceBuffer values = ctx.buffer(static_cast<std::size_t>(n * D) * sizeof(float));
   DeviceBuffer distinct = ctx.buffer(sizeof(std::int32_t));
-  raw::sparse_rows_sorted(ctx, grad, any_table, D, ids, n, rows.as<std::int32_t>(), values.as<float>(),
+  raw::sparse_rows_sorted(ctx, grad, V, D, ids, n, rows.as<std::int32_t>(), values.as<float>(),
                           distinct.as<std::int32_t>());
-  kernels::add_distinct_rows(values.as<float>(), any_table, D, rows.as<std::int32_t>(), distinct.as<std::int32_t>(), n,
+  kernels::add_distinct_rows(values.as<float>(), V, D, rows.as<std::int32_t>(), distinct.as<std::int32_t>(), n,
                              d_table.dense, ctx.fault_flag(), ctx.stream());
 }
 
 }  // namespace
 
-void gather_rows(Context& ctx, const float* table, std::int64_t D, const std::int32_t* ids, std::int64_t n,
-                 float* out) {
-  raw::gather_rows(ctx, table, any_table, D, ids, n, out);
-}
-
-void scatter_add_rows(Context& ctx, const float* grad, std::int64_t D, const std::int32_t* ids, std::int64_t n,
-                      const TableGrad& d_table) {
-  check_sizes("cuda::scatter_add_rows", {D, n});
-  add_entries(ctx, grad, D, ids, n, d_table);
+void scatter_add_rows(Context& ctx, const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids,
+                      std::int64_t n, const TableGrad& d_table) {
+  check_sizes("cuda::scatter_add_rows", {V, D, n});
+  add_entries(ctx, grad, V, D, ids, n, d_table);
 }
 
 backend::Backend::LossTotals sequence_loss_forward(Context& ctx, ops::LossKind kind, const backend::LossShape& s,
@@ -322,8 +321,8 @@ void sequence_loss_backward(Context& ctx, const backend::LossShape& s, float d_l
                               entry_ids.as<std::int32_t>());
   // Entries in (j, r) order with id 0 where the coefficient is 0: the rows
   // and the order in which the CPU's backward adds them.
-  add_entries(ctx, d_entries.as<float>(), s.D, entry_ids.as<std::int32_t>(), entries, d_table);
-  add_entries(ctx, d_bias_entries.as<float>(), 1, entry_ids.as<std::int32_t>(), entries, d_bias);
+  add_entries(ctx, d_entries.as<float>(), s.V, s.D, entry_ids.as<std::int32_t>(), entries, d_table);
+  add_entries(ctx, d_bias_entries.as<float>(), s.V, 1, entry_ids.as<std::int32_t>(), entries, d_bias);
 }
 
 void running_pool_forward(Context& ctx, const float* x, std::int64_t B, std::int64_t T, std::int64_t D, float* out,
@@ -334,17 +333,6 @@ void running_pool_forward(Context& ctx, const float* x, std::int64_t B, std::int
 void running_pool_backward(Context& ctx, const float* d_out, const float* div, std::int64_t B, std::int64_t T,
                            std::int64_t D, float* d_x, const BackendPayload&) {
   raw::running_pool_backward(ctx, d_out, div, B, T, D, d_x);
-}
-
-void mixture_score(Context& ctx, const float* rep, const float* table, const float* bias, std::int64_t D,
-                   std::int64_t M, const std::int32_t* ids, std::int64_t n, float* out, float* weights) {
-  raw::mixture_score_forward(ctx, rep, table, bias, any_table, D, M, ids, n, out, weights);
-}
-
-void mixture_score_backward(Context& ctx, const float* d_out, const float* rep, const float* table, std::int64_t D,
-                            std::int64_t M, const std::int32_t* ids, std::int64_t n, const float* weights,
-                            float* d_rep, float* d_entries) {
-  raw::mixture_score_backward(ctx, d_out, rep, table, any_table, D, M, ids, n, weights, d_rep, d_entries);
 }
 
 void adam_dense(Context& ctx, const AdamStep& c, float* w, const float* g, float* m, float* v, std::int64_t n) {
@@ -386,19 +374,18 @@ void check_top_k(const char* op, std::int64_t V, int k) {
 static_assert(sizeof(kernels::ScoredPair) == sizeof(ScoredItem) && sizeof(std::size_t) == sizeof(unsigned long long),
               "pack_top_k writes backend::ScoredItem and std::size_t");
 
-// The k best of each of `rows` rows of (V) scores: a catalogue of width 1
-// scored against a user of value 1 gives every score back unchanged.
+// The k best of each of `rows` rows of (V) scores, all rows in one pass
+// (65535 at most per call).
 void top_k_of_scores(Context& ctx, const float* scores, std::int64_t rows, std::int64_t V,
                      const unsigned char* excluded, int k, std::int32_t* out_ids, float* out_scores) {
-  const float one = 1.0f;
-  DeviceBuffer unit = ctx.upload(&one, 1);
   const int target_blocks = 2 * ctx.multiprocessors();
-  const std::size_t bytes = kernels::top_k_workspace(1, V, 1, k, target_blocks);
-  DeviceBuffer workspace = ctx.buffer(bytes);
-  for (std::int64_t r = 0; r < rows; ++r)
-    kernels::score_top_k(unit.as<float>(), 1, scores + r * V, nullptr, V, 1, k, nullptr, 0, out_ids + r * k,
-                         out_scores + r * k, workspace.data(), bytes, target_blocks, ctx.fault_flag(), ctx.stream(),
-                         excluded);
+  for (std::int64_t r0 = 0; r0 < rows; r0 += 65535) {
+    const std::int64_t n = std::min<std::int64_t>(65535, rows - r0);
+    const std::size_t bytes = kernels::top_k_workspace(n, V, 1, k, target_blocks);
+    DeviceBuffer workspace = ctx.buffer(bytes);
+    kernels::rows_top_k(scores + r0 * V, n, V, excluded, k, out_ids + r0 * k, out_scores + r0 * k, workspace.data(),
+                        bytes, target_blocks, ctx.fault_flag(), ctx.stream());
+  }
 }
 }  // namespace
 

@@ -37,12 +37,13 @@ using backend::AdamStep;
 using backend::ScoredItem;
 using backend::TableGrad;
 
-void gather_rows(Context& ctx, const float* table, std::int64_t D, const std::int32_t* ids, std::int64_t n,
-                 float* out);
+// (gather_rows, mixture_score and its backward: the raw forms below, whose
+// kernels check each id against V.)
 // Dense: the distinct rows' sums added once each. Row-sparse: the entries
-// appended to the table's DeviceSparseEntries (include/limelight/tape.hpp).
-void scatter_add_rows(Context& ctx, const float* grad, std::int64_t D, const std::int32_t* ids, std::int64_t n,
-                      const TableGrad& d_table);
+// appended to the table's DeviceSparseEntries (include/limelight/tape.hpp),
+// checked when Adam's lazy step sorts them.
+void scatter_add_rows(Context& ctx, const float* grad, std::int64_t V, std::int64_t D, const std::int32_t* ids,
+                      std::int64_t n, const TableGrad& d_table);
 // Synchronises: the totals are host values.
 backend::Backend::LossTotals sequence_loss_forward(Context& ctx, ops::LossKind kind, const backend::LossShape& s,
                                                    const float* states, const float* table, const float* bias,
@@ -56,11 +57,6 @@ void running_pool_forward(Context& ctx, const float* x, std::int64_t B, std::int
                           float* div, BackendPayload* payload);
 void running_pool_backward(Context& ctx, const float* d_out, const float* div, std::int64_t B, std::int64_t T,
                            std::int64_t D, float* d_x, const BackendPayload& payload);
-void mixture_score(Context& ctx, const float* rep, const float* table, const float* bias, std::int64_t D,
-                   std::int64_t M, const std::int32_t* ids, std::int64_t n, float* out, float* weights);
-void mixture_score_backward(Context& ctx, const float* d_out, const float* rep, const float* table, std::int64_t D,
-                            std::int64_t M, const std::int32_t* ids, std::int64_t n, const float* weights,
-                            float* d_rep, float* d_entries);
 void adam_dense(Context& ctx, const AdamStep& c, float* w, const float* g, float* m, float* v, std::int64_t n);
 // Coalesces the table's device entries (synchronises for their row count).
 void adam_lazy(Context& ctx, const AdamStep& c, float* w, float* m, float* v, std::int64_t D,

@@ -29,6 +29,7 @@
 #define __forceinline__ inline
 #define __shared__ static thread_local
 #define __align__(n) alignas(n)
+#define __launch_bounds__(...)
 
 struct uint3 {
   unsigned x, y, z;

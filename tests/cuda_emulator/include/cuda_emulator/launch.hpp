@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <tuple>
@@ -26,6 +27,11 @@ namespace cuda_emulator {
 // its threads running thread_body.
 void run_grid(dim3 grid, dim3 block, std::size_t dynamic_shared_bytes, CUstream_st* stream,
               std::function<void()> thread_body);
+
+// Warp-wide shuffle and ballot instructions run so far in the process, each
+// counted once per warp (what a GPU issues): what a kernel's design costs in
+// cross-lane traffic, read before and after a call.
+std::uint64_t warp_shuffles();
 
 template <class... Params>
 class Launch {
