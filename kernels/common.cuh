@@ -79,6 +79,17 @@ inline unsigned grid_for(std::int64_t work, std::int64_t per_block) {
   return static_cast<unsigned>(std::clamp<std::int64_t>(blocks, 1, 1 << 20));
 }
 
+// A grid over (rows, columns) of a row-major matrix: the y dimension
+// strides over the rows, x over the columns, so that an element's row and
+// column need no 64-bit division (LL_ROWS_COLUMNS loops over it).
+inline dim3 rows_columns_grid(std::int64_t rows, std::int64_t columns) {
+  return dim3(grid_for(columns, block_for(columns)), static_cast<unsigned>(std::clamp<std::int64_t>(rows, 1, 65535)));
+}
+#define LL_ROWS_COLUMNS(r, n, rows, columns)                                                        \
+  for (std::int64_t r = blockIdx.y; r < (rows); r += gridDim.y)                                   \
+    for (std::int64_t n = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; n < (columns); \
+         n += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+
 __device__ __forceinline__ float warp_sum(float v) {
   for (int offset = warp_size / 2; offset > 0; offset >>= 1) v += __shfl_xor_sync(full_mask, v, offset);
   return v;

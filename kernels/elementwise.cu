@@ -173,7 +173,7 @@ __global__ void __launch_bounds__(max_block_threads) copy_band_kernel(const floa
 
 __global__ void __launch_bounds__(max_block_threads) bias_add_kernel(const float* __restrict__ x, const float* __restrict__ bias, std::int64_t rows,
                                 std::int64_t N, float* __restrict__ out) {
-  for (std::int64_t i = thread_index(); i < rows * N; i += thread_count()) out[i] = __fadd_rn(x[i], bias[i % N]);
+  LL_ROWS_COLUMNS(r, n, rows, N) out[r * N + n] = __fadd_rn(x[r * N + n], bias[n]);
 }
 
 __global__ void __launch_bounds__(max_block_threads) sum_dim_backward_kernel(const float* __restrict__ d_out, std::int64_t outer, std::int64_t n,
@@ -343,7 +343,7 @@ void unary_backward(UnaryOp op, float scalar, const float* y, const float* d_y, 
 
 void bias_add(const float* x, const float* bias, std::int64_t rows, std::int64_t N, float* out, cudaStream_t stream) {
   if (rows == 0 || N == 0) return;
-  LL_LAUNCH(bias_add_kernel, grid_for(rows * N, block_for(rows * N)), block_for(rows * N), 0, stream)(x, bias, rows, N, out);
+  LL_LAUNCH(bias_add_kernel, rows_columns_grid(rows, N), block_for(N), 0, stream)(x, bias, rows, N, out);
   LL_LAUNCH_CHECK("bias_add");
 }
 

@@ -22,11 +22,7 @@ constexpr std::int64_t max_chunks = 256;
 
 __global__ void __launch_bounds__(max_block_threads) broadcast_rows_kernel(const float* __restrict__ a, const float* __restrict__ b, std::int64_t rows,
                                       std::int64_t N, float* __restrict__ out) {
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < rows * N;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::int64_t n = i % N;
-    out[i] = b ? a[n] + b[n] : a[n];
-  }
+  LL_ROWS_COLUMNS(r, n, rows, N) out[r * N + n] = b ? a[n] + b[n] : a[n];
 }
 
 // Block (column tile blockIdx.x, chunk blockIdx.y): the chunk's sum of each
@@ -69,7 +65,7 @@ __global__ void __launch_bounds__(max_block_threads) column_merge_kernel(const f
 void broadcast_rows(const float* a, const float* b, std::int64_t rows, std::int64_t N, float* out,
                     cudaStream_t stream) {
   if (rows == 0 || N == 0) return;
-  LL_LAUNCH(broadcast_rows_kernel, grid_for(rows * N, threads), block_for(rows * N), 0, stream)(a, b, rows, N, out);
+  LL_LAUNCH(broadcast_rows_kernel, rows_columns_grid(rows, N), block_for(N), 0, stream)(a, b, rows, N, out);
   LL_LAUNCH_CHECK("broadcast_rows");
 }
 

@@ -9,7 +9,9 @@
 // g), then threads take (sequence, unit) pairs for the cell update. For H
 // <= 64 a block has 4H threads and thread g holds row g of W_hh in
 // registers for all T steps (an unrolled loop with constant indices keeps
-// the array out of local memory); larger H reads W_hh from global memory.
+// the array out of local memory) and loads each step's gate pre-activations
+// a step ahead; larger H reads W_hh from global memory, transposed first so
+// that the threads of a warp read consecutive addresses.
 // h and c of the tile stay in shared memory.
 //
 // Backward, per step in reverse: the cell phase gives each (sequence,
@@ -43,10 +45,13 @@ constexpr int max_tile = 8;
 std::size_t forward_shared(int tile, std::int64_t H) { return sizeof(float) * tile * 6 * H; }
 std::size_t backward_shared(int tile, std::int64_t H) { return sizeof(float) * tile * 10 * H; }
 
+// w_hh_t: W_hh transposed, (H, 4H), which the general kernel (MaxH = 0)
+// reads so that consecutive gate rows g read consecutive addresses.
 template <int MaxH>
-__global__ void __launch_bounds__(max_block_threads) lstm_forward_kernel(float* __restrict__ gates, const float* __restrict__ w_hh, std::int64_t B,
-                                    std::int64_t T, int H, int tile, float* __restrict__ out,
-                                    float* __restrict__ h_prev, float* __restrict__ c_out) {
+__global__ void __launch_bounds__(max_block_threads)
+    lstm_forward_kernel(float* __restrict__ gates, const float* __restrict__ w_hh, const float* __restrict__ w_hh_t,
+                        std::int64_t B, std::int64_t T, int H, int tile, float* __restrict__ out,
+                        float* __restrict__ h_prev, float* __restrict__ c_out) {
   LL_DYNAMIC_SHARED(float, shared);
   const int G = 4 * H;
   float* z = shared;          // (tile, G) activated gates of this step
@@ -60,26 +65,50 @@ __global__ void __launch_bounds__(max_block_threads) lstm_forward_kernel(float* 
     LL_UNROLL
     for (int k = 0; k < MaxH; ++k) w[k] = k < H && tid < G ? w_hh[static_cast<std::int64_t>(tid) * H + k] : 0.0f;
   }
-  for (std::int64_t t = 0; t < T; ++t) {
-    for (int g = tid; g < G; g += blockDim.x) {
-      const bool is_tanh = g / H == 2;
-      for (int b = 0; b < nb; ++b) {
-        float* slot = gates + ((b0 + b) * T + t) * G + g;
-        float v = *slot;
-        if (t > 0) {
-          const float* hb = h + b * H;
-          if constexpr (MaxH > 0) {
+  // For H <= 64 (one gate row per thread) each step's pre-activations are
+  // loaded a step ahead, so that the load is in flight over the cell phase
+  // and the barriers rather than waited for at the step's start.
+  [[maybe_unused]] float pre[max_tile];
+  if constexpr (MaxH > 0) {
     LL_UNROLL
+    for (int b = 0; b < max_tile; ++b)
+      pre[b] = b < nb && tid < G ? gates[((b0 + b) * T) * G + tid] : 0.0f;
+  }
+  for (std::int64_t t = 0; t < T; ++t) {
+    if constexpr (MaxH > 0) {
+      if (tid < G) {
+        const int g = tid;
+        const bool is_tanh = g / H == 2;
+        LL_UNROLL
+        for (int b = 0; b < max_tile; ++b) {
+          if (b >= nb) continue;
+          float v = pre[b];
+          if (t + 1 < T) pre[b] = gates[((b0 + b) * T + t + 1) * G + g];
+          if (t > 0) {
+            const float* hb = h + b * H;
+            LL_UNROLL
             for (int k = 0; k < MaxH; ++k)
               if (k < H) v += hb[k] * w[k];
-          } else {
-            const float* wg = w_hh + static_cast<std::int64_t>(g) * H;
-            for (int k = 0; k < H; ++k) v += hb[k] * wg[k];
           }
+          v = is_tanh ? fast_tanh(v) : fast_sigmoid(v);
+          gates[((b0 + b) * T + t) * G + g] = v;
+          z[b * G + g] = v;
         }
-        v = is_tanh ? fast_tanh(v) : fast_sigmoid(v);
-        *slot = v;
-        z[b * G + g] = v;
+      }
+    } else {
+      for (int g = tid; g < G; g += blockDim.x) {
+        const bool is_tanh = g / H == 2;
+        for (int b = 0; b < nb; ++b) {
+          float* slot = gates + ((b0 + b) * T + t) * G + g;
+          float v = *slot;
+          if (t > 0) {
+            const float* hb = h + b * H;
+            for (int k = 0; k < H; ++k) v += hb[k] * w_hh_t[static_cast<std::int64_t>(k) * G + g];
+          }
+          v = is_tanh ? fast_tanh(v) : fast_sigmoid(v);
+          *slot = v;
+          z[b * G + g] = v;
+        }
       }
     }
     __syncthreads();
@@ -173,6 +202,15 @@ __global__ void __launch_bounds__(max_block_threads) lstm_backward_kernel(const 
   }
 }
 
+// out (cols, rows) = a (rows, cols) transposed.
+__global__ void __launch_bounds__(max_block_threads) transpose_kernel(const float* __restrict__ a, std::int64_t rows,
+                                                                      std::int64_t cols, float* __restrict__ out) {
+  for (std::int64_t c = blockIdx.y; c < cols; c += gridDim.y)
+    for (std::int64_t r = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; r < rows;
+         r += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+      out[c * rows + r] = a[r * cols + c];
+}
+
 __global__ void __launch_bounds__(max_block_threads) add_into_kernel(const float* __restrict__ x, std::int64_t n, float* __restrict__ y) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
@@ -207,15 +245,27 @@ int lstm_tile(std::int64_t B, std::int64_t H, int multiprocessors) {
   return tile;
 }
 
+std::size_t lstm_forward_workspace(std::int64_t H) {
+  return H > lstm_max_register_hidden ? static_cast<std::size_t>(4 * H * H) * sizeof(float) : 0;
+}
+
 void lstm_recurrent_forward(float* gates, const float* weight_hh, std::int64_t B, std::int64_t T, std::int64_t H,
-                            float* out, float* h_prev, float* c, int tile, cudaStream_t stream) {
+                            float* out, float* h_prev, float* c, int tile, float* workspace, cudaStream_t stream) {
   if (B == 0 || T == 0) return;
   const std::size_t shared = forward_shared(tile, H);
   const unsigned blocks = static_cast<unsigned>((B + tile - 1) / tile);
+  float* w_hh_t = nullptr;
+  if (H > lstm_max_register_hidden) {
+    const std::int64_t G = 4 * H;
+    w_hh_t = workspace;
+    LL_LAUNCH(transpose_kernel, dim3(grid_for(G, general_threads), static_cast<unsigned>(std::min<std::int64_t>(H, 65535))),
+              general_threads, 0, stream)(weight_hh, G, H, w_hh_t);
+    LL_LAUNCH_CHECK("lstm_recurrent_forward transpose");
+  }
   dispatch_hidden(H, [&](auto max_h) {
     constexpr int MaxH = decltype(max_h)::value;
     LL_LAUNCH(lstm_forward_kernel<MaxH>, blocks, block_threads(H), shared, stream)(
-        gates, weight_hh, B, T, static_cast<int>(H), tile, out, h_prev, c);
+        gates, weight_hh, w_hh_t, B, T, static_cast<int>(H), tile, out, h_prev, c);
   });
   LL_LAUNCH_CHECK("lstm_recurrent_forward");
 }

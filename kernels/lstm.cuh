@@ -22,8 +22,10 @@ constexpr std::int64_t lstm_max_hidden = 1024;
 // out and c (B, T, H) receive h and the cell states, h_prev (B, T, H) h
 // shifted one step later (h_prev[b, t] = h[b, t-1], 0 at t = 0), so that
 // the backward's W_hh gradient is one GEMM. `tile` sequences per block.
+// `workspace` holds lstm_forward_workspace(H) bytes (none for H <= 64).
+std::size_t lstm_forward_workspace(std::int64_t H);
 void lstm_recurrent_forward(float* gates, const float* weight_hh, std::int64_t B, std::int64_t T, std::int64_t H,
-                            float* out, float* h_prev, float* c, int tile, cudaStream_t stream);
+                            float* out, float* h_prev, float* c, int tile, float* workspace, cudaStream_t stream);
 // Backward through time from d_out (B, T, H) over the saved gates and cell
 // states: dz (B, T, 4H) receives d loss / d pre-activation of every gate.
 void lstm_recurrent_backward(const float* d_out, const float* gates, const float* c, const float* weight_hh,

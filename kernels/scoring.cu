@@ -50,9 +50,7 @@ __device__ __forceinline__ bool better(float sa, std::int32_t ia, float sb, std:
 
 __global__ void __launch_bounds__(max_block_threads) add_column_bias_kernel(float* __restrict__ scores, std::int64_t B, std::int64_t V,
                                        const float* __restrict__ bias) {
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < B * V;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
-    scores[i] += bias[i % V];
+  LL_ROWS_COLUMNS(b, v, B, V) scores[b * V + v] += bias[v];
 }
 
 // Exclusion ids outside [0, V) set the fault flag (0 is padding).
@@ -370,7 +368,7 @@ void pack_top_k(const std::int32_t* ids, const float* scores, std::int64_t rows,
 
 void add_column_bias(float* scores, std::int64_t B, std::int64_t V, const float* bias, cudaStream_t stream) {
   if (B * V == 0) return;
-  LL_LAUNCH(add_column_bias_kernel, grid_for(B * V, 256), 256, 0, stream)(scores, B, V, bias);
+  LL_LAUNCH(add_column_bias_kernel, rows_columns_grid(B, V), block_for(V), 0, stream)(scores, B, V, bias);
   LL_LAUNCH_CHECK("add_column_bias");
 }
 

@@ -222,8 +222,11 @@ void lstm_forward_kernel(Context& ctx, const float* x, const float* weight_ih, c
   // gates = (b_ih + b_hh) + x W_ih^T for every step at once, as the CPU sums them.
   kernels::broadcast_rows(bias_ih, bias_hh, rows, G, gates.f32(), ctx.stream());
   if (rows > 0) gemm(ctx, false, true, rows, G, D, 1.0f, x, D, weight_ih, D, 1.0f, gates.f32(), G);
+  const std::size_t workspace_bytes = kernels::lstm_forward_workspace(H);
+  Tensor workspace = workspace_bytes ? scratch.tensor(Shape{static_cast<std::int64_t>(workspace_bytes / sizeof(float))})
+                                     : Tensor{};
   kernels::lstm_recurrent_forward(gates.f32(), weight_hh, B, T, H, out, states.f32(), states.f32() + rows * H, tile,
-                                  ctx.stream());
+                                  workspace_bytes ? workspace.f32() : nullptr, ctx.stream());
   if (payload) {
     Tensor x_saved = scratch.tensor(Shape{rows, D});
     copy_device(ctx, x_saved.f32(), x, rows * D);
