@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One call on the GPU machine: configures and builds the CUDA build with Meson
-# (build-gpu/, -Dcuda=enabled), runs the GPU parity tests, trains each
+# (build-gpu/, -Dcuda=enabled), runs the GPU parity tests and the op case
+# list (tests/ops, through the Backend interface, GPU beside CPU), trains each
 # representation on MovieLens 100K with --device cuda and --device cpu
 # (training sequences/s and test MRR side by side), then the short GPU
 # benchmark, and prints a compact table last. Budget: under 6 minutes (the
@@ -27,7 +28,7 @@ else
 fi || { tail -30 "$LOG/setup.txt"; echo "gpu_check: FAILED at configure"; exit 1; }
 
 stamp "build (ninja -j$JOBS)"
-if ! timeout 200 ninja -C "$BUILD" -j"$JOBS" tests/gpu/test_gpu bench/limelight-gpu-bench src/cli/limelight >"$LOG/build.txt" 2>&1; then
+if ! timeout 200 ninja -C "$BUILD" -j"$JOBS" tests/gpu/test_gpu tests/ops/test_ops bench/limelight-gpu-bench src/cli/limelight >"$LOG/build.txt" 2>&1; then
   grep -E "error|FAILED" -A5 "$LOG/build.txt" | head -60
   echo "gpu_check: FAILED at build"
   exit 1
@@ -38,6 +39,10 @@ LIMELIGHT_SHARED=${LIMELIGHT_SHARED:-$(realpath -m ../shared)} LIMELIGHT_CLI="$B
   timeout 60 "$BUILD/tests/gpu/test_gpu" >"$LOG/tests.txt" 2>&1
 test_rc=$?
 grep -vE "^\[doctest\] (doctest version|run with)" "$LOG/tests.txt" | tail -40
+# The op case list through the Backend interface, on the GPU beside the CPU.
+LIMELIGHT_SOURCE=$PWD timeout 60 "$BUILD/tests/ops/test_ops" --test-case='backend ops:*' >"$LOG/ops.txt" 2>&1
+ops_rc=$?
+grep -E "MESSAGE|ERROR|FAIL|test cases" "$LOG/ops.txt" | tail -10
 
 # Training on the device against the CPU: the same seed, data and settings
 # (docs/benchmarks.md's protocol, 5 epochs), one JSON line per epoch.
@@ -73,7 +78,8 @@ bench_rc=$?
 echo
 echo "================ gpu_check ($(( $(date +%s) - t0 ))s) ================"
 echo "tests: $(grep -E '^\[doctest\] test cases' "$LOG/tests.txt" | sed 's/\[doctest\] //') (rc=$test_rc)"
+echo "op case list: $(grep -E '^\[doctest\] test cases' "$LOG/ops.txt" | sed 's/\[doctest\] //') (rc=$ops_rc)"
 cat "$LOG/fit.txt"
 cat "$LOG/bench.txt"
 echo "bench rc=$bench_rc"
-[ "$test_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]
+[ "$test_rc" -eq 0 ] && [ "$ops_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 # -O1 with line tables only: sanitizer reports keep file and line, and the
 # build takes 40% less time than at -O2 -g.
 options=(-Dgpu_emulator=true -Doptimization=1 -Ddebug=false -Dcpp_args=-g1 -Dc_args=-g1)
-targets=(tests/gpu/test_gpu src/cli/limelight)
+targets=(tests/gpu/test_gpu tests/ops/test_ops src/cli/limelight)
 counts=
 if [ "${1:-}" = "--tsan" ]; then
   shift
@@ -42,7 +42,7 @@ if [ ! -f "$build/build.ninja" ]; then
 elif [ -n "$counts" ] && ! grep -q '"bench", "value": true' "$build/meson-info/intro-buildoptions.json" 2>/dev/null; then
   meson configure "$build" -Dbench=true >/dev/null  # a directory set up before the counts
 fi
-# Only what the GPU suite needs: the backend, its tests and the CLI.
+# Only what the GPU suite needs: the backend, its tests, the op case list and the CLI.
 begin=$SECONDS
 ninja -C "$build" ${LIMELIGHT_NINJA_JOBS:+-j"$LIMELIGHT_NINJA_JOBS"} "${targets[@]}" \
   >"$build/gpu-build.log" 2>&1 || { tail -n 40 "$build/gpu-build.log"; exit 1; }
