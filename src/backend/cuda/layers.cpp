@@ -6,8 +6,11 @@
 // sums.
 #include "backend/cuda/layers.hpp"
 
+#include <array>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -278,9 +281,10 @@ cudnnHandle_t cudnn_handle(Context& ctx) {
   return h.handle;
 }
 
-// The descriptors of one LSTM call: a single unidirectional layer with
+// The descriptors of one LSTM shape: a single unidirectional layer with
 // PyTorch's two biases, float data and FMA math (no TF32), batch-major
-// padded sequences all of length T, h0 = c0 = 0.
+// padded sequences all of length T, h0 = c0 = 0; and its weight space and
+// workspace, which every call of the shape reuses (cached_lstm).
 struct CudnnLstm {
   cudnnHandle_t handle = nullptr;
   cudnnDropoutDescriptor_t dropout = nullptr;
@@ -289,6 +293,7 @@ struct CudnnLstm {
   cudnnTensorDescriptor_t h_desc = nullptr;
   DeviceBuffer seq_lengths;
   std::size_t weight_bytes = 0, work_bytes = 0, reserve_bytes = 0;
+  DeviceBuffer weight_space, workspace;
 
   CudnnLstm(Context& ctx, std::int64_t B, std::int64_t T, std::int64_t D, std::int64_t H) {
     const char* op = "cuda::lstm (cuDNN)";
@@ -318,6 +323,8 @@ struct CudnnLstm {
     seq_lengths = ctx.upload(lengths32);
     CUDNN_CHECK(cudnnGetRNNWeightSpaceSize(handle, rnn, &weight_bytes));
     CUDNN_CHECK(cudnnGetRNNTempSpaceSizes(handle, rnn, CUDNN_FWD_MODE_TRAINING, x_desc, &work_bytes, &reserve_bytes));
+    weight_space = ctx.buffer(weight_bytes);
+    workspace = ctx.buffer(work_bytes);
   }
   CudnnLstm(const CudnnLstm&) = delete;
   CudnnLstm& operator=(const CudnnLstm&) = delete;
@@ -356,11 +363,11 @@ struct CudnnLstm {
     cudnnDestroyTensorDescriptor(m_desc);
   }
 
-  // The weight space holding PyTorch's weights and biases.
-  DeviceBuffer pack(Context& ctx, const float* weight_ih, const float* weight_hh, const float* bias_ih,
-                    const float* bias_hh, std::int64_t D, std::int64_t H) {
-    DeviceBuffer space = ctx.buffer(weight_bytes);
-    for_each_layer(space.data(), [&](int layer, float* m, float* bias) {
+  // The weight space, filled with PyTorch's weights and biases (copies on
+  // the stream: a call queued before reads what it packed).
+  void* pack(Context& ctx, const float* weight_ih, const float* weight_hh, const float* bias_ih,
+             const float* bias_hh, std::int64_t D, std::int64_t H) {
+    for_each_layer(weight_space.data(), [&](int layer, float* m, float* bias) {
       const int gate = layer % 4;
       if (layer < 4) {
         copy_device(ctx, m, weight_ih + gate * H * D, H * D);
@@ -370,22 +377,42 @@ struct CudnnLstm {
         copy_device(ctx, bias, bias_hh + gate * H, H);
       }
     });
-    return space;
+    return weight_space.data();
   }
 };
+
+// The calling thread's CudnnLstm for a shape: descriptors, weight space and
+// workspace made once and reused by every later call of that shape (a
+// training run's steps), where each call made and destroyed them. At most
+// eight shapes per thread (serving histories of many lengths), then the
+// cache starts again.
+CudnnLstm& cached_lstm(Context& ctx, std::int64_t B, std::int64_t T, std::int64_t D, std::int64_t H) {
+  thread_local std::map<std::array<std::int64_t, 4>, std::unique_ptr<CudnnLstm>> shapes;
+  const std::array<std::int64_t, 4> key{B, T, D, H};
+  auto it = shapes.find(key);
+  if (it == shapes.end()) {
+    // Their buffers go back to the Context's allocator, which hands them out
+    // again only in this stream's order, after the work queued on them.
+    if (shapes.size() >= 8) shapes.clear();
+    it = shapes.emplace(key, std::make_unique<CudnnLstm>(ctx, B, T, D, H)).first;
+  } else {
+    it->second->handle = cudnn_handle(ctx);  // bound to this call's stream
+  }
+  return *it->second;
+}
 
 void lstm_forward_cudnn(Context& ctx, const float* x, const float* weight_ih, const float* weight_hh,
                         const float* bias_ih, const float* bias_hh, std::int64_t B, std::int64_t T, std::int64_t D,
                         std::int64_t H, float* out, Arena& scratch, BackendPayload* payload) {
-  CudnnLstm lstm(ctx, B, T, D, H);
-  DeviceBuffer weights = lstm.pack(ctx, weight_ih, weight_hh, bias_ih, bias_hh, D, H);
-  DeviceBuffer work = ctx.buffer(lstm.work_bytes);
+  CudnnLstm& lstm = cached_lstm(ctx, B, T, D, H);
+  void* weights = lstm.pack(ctx, weight_ih, weight_hh, bias_ih, bias_hh, D, H);
+  void* work = lstm.workspace.data();
   const std::int64_t reserve_floats = static_cast<std::int64_t>((lstm.reserve_bytes + 3) / 4);
   Tensor reserve = scratch.tensor(Shape{payload ? reserve_floats : 0});
   CUDNN_CHECK(cudnnRNNForward(lstm.handle, lstm.rnn, payload ? CUDNN_FWD_MODE_TRAINING : CUDNN_FWD_MODE_INFERENCE,
                               lstm.seq_lengths.as<std::int32_t>(), lstm.x_desc, x, lstm.y_desc, out, lstm.h_desc,
-                              nullptr, nullptr, lstm.h_desc, nullptr, nullptr, lstm.weight_bytes, weights.data(),
-                              lstm.work_bytes, work.data(), payload ? lstm.reserve_bytes : 0,
+                              nullptr, nullptr, lstm.h_desc, nullptr, nullptr, lstm.weight_bytes, weights,
+                              lstm.work_bytes, work, payload ? lstm.reserve_bytes : 0,
                               payload ? reserve.raw() : nullptr));
   if (payload) {
     const std::int64_t rows = B * T;
@@ -404,16 +431,15 @@ void lstm_backward_cudnn(Context& ctx, const float* d_out, const float* weight_i
                          std::int64_t B, std::int64_t T, std::int64_t D, std::int64_t H, float* d_x,
                          float* d_weight_ih, float* d_weight_hh, float* d_bias_ih, float* d_bias_hh,
                          const BackendPayload& payload, std::uint64_t reserve_bytes) {
-  CudnnLstm lstm(ctx, B, T, D, H);
+  CudnnLstm& lstm = cached_lstm(ctx, B, T, D, H);
   LL_CHECK(lstm.reserve_bytes == reserve_bytes, "cuda::lstm_backward (cuDNN): reserve space of ", reserve_bytes,
            " bytes, cuDNN now asks for ", lstm.reserve_bytes);
   const std::int64_t G = 4 * H, rows = B * T;
   // The biases do not enter the backward: zeros stand in for them.
   DeviceBuffer zero_bias = ctx.buffer(sizeof(float) * static_cast<std::size_t>(G));
   CUDA_CHECK(cudaMemsetAsync(zero_bias.data(), 0, sizeof(float) * static_cast<std::size_t>(G), ctx.stream()));
-  DeviceBuffer weights =
-      lstm.pack(ctx, weight_ih, weight_hh, zero_bias.as<float>(), zero_bias.as<float>(), D, H);
-  DeviceBuffer work = ctx.buffer(lstm.work_bytes);
+  void* weights = lstm.pack(ctx, weight_ih, weight_hh, zero_bias.as<float>(), zero_bias.as<float>(), D, H);
+  void* work = lstm.workspace.data();
   const float* x = payload.buffers[0].f32();
   const float* y = payload.buffers[1].f32();
   void* reserve = payload.buffers[2].raw();
@@ -422,8 +448,8 @@ void lstm_backward_cudnn(Context& ctx, const float* d_out, const float* weight_i
   DeviceBuffer dx = ctx.buffer(sizeof(float) * static_cast<std::size_t>(rows * D));
   CUDNN_CHECK(cudnnRNNBackwardData_v8(lstm.handle, lstm.rnn, lstm.seq_lengths.as<std::int32_t>(), lstm.y_desc, y,
                                       d_out, lstm.x_desc, dx.data(), lstm.h_desc, nullptr, nullptr, nullptr,
-                                      lstm.h_desc, nullptr, nullptr, nullptr, lstm.weight_bytes, weights.data(),
-                                      lstm.work_bytes, work.data(), lstm.reserve_bytes, reserve));
+                                      lstm.h_desc, nullptr, nullptr, nullptr, lstm.weight_bytes, weights,
+                                      lstm.work_bytes, work, lstm.reserve_bytes, reserve));
   if (d_x) kernels::add_into(dx.as<float>(), rows * D, d_x, ctx.stream());
   if (!d_weight_ih && !d_weight_hh && !d_bias_ih && !d_bias_hh) return;
   DeviceBuffer d_weights = ctx.buffer(lstm.weight_bytes);
@@ -431,7 +457,7 @@ void lstm_backward_cudnn(Context& ctx, const float* d_out, const float* weight_i
   CUDNN_CHECK(cudnnRNNBackwardWeights_v8(lstm.handle, lstm.rnn, CUDNN_WGRAD_MODE_ADD,
                                          lstm.seq_lengths.as<std::int32_t>(), lstm.x_desc, x, lstm.h_desc, nullptr,
                                          lstm.y_desc, y, lstm.weight_bytes, d_weights.data(), lstm.work_bytes,
-                                         work.data(), lstm.reserve_bytes, reserve));
+                                         work, lstm.reserve_bytes, reserve));
   lstm.for_each_layer(d_weights.data(), [&](int layer, float* m, float* bias) {
     const int gate = layer % 4;
     float* dw = layer < 4 ? d_weight_ih : d_weight_hh;
