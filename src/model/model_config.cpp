@@ -55,8 +55,6 @@ void ModelConfig::validate() const {
     const backend::CudaBackendStatus& gpu = backend::cuda_backend();
     LL_CHECK(gpu.usable(), "ImplicitSequenceModel: device 'cuda' is not available",
              LIMELIGHT_HAVE_CUDA ? "" : " in this build (configured without CUDA)", ": ", gpu.problem);
-    LL_CHECK(!bloom.enabled(), "ImplicitSequenceModel: Bloom embeddings run on device 'cpu' only (their id ",
-             "hashing is host code); use device 'cpu'");
   }
   LL_CHECK(threads >= 0, "ImplicitSequenceModel: threads must be >= 0, got ", threads);
   if (representation == Representation::cnn) {

@@ -51,7 +51,11 @@ double ImplicitSequenceModel::Impl::gradients(const Tensor& sequences, const Ten
   check_ids(negatives.i32(), negatives.numel(), "train_step: negatives");
   adam->zero_grad();
   tape.reset();
-  Var loss = forward_loss(on_tape_device(tape, sequences), on_tape_device(tape, negatives));
+  // A Bloom network renumbers and hashes the batch on the host and moves
+  // what it builds to the device itself.
+  const bool host_batch = network().bloom();
+  Var loss = forward_loss(host_batch ? sequences : on_tape_device(tape, sequences),
+                          host_batch ? negatives : on_tape_device(tape, negatives));
   const double value = tape.scalar(loss);
   tape.backward(loss, seed);
   return value;

@@ -90,6 +90,14 @@ int layer_value(const std::vector<int>& values, int layer) {
   return values.size() == 1 ? values[0] : values[static_cast<std::size_t>(layer)];
 }
 
+// Host ids built for a step (Bloom's hashed rows, a renumbered batch): in
+// the tape's arena on the CPU, where they are used in place; on the heap
+// for a device tape, whose arena is the device's memory (they go there
+// with Tensor::to).
+Tensor host_ids(Tape& tape, const Shape& shape) {
+  return tape.device() == Device::cpu ? tape.arena().tensor(shape, DType::i32) : Tensor::empty(shape, DType::i32);
+}
+
 }  // namespace
 
 Parameter& Network::add(const std::string& name, Tensor value, bool sparse) {
@@ -181,16 +189,20 @@ Var Network::embed(Tape& tape, const Tensor& ids) {
            "ranks; it embeds only the rows a step fetches from their owners");
   if (!bloom()) return ops::embedding(tape, param(tape, 0), ids);
   if (!tape.recording()) return ops::embedding(tape, tape.constant(item_table()), ids);
-  // Sum over the hash axis of the compressed rows each id hashes to.
+  // Sum over the hash axis of the compressed rows each id hashes to. The
+  // hashing is host code: the ids are the host's, and the hashed rows go to
+  // the tape's device.
   LL_CHECK(ids.dtype() == DType::i32, "embedding: ids must be i32, got ", dtype_name(ids.dtype()));
+  LL_CHECK(ids.device() == Device::cpu, "embedding: a Bloom table hashes host ids; these are on ",
+           device_name(ids.device()));
   const std::int64_t H = bloom_hashes_.dim(1), V = num_items_;
-  Tensor hashed = tape.arena().tensor(ids.shape().appended(H), DType::i32);
+  Tensor hashed = host_ids(tape, ids.shape().appended(H));
   const std::int32_t* id = ids.i32();
   for (std::int64_t i = 0; i < ids.numel(); ++i) {
     LL_CHECK(id[i] >= 0 && id[i] < V, "embedding: item id ", id[i], " at position ", i, " is outside [0, ", V, ")");
     std::copy_n(bloom_hashes_.i32() + id[i] * H, H, hashed.i32() + i * H);
   }
-  return ops::sum_dim(tape, ops::embedding(tape, param(tape, 0), hashed), ids.rank());
+  return ops::sum_dim(tape, ops::embedding(tape, param(tape, 0), hashed.to(tape.device())), ids.rank());
 }
 
 const Tensor& Network::item_table() const {
@@ -201,18 +213,22 @@ const Tensor& Network::item_table() const {
   std::lock_guard<std::mutex> lock(item_table_mutex_);
   if (!item_table_valid_.load(std::memory_order_relaxed)) {
     const std::int64_t V = num_items_, D = config_.embedding_dim, H = bloom_hashes_.dim(1);
-    if (!item_table_.defined() || item_table_.numel() != V * D) item_table_ = Tensor::empty({V, D});
+    const Device device = params_[0].value.device();
+    if (!item_table_.defined() || item_table_.numel() != V * D) item_table_ = Tensor::empty({V, D}, DType::f32, device);
     // In chunks of items, so the (items, H, D) gather stays small for large catalogues.
     constexpr std::int64_t chunk = 8192;
-    Tape tape(false);
+    Tape tape(false, device);
     for (std::int64_t i0 = 0; i0 < V; i0 += chunk) {
       const std::int64_t n = std::min(chunk, V - i0);
       tape.reset();
       Var table = tape.constant(params_[0].value);
-      Tensor hashes = Tensor::borrow(bloom_hashes_.i32() + i0 * H, Shape{n, H}, DType::i32);
+      const Tensor hashes = Tensor::borrow(bloom_hashes_.i32() + i0 * H, Shape{n, H}, DType::i32).to(device);
       const Tensor& rows = tape.value(ops::sum_dim(tape, ops::embedding(tape, table, hashes), 1));
-      std::copy_n(rows.f32(), n * D, item_table_.f32() + i0 * D);
+      Tensor::borrow(item_table_.f32() + i0 * D, Shape{n, D}, DType::f32, device).copy_from(rows);
     }
+    // Other threads serve from the table on their own streams: its writes
+    // are done before it is published.
+    allocator_for(device).synchronize();
     item_table_valid_.store(true, std::memory_order_release);
   }
   return item_table_;
@@ -233,12 +249,17 @@ Var Network::training_loss(Tape& tape, const Tensor& sequences, const Tensor& ne
   // 0 is still padding), their summed embeddings (U, D) and biases (U, 1), and
   // the batch renumbered into 0..U-1. The ops then run unchanged, and the
   // gradients reach only the compressed rows and biases the batch used.
+  // The renumbering is host code: the batch is the host's, and what it
+  // builds goes to the tape's device.
+  LL_CHECK(sequences.device() == Device::cpu && negatives.device() == Device::cpu,
+           "training_loss: a Bloom network renumbers a host batch; this one is on ",
+           device_name(sequences.device()));
   thread_local std::vector<std::int32_t> local_of;  // -1 for ids not in the batch
   if (local_of.size() < static_cast<std::size_t>(num_items_)) local_of.assign(static_cast<std::size_t>(num_items_), -1);
   const std::int64_t n_seq = sequences.numel(), n_neg = negatives.numel();
-  Tensor ids = tape.arena().tensor(Shape{n_seq + n_neg + 1}, DType::i32);
-  Tensor local_seq = tape.arena().tensor(sequences.shape(), DType::i32);
-  Tensor local_neg = tape.arena().tensor(negatives.shape(), DType::i32);
+  Tensor ids = host_ids(tape, Shape{n_seq + n_neg + 1});
+  Tensor local_seq = host_ids(tape, sequences.shape());
+  Tensor local_neg = host_ids(tape, negatives.shape());
   std::int32_t count = 0;
   auto renumber = [&](const Tensor& in, const Tensor& out) {
     for (std::int64_t i = 0; i < in.numel(); ++i) {
@@ -264,9 +285,10 @@ Var Network::training_loss(Tape& tape, const Tensor& sequences, const Tensor& ne
   }
   for (std::int32_t i = 0; i < count; ++i) local_of[static_cast<std::size_t>(ids.i32()[i])] = -1;
   const Tensor batch_ids = Tensor::borrow(ids.raw(), Shape{count}, DType::i32);
-  Var table = embed(tape, batch_ids);                           // (U, D)
-  Var bias = ops::embedding(tape, param(tape, 1), batch_ids);   // (U, 1)
-  return composed_loss_on_rows(tape, table, bias, local_seq, local_neg, kind);
+  const Device device = tape.device();
+  Var table = embed(tape, batch_ids);                                     // (U, D)
+  Var bias = ops::embedding(tape, param(tape, 1), batch_ids.to(device));  // (U, 1)
+  return composed_loss_on_rows(tape, table, bias, local_seq.to(device), local_neg.to(device), kind);
 }
 
 Network::BloomRows Network::bloom_rows(const std::int32_t* items, std::int64_t n) const {

@@ -107,6 +107,43 @@ void check_steps(const std::string& rep, const std::string& loss, bool sparse) {
   STEP_CASE(rep, "bpr", true) STEP_CASE(rep, "hinge", false) STEP_CASE(rep, "hinge", true)         \
   STEP_CASE(rep, "adaptive_hinge", false) STEP_CASE(rep, "adaptive_hinge", true)
 
+// Bloom embeddings on each device: the same compressed table, two steps
+// (the losses and every parameter, as check_steps compares them), then the
+// scores of the summed rows the model serves from.
+void check_bloom_steps(const std::string& rep, bool sparse) {
+  ModelConfig cpu_config = step_config(rep, "bpr", sparse, "cpu");
+  cpu_config.bloom.compression_ratio = 0.5;
+  cpu_config.bloom.num_hash_functions = 3;
+  ModelConfig gpu_config = cpu_config;
+  gpu_config.device = "cuda";
+  ImplicitSequenceModel cpu(cpu_config), gpu(gpu_config);
+  cpu.initialize(num_items);
+  gpu.initialize(num_items);
+  const std::string label = "bloom " + rep + (sparse ? " sparse" : " dense");
+  for (int step = 0; step < 2; ++step) {
+    const Batch batch = make_batch(cpu.config(), 400u + static_cast<std::uint32_t>(step));
+    const double want = cpu.train_step(batch.sequences, batch.negatives);
+    const double got = gpu.train_step(batch.sequences, batch.negatives);
+    check_close(label + " loss of step " + std::to_string(step + 1), {static_cast<float>(got)},
+                {static_cast<float>(want)}, 2e-5, 1e-6);
+  }
+  const auto c = std::as_const(cpu).parameters(), g = std::as_const(gpu).parameters();
+  REQUIRE(c.size() == g.size());
+  for (std::size_t i = 0; i < c.size(); ++i)
+    check_close(label + " " + c[i]->name + " after 2 steps", g[i]->value.to_vector(), c[i]->value.to_vector(), 1e-4,
+                2e-6);
+  const std::vector<std::int32_t> seq = {0, 3, 9, 5, 17};
+  check_close(label + " predict", gpu.predict(seq), cpu.predict(seq), 1e-4, 2e-6);
+  const auto want = cpu.recommend(seq, 5, true), got = gpu.recommend(seq, 5, true);
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) CHECK_MESSAGE(got[i].item == want[i].item, label, " recommend ", i);
+}
+
+GPU_TEST_CASE("gpu steps: Bloom embeddings, dense and sparse, train and serve as on the CPU") {
+  for (const char* rep : {"pooling", "lstm"})
+    for (bool sparse : {false, true}) check_bloom_steps(rep, sparse);
+}
+
 // "sparse" in the case names: true for row-sparse gradients and lazy Adam.
 STEP_CASES("pooling")
 STEP_CASES("mixture")
