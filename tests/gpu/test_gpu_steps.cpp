@@ -72,6 +72,24 @@ Batch make_batch(const ModelConfig& c, std::uint32_t seed) {
   return out;
 }
 
+// Two train_steps of the same batches (seeded from `seed`) on a CPU and a
+// device model: the losses and then every parameter agree.
+void two_steps_agree(ImplicitSequenceModel& cpu, ImplicitSequenceModel& gpu, const std::string& label,
+                     std::uint32_t seed) {
+  for (int step = 0; step < 2; ++step) {
+    const Batch batch = make_batch(cpu.config(), seed + static_cast<std::uint32_t>(step));
+    const double want = cpu.train_step(batch.sequences, batch.negatives);
+    const double got = gpu.train_step(batch.sequences, batch.negatives);
+    check_close(label + " loss of step " + std::to_string(step + 1), {static_cast<float>(got)},
+                {static_cast<float>(want)}, 2e-5, 1e-6);
+  }
+  const auto c = std::as_const(cpu).parameters(), g = std::as_const(gpu).parameters();
+  REQUIRE(c.size() == g.size());
+  for (std::size_t i = 0; i < c.size(); ++i)
+    check_close(label + " " + c[i]->name + " after 2 steps", g[i]->value.to_vector(), c[i]->value.to_vector(), 1e-4,
+                2e-6);
+}
+
 // Two Adam steps on each device; the losses and every parameter agree.
 void check_steps(const std::string& rep, const std::string& loss, bool sparse) {
   ImplicitSequenceModel cpu(step_config(rep, loss, sparse, "cpu"));
@@ -87,17 +105,7 @@ void check_steps(const std::string& rep, const std::string& loss, bool sparse) {
     for (std::size_t i = 0; i < c.size(); ++i)
       CHECK_MESSAGE(g[i]->value.to_vector() == c[i]->value.to_vector(), label, ": initial ", c[i]->name);
   }
-  for (int step = 0; step < 2; ++step) {
-    const Batch batch = make_batch(cpu.config(), 100u + static_cast<std::uint32_t>(step));
-    const double want = cpu.train_step(batch.sequences, batch.negatives);
-    const double got = gpu.train_step(batch.sequences, batch.negatives);
-    check_close(label + " loss of step " + std::to_string(step + 1), {static_cast<float>(got)},
-                {static_cast<float>(want)}, 2e-5, 1e-6);
-  }
-  const auto c = std::as_const(cpu).parameters(), g = std::as_const(gpu).parameters();
-  for (std::size_t i = 0; i < c.size(); ++i)
-    check_close(label + " " + c[i]->name + " after 2 steps", g[i]->value.to_vector(), c[i]->value.to_vector(), 1e-4,
-                2e-6);
+  two_steps_agree(cpu, gpu, label, 100u);
 }
 
 #define STEP_CASE(rep, loss, sparse) \
@@ -120,18 +128,7 @@ void check_bloom_steps(const std::string& rep, bool sparse) {
   cpu.initialize(num_items);
   gpu.initialize(num_items);
   const std::string label = "bloom " + rep + (sparse ? " sparse" : " dense");
-  for (int step = 0; step < 2; ++step) {
-    const Batch batch = make_batch(cpu.config(), 400u + static_cast<std::uint32_t>(step));
-    const double want = cpu.train_step(batch.sequences, batch.negatives);
-    const double got = gpu.train_step(batch.sequences, batch.negatives);
-    check_close(label + " loss of step " + std::to_string(step + 1), {static_cast<float>(got)},
-                {static_cast<float>(want)}, 2e-5, 1e-6);
-  }
-  const auto c = std::as_const(cpu).parameters(), g = std::as_const(gpu).parameters();
-  REQUIRE(c.size() == g.size());
-  for (std::size_t i = 0; i < c.size(); ++i)
-    check_close(label + " " + c[i]->name + " after 2 steps", g[i]->value.to_vector(), c[i]->value.to_vector(), 1e-4,
-                2e-6);
+  two_steps_agree(cpu, gpu, label, 400u);
   const std::vector<std::int32_t> seq = {0, 3, 9, 5, 17};
   check_close(label + " predict", gpu.predict(seq), cpu.predict(seq), 1e-4, 2e-6);
   const auto want = cpu.recommend(seq, 5, true), got = gpu.recommend(seq, 5, true);
