@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 # -O1 with line tables only: sanitizer reports keep file and line, and the
 # build takes 40% less time than at -O2 -g.
 options=(-Dgpu_emulator=true -Doptimization=1 -Ddebug=false -Dcpp_args=-g1 -Dc_args=-g1)
-targets=(tests/gpu/test_gpu tests/ops/test_ops src/cli/limelight)
+targets=(tests/gpu/test_gpu src/cli/limelight)
+suites=(--suite gpu)
 counts=
 if [ "${1:-}" = "--tsan" ]; then
   shift
@@ -30,10 +31,12 @@ if [ "${1:-}" = "--tsan" ]; then
   export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 else
   build=${LIMELIGHT_GPU_EMULATED_BUILD_DIR:-build-gpu-emulated}
-  # The benchmark's emulator counts (shuffles per item, a step's kernels and
-  # host waits) come after the suite; only its target is built.
   options+=(-Dbench=true)
-  targets+=(bench/limelight-gpu-bench)
+  # The op case list on the emulated device (gpu_ops), and the benchmark's
+  # emulator counts (shuffles per item, a step's kernels and host waits)
+  # after the suite; only these targets are built.
+  targets+=(tests/ops/test_ops bench/limelight-gpu-bench)
+  suites+=(--suite gpu_ops)
   counts=1
 fi
 
@@ -42,13 +45,14 @@ if [ ! -f "$build/build.ninja" ]; then
 elif [ -n "$counts" ] && ! grep -q '"bench", "value": true' "$build/meson-info/intro-buildoptions.json" 2>/dev/null; then
   meson configure "$build" -Dbench=true >/dev/null  # a directory set up before the counts
 fi
-# Only what the GPU suite needs: the backend, its tests, the op case list and the CLI.
+# Only what the GPU suite needs: the backend, its tests and the CLI (and the
+# op case list and the benchmark in the plain pass).
 begin=$SECONDS
 ninja -C "$build" ${LIMELIGHT_NINJA_JOBS:+-j"$LIMELIGHT_NINJA_JOBS"} "${targets[@]}" \
   >"$build/gpu-build.log" 2>&1 || { tail -n 40 "$build/gpu-build.log"; exit 1; }
 echo "gpu: built in $((SECONDS - begin)) s"
 status=0
-meson test -C "$build" --no-rebuild --print-errorlogs --suite gpu "$@" || status=1
+meson test -C "$build" --no-rebuild --print-errorlogs "${suites[@]}" "$@" || status=1
 if [ -n "$counts" ]; then
   "$build/bench/limelight-gpu-bench" || status=1
 fi
