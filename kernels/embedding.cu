@@ -2,11 +2,11 @@
 //
 // gather_rows: out (n, D) = table (V, D)[ids (n)]. One warp per id (grid
 //   stride), lanes over D: each row read and written coalesced. CPU
-//   reference: cpu::gather_rows.
+//   reference: CpuBackend::gather_rows (src/backend/cpu/embedding.cpp).
 // scatter_add_rows: table_grad (V, D)[ids] += grad (n, D), id 0 skipped. One
 //   warp per id, atomicAdd per element: fast, NOT deterministic (the order in
 //   which repeated ids add into a row varies). CPU reference:
-//   cpu::scatter_add_rows.
+//   CpuBackend::scatter_add_rows (src/backend/cpu/embedding.cpp).
 // sparse_rows_sorted: the row-sparse gradient (rows, values) of the same sum,
 //   deterministic. The (id, position) pairs are radix-sorted by id (CUB's
 //   radix sort is stable, so positions stay ascending within an id); run
@@ -17,6 +17,11 @@
 //   128 entries has the CPU's bits, a longer one rounds per segment.
 //   CPU reference: SparseRows filled as ops::embedding's backward does (the
 //   CPU keeps rows in first-touch order; this keeps them sorted by id).
+// add_distinct_rows: table_grad[rows] += values for sparse_rows_sorted's
+//   distinct rows, their count read on the device: one plain addition per
+//   element, deterministic.
+// drop_ids_outside: ids outside [0, V) become padding and set the fault
+//   flag (the device entries a row-sparse gradient appends).
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_scan.cuh>
 
