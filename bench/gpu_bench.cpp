@@ -231,13 +231,9 @@ int print_emulator_counts() {
       const std::int32_t items = 1000;
       model.initialize(items);
       const std::int64_t rows = 64, length = 50;
-      std::vector<std::int32_t> sequences(static_cast<std::size_t>(rows * length));
-      std::vector<std::int32_t> negatives(sequences.size());
-      const auto a = host_ids(sequences.size(), items, 5), b = host_ids(negatives.size(), items, 6);
-      std::copy(a.begin(), a.end(), sequences.begin());
-      std::copy(b.begin(), b.end(), negatives.begin());
-      const Tensor seq = Tensor::from_vector(sequences, Shape{rows, length});
-      const Tensor neg = Tensor::from_vector(negatives, Shape{rows, length});
+      const auto n = static_cast<std::size_t>(rows * length);
+      const Tensor seq = Tensor::from_vector(host_ids(n, items, 5), Shape{rows, length});
+      const Tensor neg = Tensor::from_vector(host_ids(n, items, 6), Shape{rows, length});
       model.train_step(seq, neg);  // the allocator's first blocks
       const cuda_emulator::HostCounts before = cuda_emulator::host_counts();
       model.train_step(seq, neg);

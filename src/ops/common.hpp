@@ -92,8 +92,8 @@ inline void check_ids(Backend& be, const Tensor& ids, std::int64_t V, const char
 // throws an Error naming the kernel. (The model checks its batches on the
 // host before they go to the device.)
 inline void check_ids_before_flagging_kernel(Backend& be, const Tensor& ids, std::int64_t V, const char* op) {
+  if (ids.device() == Device::cpu) return check_ids(be, ids, V, op);
   LL_CHECK(ids.dtype() == DType::i32, op, ": ids must be i32, got ", dtype_name(ids.dtype()));
-  if (ids.device() == Device::cpu) check_ids(be, ids, V, op);
 }
 
 // The outer / n / inner view of a shape around dimension `dim`.

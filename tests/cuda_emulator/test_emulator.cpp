@@ -372,17 +372,19 @@ TEST_CASE("emulator: the legacy default stream waits for blocking streams, not f
   std::atomic<int> blocking_gate{0}, non_blocking_gate{0};
   int* d = device_copy(std::vector<int>{0, 0});
   cudaStream_t blocking = nullptr, non_blocking = nullptr;
-  cudaEvent_t after_null = nullptr;
+  cudaEvent_t after_null = nullptr, after_gate = nullptr;
   REQUIRE(cudaStreamCreate(&blocking) == cudaSuccess);
   REQUIRE(cudaStreamCreateWithFlags(&non_blocking, cudaStreamNonBlocking) == cudaSuccess);
   REQUIRE(cudaEventCreate(&after_null) == cudaSuccess);
+  REQUIRE(cudaEventCreate(&after_gate) == cudaSuccess);
   cuda_emulator::launch(wait_at_gate, dim3(1), dim3(1), 0, non_blocking)(reinterpret_cast<int*>(&non_blocking_gate));
+  REQUIRE(cudaEventRecord(after_gate, non_blocking) == cudaSuccess);
   cuda_emulator::launch(write_value, dim3(1), dim3(1), 0, nullptr)(d, 1);
   REQUIRE(cudaEventRecord(after_null, nullptr) == cudaSuccess);
-  // Returns with the non-blocking stream's gate still shut (it would hang if
-  // the null stream waited for it).
+  // The null stream's work is done while the non-blocking stream still waits
+  // at its gate (the synchronisation would hang if the one waited for the other).
   REQUIRE(cudaEventSynchronize(after_null) == cudaSuccess);
-  CHECK(cudaEventQuery(after_null) == cudaSuccess);
+  CHECK(cudaEventQuery(after_gate) == cudaErrorNotReady);
   cuda_emulator::launch(wait_at_gate, dim3(1), dim3(1), 0, blocking)(reinterpret_cast<int*>(&blocking_gate));
   cuda_emulator::launch(write_value, dim3(1), dim3(1), 0, nullptr)(d + 1, 2);
   REQUIRE(cudaEventRecord(after_null, nullptr) == cudaSuccess);
@@ -395,6 +397,7 @@ TEST_CASE("emulator: the legacy default stream waits for blocking streams, not f
   cudaMemcpy(out.data(), d, 2 * sizeof(int), cudaMemcpyDeviceToHost);
   CHECK(out == std::vector<int>{1, 2});
   cudaEventDestroy(after_null);
+  cudaEventDestroy(after_gate);
   cudaStreamDestroy(blocking);
   cudaStreamDestroy(non_blocking);
   cudaFree(d);
